@@ -1,0 +1,45 @@
+"""The ``rupture`` command line: a thin layer over the Python API."""
+from __future__ import annotations
+
+import os
+import sys
+
+from ..errors import RuptureError
+from .app import app, report_error
+
+# Each module registers its commands on ``app`` when imported.
+from . import basic  # noqa: F401,E402  validate, labels, corpus stats
+from . import segment  # noqa: F401,E402  segment
+from . import model  # noqa: F401,E402  train, evaluate, tag
+from . import labelstudio  # noqa: F401,E402  ls ...
+from . import report  # noqa: F401,E402  report
+
+
+def main() -> None:
+    """Console entry point: user errors and interrupts end in one line, never a traceback."""
+    try:
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and not isinstance(rc, bool):
+            sys.exit(rc)
+    except RuptureError as e:
+        report_error(e)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        report_error(RuptureError("interrupted; no output file was left half-written"))
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as e:  # noqa: BLE001 - last line of defence for the CLI only
+        import click
+        if isinstance(e, click.exceptions.Exit):
+            sys.exit(e.exit_code)
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            report_error(RuptureError("aborted"))
+            sys.exit(130)
+        if os.environ.get("RUPTURE_DEBUG"):
+            raise
+        report_error(RuptureError(f"internal error ({type(e).__name__}); rerun with RUPTURE_DEBUG=1 for details"))
+        sys.exit(2)

@@ -1,0 +1,83 @@
+"""CLI commands: validate, labels, corpus stats."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from .app import SchemaOption, app, console, corpus_app, err_console, load_schema_option
+
+
+@app.command()
+def validate(
+    files: List[Path] = typer.Argument(..., help="Canonical session JSONL files."),
+    schema: Optional[Path] = SchemaOption,
+) -> None:
+    """Check canonical JSONL files against the session JSON Schema and the label schema.
+
+    Every problem is reported with its file and line; exits 1 if there is any.
+    """
+    from ..validate import validate_file
+    labels = load_schema_option(schema)
+    n = 0
+    for f in files:
+        for p in validate_file(f, labels):
+            err_console.print(str(p), markup=False)
+            n += 1
+    if n:
+        err_console.print(f"{n} problem(s) found", markup=False)
+        raise typer.Exit(1)
+    console.print(f"ok: {len(files)} file(s) valid", markup=False)
+
+
+@app.command()
+def labels(schema: Optional[Path] = SchemaOption) -> None:
+    """Print the labels of a schema with category, speaker and definition."""
+    s = load_schema_option(schema)
+    t = Table(title=f"{s.name}: {len(s.labels)} labels", show_lines=False)
+    for col in ("label", "category", "speaker", "definition"):
+        t.add_column(col, overflow="fold")
+    for l in s.labels:
+        excl = " (exclusive)" if s.category(l.category).exclusive else ""
+        t.add_row(l.id, l.category + excl, l.speaker, l.description)
+    console.print(t)
+
+
+@corpus_app.command("stats")
+def corpus_stats(
+    files: List[Path] = typer.Argument(..., help="Canonical session JSONL files with gold labels."),
+    schema: Optional[Path] = SchemaOption,
+) -> None:
+    """Counts per label, speaker and split; fails on any schema violation."""
+    from ..corpus import CorpusStats
+    from ..validate import validate_file
+    labels = load_schema_option(schema)
+    problems = [p for f in files for p in validate_file(f, labels)]
+    for p in problems:
+        err_console.print(str(p), markup=False)
+    if problems:
+        err_console.print(f"{len(problems)} problem(s) found", markup=False)
+        raise typer.Exit(1)
+    st = CorpusStats()
+    st.add_files(files, labels)
+    splits = st.splits
+    t = Table(title="labels (utterances carrying each label)")
+    t.add_column("label")
+    t.add_column("speaker (T/C)")
+    for sp in splits:
+        t.add_column(sp, justify="right")
+    t.add_column("total", justify="right")
+    for l in labels.label_ids:
+        sp_counts = st.label_speaker.get(l, {})
+        t.add_row(l, f"{sp_counts.get('therapist', 0)}/{sp_counts.get('client', 0)}",
+                  *[str(st.label_counts[sp][l]) for sp in splits], str(st.total(l)))
+    t.add_row("sessions", "", *[str(st.sessions[sp]) for sp in splits], str(sum(st.sessions.values())))
+    t.add_row("utterances", "", *[str(st.utterances[sp]) for sp in splits], str(sum(st.utterances.values())))
+    t.add_row("labelled utterances", "", *[str(st.labelled[sp]) for sp in splits], str(sum(st.labelled.values())))
+    console.print(t)
+    n_utt = sum(st.utterances.values())
+    console.print(f"speakers: therapist {st.speakers['therapist']}, client {st.speakers['client']}; "
+                  f"labelled share {100 * sum(st.labelled.values()) / max(1, n_utt):.1f}%; "
+                  f"sessions without any rupture marker: {st.sessions_without_rupture}", markup=False)

@@ -1,0 +1,98 @@
+"""From scores to labels: label matrices, per-label thresholds and exclusive categories.
+
+Shared by the transformer model and the baselines so all of them decide the same way.
+Shapes: ``Y`` and ``P`` are (n_utterances, n_labels) arrays in ``schema.label_ids`` order;
+``P`` holds probabilities in [0, 1].
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from .records import Session
+from .schema import LabelSchema
+
+DEFAULT_THRESHOLD = 0.5
+
+
+def label_matrix(sessions: Iterable[Session], schema: LabelSchema) -> np.ndarray:
+    """Gold labels of every utterance as a 0/1 matrix (n_utterances, n_labels).
+
+    Labels not in the schema are ignored; utterances with ``labels`` None count as unlabelled.
+    """
+    index = {l: i for i, l in enumerate(schema.label_ids)}
+    rows = []
+    for s in sessions:
+        for u in s.utterances:
+            r = np.zeros(len(index), dtype=np.int8)
+            for l in u.labels or []:
+                if l in index:
+                    r[index[l]] = 1
+            rows.append(r)
+    return np.vstack(rows) if rows else np.zeros((0, len(index)), dtype=np.int8)
+
+
+def coarse_matrix(Y: np.ndarray, schema: LabelSchema) -> np.ndarray:
+    """Fine 0/1 (or probability) matrix -> coarse matrix (n, n_categories): max over each category."""
+    cols = []
+    for c in schema.category_ids:
+        idx = [i for i, l in enumerate(schema.label_ids) if schema.category_of(l) == c]
+        cols.append(Y[:, idx].max(axis=1) if idx else np.zeros(len(Y), dtype=Y.dtype))
+    return np.stack(cols, axis=1) if cols else np.zeros((len(Y), 0))
+
+
+def tune_thresholds(Y: np.ndarray, P: np.ndarray, grid: Sequence[float] | None = None,
+                    default: float = DEFAULT_THRESHOLD) -> np.ndarray:
+    """Per-label threshold maximising that label's F1 on (Y, P); ``default`` where a label has no positives.
+
+    Ties go to the threshold closest to ``default`` so that a flat F1 curve does not drift to an extreme.
+    Returns an array of shape (n_labels,).
+    """
+    grid = np.asarray(grid if grid is not None else np.round(np.arange(0.05, 0.951, 0.025), 3))
+    out = np.full(Y.shape[1], default, dtype=float)
+    for j in range(Y.shape[1]):
+        if Y[:, j].sum() == 0:
+            continue
+        f1s = np.array([f1_score(Y[:, j], P[:, j] >= t, zero_division=0) for t in grid])
+        best = np.flatnonzero(f1s >= f1s.max() - 1e-12)
+        out[j] = float(grid[best[np.argmin(np.abs(grid[best] - default))]])
+    return out
+
+
+def decide(P: np.ndarray, schema: LabelSchema, thresholds: np.ndarray | float = DEFAULT_THRESHOLD) -> np.ndarray:
+    """0/1 decisions (n, n_labels) from probabilities.
+
+    A label is on when its probability reaches its threshold; in an exclusive category at most
+    one label is kept per utterance (the one with the highest probability among those on).
+    """
+    th = np.broadcast_to(np.asarray(thresholds, dtype=float), (P.shape[1],))
+    D = (P >= th).astype(np.int8)
+    for c in schema.categories:
+        if not c.exclusive:
+            continue
+        idx = np.array([i for i, l in enumerate(schema.label_ids) if schema.category_of(l) == c.id])
+        if len(idx) < 2:
+            continue
+        sub = np.where(D[:, idx] == 1, P[:, idx], -1.0)
+        keep = sub.argmax(axis=1)
+        on = sub.max(axis=1) >= 0
+        D[:, idx] = 0
+        D[np.flatnonzero(on), idx[keep[on]]] = 1
+    return D
+
+
+def apply_predictions(sessions: Sequence[Session], P: np.ndarray, schema: LabelSchema,
+                      thresholds: np.ndarray | float = DEFAULT_THRESHOLD, digits: int = 4) -> None:
+    """Write ``labels`` and ``scores`` onto the utterances of ``sessions`` (in place), row by row."""
+    D = decide(P, schema, thresholds)
+    ids = schema.label_ids
+    r = 0
+    for s in sessions:
+        for u in s.utterances:
+            u.labels = [ids[j] for j in np.flatnonzero(D[r])]
+            u.scores = {ids[j]: round(float(P[r, j]), digits) for j in range(len(ids))}
+            r += 1
+    if r != len(P):
+        raise ValueError(f"{len(P)} score rows for {r} utterances")
