@@ -12,6 +12,7 @@ from . import basic  # noqa: F401,E402  validate, labels, corpus stats
 from . import segment  # noqa: F401,E402  segment
 from . import model  # noqa: F401,E402  train, evaluate, tag
 from . import labelstudio  # noqa: F401,E402  ls ...
+from . import evaluate  # noqa: F401,E402  evaluate
 from . import report  # noqa: F401,E402  report
 
 

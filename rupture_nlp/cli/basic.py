@@ -37,7 +37,8 @@ def labels(schema: Optional[Path] = SchemaOption) -> None:
     """Print the labels of a schema with category, speaker and definition."""
     s = load_schema_option(schema)
     t = Table(title=f"{s.name}: {len(s.labels)} labels", show_lines=False)
-    for col in ("label", "category", "speaker", "definition"):
+    t.add_column("label", no_wrap=True)
+    for col in ("category", "speaker", "definition"):
         t.add_column(col, overflow="fold")
     for l in s.labels:
         excl = " (exclusive)" if s.category(l.category).exclusive else ""
