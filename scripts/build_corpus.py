@@ -158,37 +158,43 @@ def stats(sessions, label_ids) -> str:
     return "\n".join(lines)
 
 
-def stratified_split(sessions: list[dict], label_ids: list[str], seed: int = 13) -> dict[str, str]:
-    """Assign sessions to train/dev/test (~70/15/15) so that every label occurs in each part.
+def stratified_split(sessions: list[dict], label_ids: list[str], seed: int = 13, trials: int = 3000) -> dict[str, str]:
+    """Assign whole sessions to train/dev/test (70/15/15 of sessions), stratified by label.
 
-    Greedy: sessions are visited rarest-label first (ties broken by a seeded shuffle) and each goes
-    to the part whose label counts are furthest below their target share.
+    Among ``trials`` seeded random partitions, keep the one whose dev and test parts hold every
+    label at least ``min(5, ...)`` times and whose per-label shares are closest (squared error)
+    to 15% each. Deterministic for a given seed and input.
     """
     rng = random.Random(seed)
-    order = list(range(len(sessions)))
-    rng.shuffle(order)
-    total = collections.Counter(l for s in sessions for u in s["utterances"] for l in u["labels"])
-    share = {"train": 0.70, "dev": 0.15, "test": 0.15}
-    have = {p: collections.Counter() for p in share}
-    n_sess = {p: 0 for p in share}
-
-    def rarity(i):
-        labs = {l for u in sessions[i]["utterances"] for l in u["labels"]}
-        return min((total[l] for l in labs), default=10**9)
-
-    order.sort(key=rarity)
-    assign = {}
-    for i in order:
-        labs = collections.Counter(l for u in sessions[i]["utterances"] for l in u["labels"])
-
-        def need(p):
-            size_def = share[p] * len(sessions) - n_sess[p]
-            lab_def = sum((share[p] * total[l] - have[p][l]) * c for l, c in labs.items()) / max(1, sum(labs.values()))
-            return (lab_def if labs else 0.0) + size_def
-        p = max(share, key=need)
-        assign[sessions[i]["session_id"]] = p
-        have[p].update(labs)
-        n_sess[p] += 1
+    counts = [collections.Counter(l for u in s["utterances"] for l in u["labels"]) for s in sessions]
+    total = collections.Counter()
+    for c in counts:
+        total.update(c)
+    n = len(sessions)
+    n_dev = n_test = round(0.15 * n)
+    best, best_score = None, None
+    order = list(range(n))
+    for _ in range(trials):
+        rng.shuffle(order)
+        dev, test = order[:n_dev], order[n_dev:n_dev + n_test]
+        score, ok = 0.0, True
+        for part in (dev, test):
+            c = collections.Counter()
+            for i in part:
+                c.update(counts[i])
+            for l in label_ids:
+                if c[l] < min(5, total[l] * 0.1):
+                    ok = False
+                score += (c[l] / max(1, total[l]) - 0.15) ** 2
+        if ok and (best_score is None or score < best_score):
+            best, best_score = (list(dev), list(test)), score
+    if best is None:
+        raise SystemExit("no split found that puts every label in dev and test; add labelled sessions")
+    assign = {s["session_id"]: "train" for s in sessions}
+    for i in best[0]:
+        assign[sessions[i]["session_id"]] = "dev"
+    for i in best[1]:
+        assign[sessions[i]["session_id"]] = "test"
     return assign
 
 
@@ -201,6 +207,8 @@ def fmt_clock(t: float, sep: str = ".") -> str:
 def write_examples(sessions: list[dict], outdir: Path) -> None:
     """Raw, unlabelled renderings of a few test-split sessions in every supported input format."""
     outdir.mkdir(parents=True, exist_ok=True)
+    for old in outdir.iterdir():
+        old.unlink()
     names = {"therapist": "Therapist", "client": "Client"}
 
     def turns(s):
@@ -236,6 +244,7 @@ def write_examples(sessions: list[dict], outdir: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", nargs="*", metavar="DIR", help="print statistics of these batch folders only")
+    ap.add_argument("--out", type=Path, default=ROOT / "corpora", help="output folder (default: corpora/)")
     args = ap.parse_args()
     label_ids = schema_label_ids()
     valid = set(label_ids)
@@ -252,7 +261,8 @@ def main() -> int:
         return 1
     canon = [to_canonical(m, u) for m, u in sessions]
     assign = stratified_split(canon, label_ids)
-    out = ROOT / "corpora"
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
     for part in ("train", "dev", "test"):
         rows = [s for s in canon if assign[s["session_id"]] == part]
         for s in rows:

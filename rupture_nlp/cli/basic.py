@@ -37,7 +37,7 @@ def labels(schema: Optional[Path] = SchemaOption) -> None:
     """Print the labels of a schema with category, speaker and definition."""
     s = load_schema_option(schema)
     t = Table(title=f"{s.name}: {len(s.labels)} labels", show_lines=False)
-    t.add_column("label", no_wrap=True)
+    t.add_column("label", no_wrap=True, min_width=max(len(l) for l in s.label_ids))
     for col in ("category", "speaker", "definition"):
         t.add_column(col, overflow="fold")
     for l in s.labels:
@@ -65,8 +65,8 @@ def corpus_stats(
     st.add_files(files, labels)
     splits = st.splits
     t = Table(title="labels (utterances carrying each label)")
-    t.add_column("label")
-    t.add_column("speaker (T/C)")
+    t.add_column("label", no_wrap=True, min_width=max(len(l) for l in labels.label_ids))
+    t.add_column("T/C")
     for sp in splits:
         t.add_column(sp, justify="right")
     t.add_column("total", justify="right")
