@@ -32,12 +32,17 @@ def main() -> None:
         raise
     except Exception as e:  # noqa: BLE001 - last line of defence for the CLI only
         import click
-        if isinstance(e, click.exceptions.Exit):
+        import typer
+        try:  # typer vendors its own click: its usage errors are not click's classes
+            from typer._click.exceptions import ClickException as TyperClickException
+        except ImportError:
+            TyperClickException = click.ClickException
+        if isinstance(e, (click.exceptions.Exit, typer.Exit)):
             sys.exit(e.exit_code)
-        if isinstance(e, click.ClickException):
+        if isinstance(e, (click.ClickException, TyperClickException)):
             e.show()
             sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
+        if isinstance(e, (click.exceptions.Abort, typer.Abort)):
             report_error(RuptureError("aborted"))
             sys.exit(130)
         if os.environ.get("RUPTURE_DEBUG"):

@@ -1,4 +1,74 @@
-"""CLI commands: segment (filled in by its stage)."""
+"""CLI command ``rupture segment``, and the ``--format``/``--speakers`` options other commands reuse.
+
+    rupture segment INPUT... --out FILE.jsonl [--format F] [--speakers "NAME=therapist,NAME=client"]
+
+Other commands that read transcripts take the same options::
+
+    from .segment import FormatOption, SpeakersOption
+    def tag(..., format: Optional[str] = FormatOption, speakers: Optional[str] = SpeakersOption): ...
+"""
 from __future__ import annotations
 
-from .app import app  # noqa: F401
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..readers import FORMAT_ALIASES, FORMATS
+from .app import app, err_console, expand_inputs, progress, report_error
+
+
+def _check_format(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    v = value.strip().lower().lstrip(".")
+    v = FORMAT_ALIASES.get(v, v)
+    if v not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}")
+    return v
+
+
+FormatOption = typer.Option(
+    None, "--format", "-f", callback=_check_format, metavar="FORMAT",
+    help=f"Input format for every input ({', '.join(FORMATS)}); default: detected per file from "
+         "content and extension.")
+SpeakersOption = typer.Option(
+    None, "--speakers", metavar="MAP",
+    help="Roles of speaker names other than T/C/P, Therapist, Client, Patient, Counselor: "
+         "\"DR. LEE=therapist,MARIA=client\" (names match in any case).")
+
+
+@app.command()
+def segment(
+    inputs: List[Path] = typer.Argument(..., metavar="INPUT...",
+                                        help="Transcript files (txt, csv, tsv, vtt, srt, jsonl) or folders."),
+    out: Path = typer.Option(..., "--out", "-o", help="Canonical session JSONL to write (atomically)."),
+    format: Optional[str] = FormatOption,
+    speakers: Optional[str] = SpeakersOption,
+) -> None:
+    """Read transcripts, split turns into utterances with ids and times, write canonical JSONL.
+
+    Each transcript file is one session (id from its file name); canonical JSONL input passes
+    through unchanged. Bad files are reported one line each and skipped; the exit code is 1 if
+    any file failed.
+    """
+    from ..ingest import segment_files
+    from ..readers.speakers import parse_speakers
+    parse_speakers(speakers)  # a bad mapping: one error line before any work
+    files = expand_inputs(inputs)
+    if not files:
+        report_error("no input files")
+        raise typer.Exit(1)
+    with progress() as bar:
+        task = bar.add_task("segmenting", total=len(files))
+        rep = segment_files(files, out, format=format, speakers=speakers, on_error=report_error,
+                            on_file=lambda _p: bar.advance(task))
+    failed = len(rep.failures)
+    if rep.files_ok:
+        err_console.print(f"wrote {rep.sessions} session(s), {rep.utterances} utterances from "
+                          f"{rep.files_ok} file(s) to {out}" + (f"; {failed} file(s) failed" if failed else ""),
+                          markup=False)
+    else:
+        err_console.print(f"no output written: all {failed} file(s) failed", markup=False)
+    if failed:
+        raise typer.Exit(1)

@@ -1,0 +1,215 @@
+"""Ingestion: any supported transcript file in, segmented canonical sessions out.
+
+>>> from rupture_nlp.ingest import load_sessions
+>>> for session in load_sessions("session03.vtt", speakers="DR. LEE=therapist,MARIA=client"):
+...     print(session.session_id, len(session.utterances))
+
+Transcript files (txt, csv/tsv, vtt, srt) hold one session each: they are read
+(:mod:`rupture_nlp.readers`), turned into a spaCy Doc and segmented
+(:mod:`rupture_nlp.segment`). Canonical JSONL passes through unchanged (same utterances, ids,
+labels), streamed one session at a time. :func:`load_docs` gives the spaCy Docs instead.
+Every problem with an input raises :class:`~rupture_nlp.errors.RuptureError` naming the file
+(and line).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Mapping
+
+from spacy.language import Language
+from spacy.tokens import Doc
+
+from .atomic import atomic_write
+from .errors import RuptureError
+from .readers import FORMATS, Turn, check_file, check_format, detect_format, read_turns
+from .readers.encoding import decode_head
+from .readers.speakers import parse_speakers
+from .records import Session, read_sessions
+from .segment import doc_to_session, make_doc, session_to_doc
+from .segment import make_pipeline as _make_pipeline
+
+__all__ = ["FORMATS", "load_sessions", "load_docs", "make_pipeline", "default_pipeline", "session_id_from_path",
+           "segment_files", "SegmentReport"]
+
+Speakers = str | Mapping[str, str] | None
+
+
+def make_pipeline(overrides: dict | None = None) -> Language:
+    """The segmentation pipeline (``spacy.blank("en")`` + rupture components); see
+    :func:`rupture_nlp.segment.make_pipeline` for ``overrides``."""
+    return _make_pipeline(overrides)
+
+
+@lru_cache(maxsize=1)
+def default_pipeline() -> Language:
+    """One shared default pipeline per process (built on first use)."""
+    return _make_pipeline()
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_ALPHA_SUFFIX = re.compile(r"\.[A-Za-z]{1,12}$")
+
+
+def session_id_from_path(path: str | Path) -> str:
+    """A stable session id from a file name: the name without its alphabetic suffixes
+    (``b1-cbt-01.timestamped.txt`` -> ``b1-cbt-01``), other characters than letters, digits,
+    ``_ . -`` replaced by ``-``."""
+    name = Path(path).name
+    while True:
+        stripped = _ALPHA_SUFFIX.sub("", name)
+        if stripped == name or not stripped:
+            break
+        name = stripped
+    sid = _UNSAFE.sub("-", name).strip("-._")
+    return sid or "session"
+
+
+def _time_source(turns: list[Turn]) -> str:
+    pieces = [p for t in turns for p in t.pieces]
+    starts = sum(p.start is not None for p in pieces)
+    ends = sum(p.end is not None for p in pieces)
+    if starts == ends == len(pieces):
+        return "source"
+    if starts == len(pieces):
+        return "starts"
+    return "partial" if starts or ends else "none"
+
+
+def _is_jsonl(path: Path, fmt: str | None, head: bytes) -> bool:
+    return (fmt or detect_format(path, decode_head(head))) == "jsonl"
+
+
+def load_docs(path: str | Path, *, format: str | None = None, speakers: Speakers = None,
+              nlp: Language | None = None) -> Iterator[Doc]:
+    """The sessions of a file as processed spaCy Docs (see :mod:`rupture_nlp.segment` for their
+    attributes). Canonical JSONL sessions become Docs without re-segmentation."""
+    path = Path(path)
+    fmt = check_format(format)
+    parse_speakers(speakers)  # a bad mapping fails before any file is read
+    nlp = nlp or default_pipeline()
+    head = check_file(path)
+    if _is_jsonl(path, fmt, head):
+        n = 0
+        for session in read_sessions(path):
+            n += 1
+            yield session_to_doc(nlp, session)
+        if not n:
+            raise RuptureError("no sessions in this JSONL file (only blank lines)", path)
+        return
+    yield _transcript_doc(path, fmt, speakers, nlp, head)
+
+
+def _transcript_doc(path: Path, fmt: str | None, speakers: Speakers, nlp: Language, head: bytes) -> Doc:
+    turns, raw_meta = read_turns(path, format=fmt, speakers=speakers, head=head)
+    meta = {"source_file": raw_meta["source_file"], "source_format": raw_meta["source_format"],
+            "source_encoding": raw_meta["source_encoding"], "time_source": _time_source(turns)}
+    if raw_meta.get("header"):
+        meta["header"] = raw_meta["header"]
+    doc = make_doc(nlp, turns, session_id=session_id_from_path(path), meta=meta)
+    return nlp(doc)
+
+
+def load_sessions(path: str | Path, *, format: str | None = None, speakers: Speakers = None,
+                  nlp: Language | None = None) -> Iterator[Session]:
+    """Read any supported transcript file and yield its segmented canonical sessions.
+
+    ``format``: one of ``txt, csv, tsv, vtt, srt, jsonl`` (default: detected from content and
+    extension). ``speakers``: ``"NAME=therapist,NAME=client"`` or a dict, for speaker names
+    other than the built-in ones. ``nlp``: a pipeline from :func:`make_pipeline` (default: a
+    shared one). A transcript file gives one session, its id from the file name; canonical
+    JSONL passes through unchanged, streamed. Raises RuptureError on bad input.
+    """
+    path = Path(path)
+    fmt = check_format(format)
+    parse_speakers(speakers)
+    head = check_file(path)
+    if _is_jsonl(path, fmt, head):
+        n = 0
+        for session in read_sessions(path):
+            n += 1
+            yield session
+        if not n:
+            raise RuptureError("no sessions in this JSONL file (only blank lines)", path)
+        return
+    yield doc_to_session(_transcript_doc(path, fmt, speakers, nlp or default_pipeline(), head))
+
+
+# --------------------------------------------------------------------------- batches
+@dataclass
+class SegmentReport:
+    """What :func:`segment_files` did: files read, sessions and utterances written, failures."""
+
+    files_ok: int = 0
+    sessions: int = 0
+    utterances: int = 0
+    failures: list[RuptureError] = field(default_factory=list)
+
+
+def segment_files(inputs: Iterable[str | Path], out: str | Path, *, format: str | None = None,
+                  speakers: Speakers = None, nlp: Language | None = None,
+                  on_error: Callable[[RuptureError], None] | None = None,
+                  on_file: Callable[[Path], None] | None = None) -> SegmentReport:
+    """Segment many files into one canonical JSONL file, written atomically.
+
+    A file that fails contributes nothing (its partial output is rolled back) and the batch
+    goes on; ``on_error`` is called with each failure, ``on_file`` after each file. Session ids
+    must be unique across the output: a second file with the same id fails. When no file
+    succeeds, ``out`` is left untouched. Bad ``format``/``speakers`` raise RuptureError at once.
+    """
+    fmt = check_format(format)
+    parse_speakers(speakers)
+    out = Path(out)
+    inputs = [Path(p) for p in inputs]
+    for p in inputs:
+        if p.exists() and out.exists() and p.resolve() == out.resolve():
+            raise RuptureError("the output file is also an input; choose another --out", out)
+    nlp = nlp or default_pipeline()
+    report = SegmentReport()
+    seen: dict[str, Path] = {}
+
+    class _NothingWritten(Exception):
+        pass
+
+    try:
+        with atomic_write(out) as f:
+            for path in inputs:
+                mark = f.tell()
+                new_ids: list[str] = []
+                n_sess = n_utt = 0
+                try:
+                    for session in load_sessions(path, format=fmt, speakers=speakers, nlp=nlp):
+                        if session.session_id in seen or session.session_id in new_ids:
+                            other = seen.get(session.session_id, path)
+                            raise RuptureError(f"session id {session.session_id!r} is already used by {other}; "
+                                               "rename one of the files", path)
+                        new_ids.append(session.session_id)
+                        f.write(session.to_json() + "\n")
+                        n_sess += 1
+                        n_utt += len(session.utterances)
+                except Exception as e:  # noqa: BLE001 - one bad file must not stop the batch
+                    if not isinstance(e, RuptureError):
+                        if os.environ.get("RUPTURE_DEBUG"):
+                            raise
+                        e = RuptureError(f"internal error while reading this file ({type(e).__name__}); "
+                                         "rerun with RUPTURE_DEBUG=1 for details", path)
+                    f.seek(mark)
+                    f.truncate()
+                    report.failures.append(e)
+                    if on_error:
+                        on_error(e)
+                else:
+                    report.files_ok += 1
+                    report.sessions += n_sess
+                    report.utterances += n_utt
+                    seen.update({sid: path for sid in new_ids})
+                if on_file:
+                    on_file(path)
+            if report.files_ok == 0:
+                raise _NothingWritten
+    except _NothingWritten:
+        pass
+    return report

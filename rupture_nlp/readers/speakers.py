@@ -1,0 +1,140 @@
+"""Speaker names to roles, and pieces to turns.
+
+Built-in names (any case): ``T``, ``Therapist``, ``Counselor``, ``Counsellor`` are the
+therapist; ``C``, ``P``, ``Client``, ``Patient`` the client. Any other name needs a mapping
+(``--speakers "DR. LEE=therapist,MARIA=client"``); without one, reading fails with one error
+that lists every unmapped name found.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Mapping
+
+from ..errors import RuptureError
+from .base import RawTranscript, Turn, TurnPiece, clean_text
+
+KNOWN_SPEAKERS: dict[str, str] = {
+    "t": "therapist", "therapist": "therapist", "counselor": "therapist", "counsellor": "therapist",
+    "c": "client", "p": "client", "client": "client", "patient": "client",
+}
+#: Words accepted on the right of ``NAME=ROLE``.
+ROLE_WORDS: dict[str, str] = {**KNOWN_SPEAKERS, "th": "therapist", "cl": "client", "pt": "client"}
+
+SpeakerMap = Mapping[str, str]
+
+
+def name_key(name: str) -> str:
+    """The form names are compared in: case-folded, single spaces, no trailing dot or colon."""
+    return clean_text(name).casefold().rstrip(".:").strip()
+
+
+def parse_speakers(spec: str | Mapping[str, str] | None) -> dict[str, str]:
+    """``"DR. LEE=therapist, MARIA=client"`` (or a dict) -> ``{name_key: role}``.
+
+    Raises RuptureError on a malformed entry or an unknown role.
+    """
+    if spec is None:
+        return {}
+    items = spec.items() if isinstance(spec, Mapping) else (
+        _split_entry(e) for e in str(spec).replace(";", ",").split(",") if e.strip())
+    out: dict[str, str] = {}
+    for name, role in items:
+        role_key = name_key(str(role))
+        if role_key not in ROLE_WORDS:
+            raise RuptureError(f"--speakers: role for {name!r} must be 'therapist' or 'client', got {role!r}")
+        if not name_key(str(name)):
+            raise RuptureError("--speakers: empty speaker name")
+        out[name_key(str(name))] = ROLE_WORDS[role_key]
+    return out
+
+
+def _split_entry(entry: str) -> tuple[str, str]:
+    if "=" not in entry:
+        raise RuptureError(f"--speakers: expected NAME=therapist or NAME=client, got {entry.strip()!r}")
+    name, role = entry.rsplit("=", 1)
+    return name.strip(), role.strip()
+
+
+class SpeakerResolver:
+    """Maps speaker names to roles with the built-in names and a user mapping (which wins)."""
+
+    def __init__(self, mapping: SpeakerMap | None = None):
+        self.mapping = {name_key(k): v for k, v in (mapping or {}).items()}
+        self._cache: dict[str, str | None] = {}
+
+    def role(self, name: str) -> str | None:
+        try:
+            return self._cache[name]
+        except KeyError:
+            k = name_key(name)
+            role = self._cache[name] = self.mapping.get(k) or KNOWN_SPEAKERS.get(k)
+            return role
+
+    def is_known(self, name: str) -> bool:
+        return self.role(name) is not None
+
+
+def build_turns(raw: RawTranscript, resolver: SpeakerResolver, path: str | Path) -> list[Turn]:
+    """Resolve roles and merge consecutive pieces of one speaker into turns.
+
+    Raises RuptureError listing every unmapped speaker name (with its first line and count),
+    or when the transcript has no text at all.
+    """
+    unknown: Counter[str] = Counter()
+    first_line: dict[str, int | None] = {}
+    spelled: dict[str, str] = {}
+    for p in raw.pieces:
+        label = p.role if p.role is not None else p.speaker_name
+        if label is not None and not resolver.is_known(label):
+            k = name_key(label)
+            unknown[k] += 1
+            first_line.setdefault(k, p.line)
+            spelled.setdefault(k, label)
+    if unknown:
+        names = sorted(unknown, key=lambda k: (first_line[k] or 0))
+        shown = ", ".join(f"{spelled[k]!r} ({unknown[k]}x, first at line {first_line[k]})" for k in names[:8])
+        more = f" and {len(names) - 8} more" if len(names) > 8 else ""
+        example = ",".join(f"{spelled[k]}={'therapist' if i == 0 else 'client'}" for i, k in enumerate(names[:2]))
+        raise RuptureError(
+            f"speaker name(s) not known: {shown}{more}; say who is who with --speakers \"{example}\" "
+            "(roles: therapist, client)", path, first_line[names[0]])
+    turns: list[Turn] = []
+    keys: dict[str, str] = {}
+    cur_key: tuple[str, str] | None = None
+    texts: list[str] = []
+    pieces: list[TurnPiece] = []
+    length = 0
+    role = name = ""
+    line: int | None = None
+
+    def close() -> None:
+        if texts:
+            turns.append(Turn(speaker=role, speaker_name=name, text=" ".join(texts), pieces=list(pieces), line=line))
+
+    for p in raw.pieces:
+        if not p.text:
+            continue
+        if p.speaker_name is None:
+            if cur_key is None:
+                raise RuptureError("text before the first speaker label; start each turn with a label "
+                                   "such as 'T:' or 'Client:'", path, p.line)
+            key = cur_key
+        else:
+            role_word = p.role if p.role is not None else p.speaker_name
+            key = (resolver.role(role_word) or "", keys.get(p.speaker_name) or keys.setdefault(
+                p.speaker_name, name_key(p.speaker_name)))
+        if key != cur_key:
+            close()
+            texts, pieces, length = [], [], 0
+            cur_key, role, line = key, key[0], p.line
+            name = p.speaker_name or name
+        if texts:
+            length += 1
+        pieces.append(TurnPiece(length, length + len(p.text), p.start, p.end, p.line))
+        texts.append(p.text)
+        length += len(p.text)
+    close()
+    if not turns:
+        raise RuptureError("no transcript text found (only speaker labels or blank lines)", path)
+    return turns

@@ -1,0 +1,100 @@
+"""What WebVTT and SRT have in common: timing lines, speakers inside cues, cue checks.
+
+Speakers come from ``<v Name>`` voice tags or a ``Name:`` / ``[SPEAKER_00]:`` prefix at
+the start of a cue line; a cue line without one continues the speaker before it. A cue whose
+lines name two speakers becomes two pieces sharing the cue's time span.
+"""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..errors import RuptureError
+from .base import Piece, clean_text, split_speaker
+
+VOICE = re.compile(r"^\s*<v(?:\.[\w-]+)*\s+([^>]*[^>\s])\s*>")
+_TAG = re.compile(r"</?[^<>]*>")
+_ASS = re.compile(r"\{\\[^}]*\}")
+_DIALOGUE_DASH = re.compile(r"^[-–]\s+")
+
+
+@dataclass
+class Timing:
+    """A cue's timing line: its line number and times in seconds."""
+
+    line: int
+    start: float
+    end: float
+
+
+def scan_timings(lines: list[str], parse: Callable[[str], float], path: str | Path, what: str) -> list[Timing]:
+    """Every ``a --> b`` line, parsed and checked: well-formed, end not before start, and
+    starts in order (overlaps, as in crosstalk, are fine). RuptureError names the line."""
+    out: list[Timing] = []
+    for no, line in enumerate(lines, 1):
+        if "-->" not in line:
+            continue
+        left, _, right = line.partition("-->")
+        right_time = right.split()[0] if right.split() else ""
+        try:
+            start, end = parse(left.strip()), parse(right_time)
+        except (ValueError, IndexError):
+            raise RuptureError(f"malformed {what} cue timing (expected 'hh:mm:ss{',' if what == 'SRT' else '.'}mmm "
+                               f"--> hh:mm:ss{',' if what == 'SRT' else '.'}mmm')", path, no) from None
+        if end < start:
+            raise RuptureError("cue ends before it starts", path, no)
+        if out and start < out[-1].start:
+            raise RuptureError(f"cue starts before the cue at line {out[-1].line} (cues out of time order)", path, no)
+        out.append(Timing(no, start, end))
+    return out
+
+
+def clean_cue_line(line: str) -> str:
+    """Cue text without markup: tags (``<i>``, ``<c.x>``, ...), ASS overrides, HTML entities."""
+    return html.unescape(_ASS.sub("", _TAG.sub("", line)))
+
+
+def cue_pieces(raw_lines: list[str], timing: Timing | None, start: float, end: float, is_known) -> list[Piece]:
+    """The pieces of one cue: a new piece wherever a line names a speaker.
+
+    The first piece gets the cue start, the last the cue end; times inside a cue with several
+    speakers are left open (filled later by word count).
+    """
+    pieces: list[Piece] = []
+    line_no = timing.line + 1 if timing else None
+    for raw in raw_lines:
+        voice = VOICE.match(raw)
+        name = clean_text(voice.group(1)) if voice else None
+        text = clean_text(clean_cue_line(raw[voice.end():] if voice else raw))
+        text = _DIALOGUE_DASH.sub("", text)
+        if name is None:
+            name, text = split_speaker(text, is_known)
+            text = clean_text(text)
+        if not text:
+            continue
+        if name is not None or not pieces:
+            pieces.append(Piece(name, text, None, None, line_no))
+        else:
+            pieces[-1].text += " " + text
+        if line_no is not None:
+            line_no += 1
+    if pieces:
+        pieces[0].start = start
+        pieces[-1].end = end
+    return pieces
+
+
+def check_speakers(pieces: list[Piece], path: str | Path, what: str) -> None:
+    """RuptureError when no cue names a speaker, or the first cue with text has none."""
+    if not pieces:
+        raise RuptureError(f"no cues with text in this {what} file", path)
+    if all(p.speaker_name is None for p in pieces):
+        raise RuptureError(f"no speaker in any cue: rupture needs <v Name> voice tags or 'Name:' prefixes in "
+                           f"the cues (speech-recognition output without speaker labels cannot be split into "
+                           f"therapist and client)", path)
+    if pieces[0].speaker_name is None:
+        raise RuptureError("first cue has no speaker (<v Name> voice tag or 'Name:' prefix expected)",
+                           path, pieces[0].line)

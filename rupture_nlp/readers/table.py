@@ -1,0 +1,138 @@
+"""CSV and TSV transcripts: a header row, then one row per line/turn.
+
+Columns are found by name (case, spaces and punctuation ignored): a text column (``text``,
+``utterance``, ``transcript``, ``content``, ...), a speaker column (``speaker``, ``name``,
+``participant``, ...), optional ``start``/``end`` (seconds, or clock times such as
+``00:01:02.5``; a name ending in ``ms`` means milliseconds) and an optional ``role`` column
+whose values (therapist/client) give the role when the speaker column holds names. The
+delimiter is a tab for .tsv files, else the most frequent of ``, ; \\t |`` in the header.
+A row with an empty speaker continues the previous speaker; rows with empty text are skipped.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+from ..errors import RuptureError
+from .base import Piece, RawTranscript, clean_text, parse_clock
+
+TEXT_COLUMNS = ("text", "utterance", "utterancetext", "transcript", "transcription", "content", "sentence",
+                "dialogue", "dialog", "message", "speech", "words", "turntext", "statement")
+SPEAKER_COLUMNS = ("speaker", "speakername", "speakerlabel", "spk", "speakerid", "name", "participant",
+                   "talker", "person", "who", "interlocutor", "role", "speakerrole")
+ROLE_COLUMNS = ("role", "speakerrole", "speakertype")
+START_COLUMNS = ("start", "starttime", "startsec", "startsecs", "startseconds", "starts", "startms",
+                 "starttimems", "begin", "begintime", "beginms", "from", "onset", "tstart", "time", "timestamp")
+END_COLUMNS = ("end", "endtime", "endsec", "endsecs", "endseconds", "ends", "endms", "endtimems", "stop",
+               "stoptime", "stopms", "to", "offset", "tend")
+
+
+def _norm(col: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", col.lower())
+
+
+def _find(header: list[str], names: tuple[str, ...], exclude: set[int] = frozenset()) -> int | None:
+    normed = [_norm(h) for h in header]
+    for n in names:
+        for i, h in enumerate(normed):
+            if h == n and i not in exclude:
+                return i
+    return None
+
+
+def sniff_delimiter(first_line: str, suffix: str = "") -> str:
+    """Tab for ``.tsv``/``.tab``, else the commonest of ``, ; \\t |`` in the header line."""
+    if suffix.lower() in (".tsv", ".tab"):
+        return "\t"
+    counts = {d: first_line.count(d) for d in (",", "\t", ";", "|")}
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def looks_like_table(head: str) -> bool:
+    """Whether the first line of ``head`` is a header with a text and a speaker column."""
+    first = head.lstrip("\ufeff").split("\n", 1)[0].strip()
+    if not first:
+        return False
+    header = next(csv.reader([first], delimiter=sniff_delimiter(first)))
+    return len(header) >= 2 and _find(header, TEXT_COLUMNS) is not None and _find(header, SPEAKER_COLUMNS) is not None
+
+
+def read_table(text: str, path: str | Path, delimiter: str | None = None) -> RawTranscript:
+    """Parse a CSV/TSV transcript (see the module docstring).
+
+    Raises RuptureError naming the file and line for a missing header, a missing text or
+    speaker column, or a time that cannot be read.
+    """
+    path = Path(path)
+    body = text.lstrip("\ufeff")
+    # skip blank lines before the header, keeping line numbers right
+    lead = len(body) - len(body.lstrip("\r\n"))
+    first_line_no = body[:lead].count("\n") + 1
+    body = body[lead:]
+    if not body.strip():
+        raise RuptureError("no header row (the file is blank)", path)
+    delim = delimiter or sniff_delimiter(body.split("\n", 1)[0], path.suffix)
+    reader = csv.reader(io.StringIO(body, newline=""), delimiter=delim)
+    try:
+        header = next(reader)
+    except csv.Error as e:
+        raise RuptureError(f"malformed CSV header ({e})", path, first_line_no) from None
+    text_col = _find(header, TEXT_COLUMNS)
+    found = ", ".join(repr(h.strip()) for h in header[:12]) + (" ..." if len(header) > 12 else "")
+    if text_col is None:
+        raise RuptureError(f"no text column in the header (found {found}); name it 'text' "
+                           "(or utterance, transcript, content)", path, first_line_no)
+    role_col = _find(header, ROLE_COLUMNS, {text_col})
+    spk_col = _find(header, SPEAKER_COLUMNS, {text_col} | ({role_col} if role_col is not None else set()))
+    if spk_col is None:
+        spk_col, role_col = role_col, None
+    if spk_col is None:
+        raise RuptureError(f"no speaker column in the header (found {found}); name it 'speaker'",
+                           path, first_line_no)
+    start_col = _find(header, START_COLUMNS, {text_col, spk_col})
+    end_col = _find(header, END_COLUMNS, {text_col, spk_col})
+    scale = {c: (0.001 if _norm(header[c]).endswith("ms") else 1.0) for c in (start_col, end_col) if c is not None}
+
+    def time_of(row: list[str], col: int | None, what: str, line: int) -> float | None:
+        if col is None or col >= len(row) or not row[col].strip():
+            return None
+        try:
+            return parse_clock(row[col]) * scale[col]
+        except ValueError:
+            raise RuptureError(f"{what} is not a time in seconds or hh:mm:ss (column {header[col].strip()!r})",
+                               path, line) from None
+
+    pieces: list[Piece] = []
+    prev_start: float | None = None
+    line = first_line_no
+    try:
+        for row in reader:
+            line = first_line_no + reader.line_num - 1
+            if not any(c.strip() for c in row):
+                continue
+            txt = clean_text(row[text_col]) if text_col < len(row) else ""
+            if not txt:
+                continue
+            name = clean_text(row[spk_col]) if spk_col < len(row) else ""
+            role = None
+            if role_col is not None and role_col < len(row) and row[role_col].strip():
+                role = clean_text(row[role_col])
+                name = name or role
+            start = time_of(row, start_col, "start", line)
+            end = time_of(row, end_col, "end", line)
+            if start is not None and end is not None and end < start:
+                raise RuptureError("row ends before it starts (end < start)", path, line)
+            if start is not None:
+                if prev_start is not None and start < prev_start:
+                    raise RuptureError("rows are out of time order (start earlier than the row before)", path, line)
+                prev_start = start
+            pieces.append(Piece(name or None, txt, start, end, line, role=role))
+    except csv.Error as e:
+        raise RuptureError(f"malformed CSV ({e})", path, line) from None
+    if not pieces:
+        raise RuptureError("no rows with text under the header", path)
+    fmt = "tsv" if delim == "\t" else "csv"
+    return RawTranscript(pieces, {"source_format": fmt})
