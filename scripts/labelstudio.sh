@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# Run a local Label Studio server for rupture-nlp: install | start | stop | status.
+#
+#   bash scripts/labelstudio.sh install   # its own virtualenv (.venv-labelstudio); idempotent
+#   bash scripts/labelstudio.sh start     # start on 127.0.0.1:$LABEL_STUDIO_PORT, wait for /health
+#   bash scripts/labelstudio.sh status    # exit 0 if it runs and answers, 3 if not
+#   bash scripts/labelstudio.sh stop      # SIGTERM to the server started by `start`
+#
+# Label Studio lives in its own virtualenv because its pins clash with ours (pyarrow,
+# python-dateutil). The project talks to it only through label-studio-sdk.
+#
+# Environment (all optional):
+#   LABEL_STUDIO_PORT            port to serve on (default 8080)
+#   LABEL_STUDIO_BASE_DATA_DIR   data directory: SQLite database, media, PID file, log
+#                                (default: .labelstudio/ at the repository root)
+#   LABEL_STUDIO_USERNAME        admin user created on first start (default admin@rupture.local)
+#   LABEL_STUDIO_PASSWORD        its password              (default: a DEVELOPMENT-ONLY value)
+#   LABEL_STUDIO_USER_TOKEN      its API token (legacy)    (default: a DEVELOPMENT-ONLY value)
+#   LABEL_STUDIO_VENV            the virtualenv            (default .venv-labelstudio/ at the root)
+#   LABEL_STUDIO_VERSION         the label-studio version to install (default 1.23.2)
+#   LABEL_STUDIO_START_TIMEOUT   seconds to wait for /health (default 180)
+#   PYTHON                       interpreter for the virtualenv (default python3.11, else python3)
+#
+# The default password and token are for a server on your own machine (bound to 127.0.0.1)
+# only: set your own for anything else. This script never prints the token.
+# Clients use LABEL_STUDIO_URL=http://127.0.0.1:$PORT and LABEL_STUDIO_API_KEY=$LABEL_STUDIO_USER_TOKEN.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${LABEL_STUDIO_VENV:-$ROOT/.venv-labelstudio}"
+LS_VERSION="${LABEL_STUDIO_VERSION:-1.23.2}"
+PORT="${LABEL_STUDIO_PORT:-8080}"
+DATA_DIR="${LABEL_STUDIO_BASE_DATA_DIR:-$ROOT/.labelstudio}"
+START_TIMEOUT="${LABEL_STUDIO_START_TIMEOUT:-180}"
+LS_USERNAME="${LABEL_STUDIO_USERNAME:-admin@rupture.local}"
+LS_PASSWORD="${LABEL_STUDIO_PASSWORD:-rupture-dev-password}"        # development only
+LS_TOKEN="${LABEL_STUDIO_USER_TOKEN:-rupture-dev-token-0123456789abcdef}"  # development only
+PID_FILE="$DATA_DIR/server.pid"
+LOG_FILE="$DATA_DIR/server.log"
+STAMP="$VENV/.rupture-label-studio-version"
+TEMPLATE_DIR="$VENV/rupture-empty-data"
+HOST=127.0.0.1
+URL="http://$HOST:$PORT"
+
+die() { echo "labelstudio: error: $*" >&2; exit 1; }
+say() { echo "labelstudio: $*" >&2; }
+
+case "$PORT" in ''|*[!0-9]*) die "LABEL_STUDIO_PORT must be a port number, not '$PORT'";; esac
+
+# --- helpers ------------------------------------------------------------------------------
+
+# `health URL` prints nothing and succeeds when GET URL/health answers {"status": "UP"}.
+health() {
+  local body
+  if command -v curl >/dev/null 2>&1; then
+    body="$(curl -fsS --max-time 3 "$1/health" 2>/dev/null)" || return 1
+  else
+    body="$("$VENV/bin/python" -c 'import sys, urllib.request as u; print(u.urlopen(sys.argv[1], timeout=3).read().decode())' \
+      "$1/health" 2>/dev/null)" || return 1
+  fi
+  [[ "$body" == *'"UP"'* ]]
+}
+
+# `port_in_use PORT`: something accepts TCP connections on 127.0.0.1:PORT.
+port_in_use() {
+  (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null
+}
+
+# `pid_alive`: the PID file names a live process; prints the PID.
+pid_alive() {
+  [[ -f "$PID_FILE" ]] || return 1
+  local pid
+  pid="$(cat "$PID_FILE" 2>/dev/null)"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  # a PID reused by another program since is not our server
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "label-studio" || return 1
+  echo "$pid"
+}
+
+# `listening_ports PGID`: TCP ports in LISTEN state held by any process of the process group.
+listening_ports() {
+  local pgid="$1" p inodes=""
+  for p in /proc/[0-9]*; do
+    [[ "$(awk '{print $5}' "$p/stat" 2>/dev/null)" == "$pgid" ]] || continue
+    inodes+=" $(ls -l "$p/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p' | tr '\n' ' ')"
+  done
+  [[ -n "${inodes// /}" ]] || return 0
+  # /proc/net/tcp{,6}: local address column 2 (hex ip:port), state column 4 (0A = LISTEN), inode column 10.
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v inodes="$inodes" '
+    BEGIN { n = split(inodes, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+    $4 == "0A" && ($10 in want) { n = split($2, hp, ":"); print hp[n] }' | sort -u |
+    while read -r hex; do echo $((16#$hex)); done
+}
+
+# `terminate PID`: SIGTERM to the server's process group (a backgrounded Label Studio ignores
+# SIGINT) and wait up to 30 s for the server to exit; fails if it is still alive then.
+terminate() {
+  local pid="$1" i
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.5
+  done
+  return 1
+}
+
+# `server_env_for DIR CMD...`: run CMD with Label Studio's settings and data directory DIR.
+server_env_for() {
+  local dir="$1"; shift
+  # Label Studio also reads bare USERNAME / PASSWORD / PORT / HOST: keep them out of its way.
+  env -u USERNAME -u PASSWORD -u PORT -u HOST \
+    LABEL_STUDIO_BASE_DATA_DIR="$dir" \
+    LABEL_STUDIO_USERNAME="$LS_USERNAME" \
+    LABEL_STUDIO_PASSWORD="$LS_PASSWORD" \
+    LABEL_STUDIO_USER_TOKEN="$LS_TOKEN" \
+    LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true \
+    LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK=true \
+    DJANGO_DB=sqlite \
+    LATEST_VERSION_CHECK=false \
+    COLLECT_ANALYTICS=false \
+    SENTRY_DSN= FRONTEND_SENTRY_DSN= \
+    "$@"
+}
+
+# --- commands -----------------------------------------------------------------------------
+
+cmd_install() {
+  if [[ -x "$VENV/bin/label-studio" && -f "$STAMP" && "$(cat "$STAMP")" == "$LS_VERSION" ]]; then
+    say "label-studio $LS_VERSION already installed in $VENV"
+  else
+    local py="${PYTHON:-}"
+    if [[ -z "$py" ]]; then
+      if command -v python3.11 >/dev/null 2>&1; then py=python3.11; else py=python3; fi
+    fi
+    command -v "$py" >/dev/null 2>&1 || die "no Python interpreter '$py' found (set PYTHON)"
+    say "installing label-studio $LS_VERSION into $VENV (about a minute and ~1 GB)"
+    rm -f "$STAMP"
+    rm -rf "$TEMPLATE_DIR"
+    [[ -x "$VENV/bin/python" ]] || "$py" -m venv "$VENV" || die "cannot create virtualenv $VENV"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q --upgrade pip \
+      || die "pip upgrade failed in $VENV"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check -q "label-studio==$LS_VERSION" \
+      || die "pip install label-studio==$LS_VERSION failed (see pip's output above)"
+    [[ -x "$VENV/bin/label-studio" ]] || die "installation finished but $VENV/bin/label-studio is missing"
+    echo "$LS_VERSION" > "$STAMP"
+    say "installed label-studio $LS_VERSION"
+  fi
+  if [[ ! -f "$TEMPLATE_DIR/label_studio.sqlite3" ]]; then
+    # An empty, fully migrated database: `start` copies it into a new data directory, which
+    # saves the minute or more Label Studio spends on its migrations at a first start.
+    say "preparing an empty migrated database (Label Studio's first-start migrations, about a minute)"
+    local tmp="$TEMPLATE_DIR.tmp"
+    rm -rf "$tmp"
+    server_env_for "$tmp" "$VENV/bin/label-studio" version >"$VENV/rupture-template.log" 2>&1 \
+      || die "Label Studio could not create its database; see $VENV/rupture-template.log"
+    [[ -f "$tmp/label_studio.sqlite3" ]] || die "no database in $tmp; see $VENV/rupture-template.log"
+    rm -rf "$TEMPLATE_DIR"
+    mkdir -p "$TEMPLATE_DIR"
+    mv "$tmp/label_studio.sqlite3" "$TEMPLATE_DIR/label_studio.sqlite3"
+    rm -rf "$tmp"
+    say "empty database ready"
+  fi
+}
+
+cmd_status() {
+  local pid
+  if pid="$(pid_alive)"; then
+    if health "$URL"; then
+      echo "running: pid $pid, $URL, data $DATA_DIR"
+      return 0
+    fi
+    echo "starting or unhealthy: pid $pid, $URL does not answer /health yet"
+    return 3
+  fi
+  if health "$URL"; then
+    echo "not started by this script, but a Label Studio answers at $URL (data dir $DATA_DIR has no live PID file)"
+    return 3
+  fi
+  echo "not running ($URL)"
+  return 3
+}
+
+cmd_start() {
+  [[ -x "$VENV/bin/label-studio" ]] || die "Label Studio is not installed: run 'bash scripts/labelstudio.sh install' first"
+  local pid
+  if pid="$(pid_alive)"; then
+    if health "$URL"; then
+      say "already running: pid $pid, $URL"
+      return 0
+    fi
+    die "a server (pid $pid) from $PID_FILE runs but $URL does not answer; run 'stop' first"
+  fi
+  if port_in_use "$PORT"; then
+    die "port $PORT on $HOST is already in use by another process; Label Studio would silently move to port $((PORT + 1)). Free it or set LABEL_STUDIO_PORT"
+  fi
+  mkdir -p "$DATA_DIR"
+  if [[ ! -e "$DATA_DIR/label_studio.sqlite3" && -f "$TEMPLATE_DIR/label_studio.sqlite3" ]]; then
+    cp "$TEMPLATE_DIR/label_studio.sqlite3" "$DATA_DIR/label_studio.sqlite3"
+  fi
+  rm -f "$PID_FILE"
+  say "starting Label Studio on $URL (data: $DATA_DIR, log: $LOG_FILE)"
+  local t0=$SECONDS log_start=0
+  [[ -f "$LOG_FILE" ]] && log_start=$(wc -c <"$LOG_FILE")
+  # setsid: the server leads its own session and process group, so `stop` reaches any worker it
+  # spawns; the inner shell records its own PID, which `exec` hands on to Label Studio itself.
+  server_env_for "$DATA_DIR" setsid bash -c 'echo $$ > "$0"; exec "$@"' "$PID_FILE" \
+    "$VENV/bin/label-studio" start --no-browser --internal-host "$HOST" --port "$PORT" \
+    </dev/null >>"$LOG_FILE" 2>&1 &
+  local launcher=$! i
+  for i in $(seq 1 50); do [[ -s "$PID_FILE" ]] && break; sleep 0.1; done
+  pid="$(cat "$PID_FILE" 2>/dev/null || true)"
+  [[ "$pid" =~ ^[0-9]+$ ]] || { kill -TERM "$launcher" 2>/dev/null || true; die "could not launch Label Studio; see $LOG_FILE"; }
+  while (( SECONDS - t0 < START_TIMEOUT )); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$PID_FILE"
+      die "Label Studio exited during start-up; see $LOG_FILE"
+    fi
+    local ports
+    ports="$(listening_ports "$pid")"
+    # Label Studio moves to the next free port when its port is taken (it prints "Port N is in use").
+    if tail -c +"$((log_start + 1))" "$LOG_FILE" 2>/dev/null | grep -q "Port $PORT is in use" \
+       || { [[ -n "$ports" ]] && ! grep -qx "$PORT" <<<"$ports"; }; then
+      terminate "$pid"
+      rm -f "$PID_FILE"
+      die "port $PORT was taken while Label Studio started and it moved to another port (${ports//$'\n'/ }); stopped it. Free port $PORT or set LABEL_STUDIO_PORT"
+    fi
+    if [[ -n "$ports" ]] && health "$URL"; then
+      say "ready after $((SECONDS - t0)) s: pid $pid, $URL"
+      echo "LABEL_STUDIO_URL=$URL"
+      return 0
+    fi
+    sleep 1
+  done
+  terminate "$pid"
+  rm -f "$PID_FILE"
+  die "Label Studio did not answer $URL/health within $START_TIMEOUT s; stopped it; see $LOG_FILE"
+}
+
+cmd_stop() {
+  local pid
+  if ! pid="$(pid_alive)"; then
+    rm -f "$PID_FILE"
+    say "not running (no live PID in $PID_FILE)"
+    return 0
+  fi
+  if terminate "$pid"; then
+    rm -f "$PID_FILE"
+    say "stopped (pid $pid)"
+    return 0
+  fi
+  die "server pid $pid did not stop within 30 s of SIGTERM"
+}
+
+case "${1:-}" in
+  install) cmd_install ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+esac
