@@ -105,3 +105,12 @@ def test_cli_errors_are_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert str(missing) in proc.stderr
+
+
+def test_atomic_write_uses_umask_permissions(tmp_path):
+    mask = os.umask(0)
+    os.umask(mask)
+    target = tmp_path / "perm.txt"
+    with atomic_write(target) as f:
+        f.write("x")
+    assert (target.stat().st_mode & 0o777) == 0o666 & ~mask != 0o600

@@ -1,4 +1,121 @@
-"""CLI commands: model (filled in by its stage)."""
+"""CLI commands: ``rupture train`` and ``rupture tag`` (thin layers over the Python API)."""
 from __future__ import annotations
 
-from .app import app  # noqa: F401
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import RuptureError
+from .app import SchemaOption, app, console, err_console, expand_inputs, progress, report_error
+
+
+def bundled_model_dir() -> Path:
+    """The default model committed in the repository (``models/rupture-3rs-minilm``)."""
+    return Path(__file__).resolve().parents[2] / "models" / "rupture-3rs-minilm"
+
+
+def _model_dir(model: Optional[Path]) -> Path:
+    if model is not None:
+        return model
+    d = bundled_model_dir()
+    if not (d / "config.json").is_file():
+        raise RuptureError("no --model given and the bundled model is missing", d)
+    return d
+
+
+@app.command()
+def train(
+    train_file: Path = typer.Option(..., "--train", help="Training split: canonical JSONL with gold labels."),
+    dev_file: Path = typer.Option(..., "--dev", help="Dev split (early stopping, thresholds): canonical JSONL."),
+    out: Path = typer.Option(..., "--out", help="Model directory to write."),
+    schema: Optional[Path] = SchemaOption,
+    base: Optional[str] = typer.Option(None, "--base", help="Local Hugging Face model directory to fine-tune "
+                                       "(default: the hash-checked all-MiniLM-L6-v2)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Maximum epochs (default 3)."),
+    seed: int = typer.Option(13, "--seed", help="Random seed (sampling, initialisation, dropout)."),
+    weights: str = typer.Option("lora", "--weights", help="'lora' (compact adapters) or 'full' fine-tuning."),
+    pooling: str = typer.Option("mean", "--pooling", help="'mean' (mean-pooled tokens) or 'cls' ([CLS] pooler)."),
+    context: int = typer.Option(3, "--context", min=0, help="Preceding utterances given as context."),
+    max_length: int = typer.Option(128, "--max-length", min=16, help="Maximum tokens per input."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1),
+    unlabelled_ratio: float = typer.Option(1.5, "--unlabelled-ratio", min=0.0,
+                                           help="Unlabelled utterances sampled per labelled one each epoch "
+                                                "(0: none; use --all-unlabelled for all)."),
+    all_unlabelled: bool = typer.Option(False, "--all-unlabelled", help="Use every unlabelled utterance every epoch."),
+    no_pause: bool = typer.Option(False, "--no-pause", help="Do not give the model the pause before an utterance."),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Also train the TF-IDF and textcat baselines."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
+    name: Optional[str] = typer.Option(None, "--name", help="Model name (default: the --out directory name)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the dev CIs."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, hidden=True,
+                                            help="Stop after this many optimiser steps (smoke tests)."),
+) -> None:
+    """Fine-tune the rupture classifier on a train split, select on dev, save a model directory
+    (weights, tokenizer, schema, thresholds, metrics, model card) with the two baselines."""
+    from ..model.inputs import InputConfig
+    from ..model.train import TrainConfig, train_model
+    from .app import load_schema_option
+    if weights not in ("lora", "full"):
+        raise RuptureError(f"--weights must be 'lora' or 'full', not {weights!r}")
+    if pooling not in ("mean", "cls"):
+        raise RuptureError(f"--pooling must be 'mean' or 'cls', not {pooling!r}")
+    cfg = TrainConfig(name=name or out.resolve().name, weights=weights, pooling=pooling,
+                      input=InputConfig(context=context, max_length=max_length, pause_marker=not no_pause,
+                                        pause_feature=not no_pause),
+                      batch_size=batch_size, unlabelled_ratio=None if all_unlabelled else unlabelled_ratio,
+                      baselines=baselines, threads=threads, n_boot=bootstrap, max_steps=max_steps)
+    with progress() as prog:
+        res = train_model(train_file, dev_file, out, schema=load_schema_option(schema), base=base, epochs=epochs,
+                          seed=seed, config=cfg, progress=prog, log=lambda s: err_console.print(s, markup=False))
+    b = (res.metrics.get("baselines") or {}).get("dev") or {}
+    console.print(f"wrote {out} ({res.metrics['model_version']}); best epoch {res.best_epoch}; "
+                  f"{res.timings['model_seconds'] / 60:.1f} min", markup=False, soft_wrap=True)
+    console.print(f"dev macro-F1 fine {res.dev_macro_f1:.3f}, coarse {res.dev_coarse_macro_f1:.3f}", markup=False)
+    for n, r in b.items():
+        console.print(f"  baseline {n}: fine {r['fine']['macro']['f1']:.3f}, coarse {r['coarse']['macro']['f1']:.3f}",
+                      markup=False)
+
+
+@app.command()
+def tag(
+    inputs: List[Path] = typer.Argument(..., help="Transcript files or folders (txt, timestamped txt, csv/tsv, "
+                                        "vtt, srt, canonical jsonl)."),
+    out: Path = typer.Option(..., "--out", help="Tagged sessions: canonical JSONL."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: the bundled model)."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write one row per utterance with one score "
+                                       "column per label (for R/SPSS)."),
+    format: Optional[str] = typer.Option(None, "--format", help="Input format (default: detected per file)."),
+    speakers: Optional[str] = typer.Option(None, "--speakers", help='Speaker names to roles, e.g. '
+                                           '"Dr Lee=therapist,Sam=client".'),
+    resume: bool = typer.Option(True, "--resume/--restart", help="Continue an interrupted run (default) or start over."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
+    batch: int = typer.Option(512, "--batch-utterances", min=1, help="Utterances per prediction batch (memory)."),
+) -> None:
+    """Tag every utterance of the inputs with labels and scores. Bad files are reported and
+    skipped (exit status 1); an interrupted run resumes where it stopped."""
+    from ..model import RuptureClassifier
+    from ..tagging import tag_files
+    files = expand_inputs(inputs)
+    if not files:
+        raise RuptureError("no input files found")
+    clf = RuptureClassifier.from_pretrained(_model_dir(model), threads=threads)
+    with progress() as prog:
+        task = prog.add_task("tagging", total=len(files))
+        n = {"s": 0}
+
+        def on_session(_s) -> None:
+            n["s"] += 1
+            prog.update(task, description=f"tagging ({n['s']} sessions)")
+
+        rep = tag_files(files, clf, out, csv, format=format, speakers=speakers, batch_utterances=batch, resume=resume,
+                        on_file=lambda _p, _n: prog.advance(task), on_session=on_session,
+                        on_note=lambda t: err_console.print(t, markup=False))
+    for _path, msg in rep.failed:
+        report_error(RuptureError(msg))
+    console.print(f"wrote {out}" + (f" and {csv}" if csv else "") + f": {rep.sessions} session(s) from "
+                  f"{rep.files - len(rep.failed)} file(s)" + (f" ({rep.resumed_sessions} resumed)" if rep.resumed_sessions else "")
+                  + f", model {rep.model_version}, {rep.seconds:.1f} s", markup=False, soft_wrap=True)
+    if rep.failed:
+        err_console.print(f"{len(rep.failed)} file(s) failed", markup=False)
+        raise typer.Exit(1)

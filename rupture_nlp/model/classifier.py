@@ -1,0 +1,359 @@
+"""``RuptureClassifier``: load, save and run a trained rupture model.
+
+A model directory holds::
+
+    config.json                 rupture settings (format, base, pooling, inputs, labels, ...)
+    head.safetensors            the classification head (and nothing else)
+    adapter_model.safetensors   LoRA adapters (peft format) over the hash-checked base   } one of
+    adapter_config.json                                                                   } these
+    encoder/                    a full fine-tuned encoder (config.json + model.safetensors)  } two
+    tokenizer files, schema.yaml, thresholds.json, training_config.json, metrics.json,
+    README.md (model card), baselines/{tfidf,textcat}/
+
+Inference is batched over all utterances given, sorted by token length (little padding),
+under ``torch.inference_mode``; LoRA adapters are merged into the encoder on load so the
+adapted model runs as fast as the base.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..decision import apply_predictions
+from ..errors import RuptureError
+from ..records import Session
+from ..schema import LabelSchema, load_schema
+from .base import BaseModel, resolve_recorded_base
+from .hf import load_encoder, load_tokenizer, quiet_transformers
+from .inputs import N_PAUSE_FEATURES, InputConfig, encode, examples
+from .modeling import OutputLayout, RuptureNet, collate
+
+FORMAT = "rupture-classifier"
+FORMAT_VERSION = 1
+WEIGHT_MODES = ("lora", "full")
+QUANTIZE = (None, "int8")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
+                   "merges.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model")
+ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild the network and its inputs (``config.json``)."""
+
+    name: str = "rupture-model"
+    base: dict[str, Any] = field(default_factory=dict)
+    weights: str = "lora"                  # "lora" (adapters over the base) or "full"
+    pooling: str = "mean"                  # "mean" or "cls"
+    dropout: float = 0.1
+    input: InputConfig = field(default_factory=InputConfig)
+    lora: dict[str, Any] | None = None     # r, alpha, dropout, target_modules
+    speaker_mask: bool = True              # labels of the other speaker role get probability 0
+    quantize: str | None = None            # None or "int8" (dynamic quantisation at load)
+    batch_size: int = 64                   # inference batch size
+    labels: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["input"] = self.input.to_dict()
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, "rupture_version": __version__, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], path: Path | None = None) -> "ModelConfig":
+        if d.get("format") != FORMAT:
+            raise RuptureError(f"not a rupture model directory (config.json 'format' is not '{FORMAT}')", path)
+        if int(d.get("format_version", 0)) > FORMAT_VERSION:
+            raise RuptureError(f"model format version {d.get('format_version')} is newer than this "
+                               f"rupture-nlp understands ({FORMAT_VERSION}); upgrade rupture-nlp", path)
+        known = cls.__dataclass_fields__
+        kw = {k: v for k, v in d.items() if k in known}
+        kw["input"] = InputConfig.from_dict(d.get("input"))
+        cfg = cls(**kw)
+        if cfg.weights not in WEIGHT_MODES:
+            raise RuptureError(f"config.json: 'weights' must be one of {WEIGHT_MODES}", path)
+        if cfg.pooling not in ("mean", "cls"):
+            raise RuptureError("config.json: 'pooling' must be 'mean' or 'cls'", path)
+        if cfg.quantize not in QUANTIZE:
+            raise RuptureError("config.json: 'quantize' must be null or 'int8'", path)
+        return cfg
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RuptureError(f"model directory lacks {path.name}", path.parent) from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise RuptureError("not valid JSON (the model directory is corrupt)", path) from None
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+    if not path.is_file():
+        raise RuptureError(f"model directory lacks {path.name}", path.parent)
+    try:
+        return load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise RuptureError(f"corrupt weight file ({type(e).__name__})", path) from None
+
+
+def _sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _speaker_allowed(schema: LabelSchema) -> dict[str, np.ndarray]:
+    """Per speaker role, a 0/1 vector (n_labels,) of the labels that role can carry."""
+    out = {}
+    for role in ("therapist", "client"):
+        out[role] = np.array([1.0 if l.speaker in ("any", role) else 0.0 for l in schema.labels], dtype=np.float32)
+    return out
+
+
+class RuptureClassifier:
+    """A trained rupture model: probabilities and decisions for every utterance of sessions.
+
+    Build one with :meth:`from_pretrained` (or from training code); ``predict_proba`` returns an
+    array (n_utterances, n_labels) in ``schema.label_ids`` order; ``predict`` returns copies of the
+    sessions with ``labels`` and ``scores`` set.
+    """
+
+    def __init__(self, net: RuptureNet, tokenizer: Any, schema: LabelSchema, thresholds: np.ndarray,
+                 config: ModelConfig, *, adapter_files: dict[str, bytes] | None = None,
+                 base: BaseModel | None = None):
+        self.net = net.eval()
+        self.tokenizer = tokenizer
+        self.schema = schema
+        self.thresholds = np.asarray(thresholds, dtype=float)
+        self.config = config
+        self.base = base
+        self._adapter_files = adapter_files
+        self._infer_net: torch.nn.Module | None = None
+        self._allowed = _speaker_allowed(schema)
+        self._version: str | None = None
+        if len(self.thresholds) != len(schema.label_ids):
+            raise ValueError("one threshold per label is needed")
+
+    # -- loading ----------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, *, base: str | Path | None = None,
+                        quantize: str | None | bool = False, threads: int | None = None) -> "RuptureClassifier":
+        """Load a model directory. ``base`` overrides where the LoRA base is found (its weights
+        must match the recorded sha256); ``quantize`` None/"int8" overrides the saved setting
+        (False keeps it); ``threads`` sets torch's intra-op threads."""
+        d = Path(model_dir)
+        if not d.is_dir():
+            raise RuptureError("model directory not found", d)
+        if not (d / "config.json").is_file():
+            raise RuptureError("not a rupture model directory (no config.json)", d)
+        cfg = ModelConfig.from_dict(_read_json(d / "config.json"), d / "config.json")
+        if quantize is not False:
+            if quantize not in QUANTIZE:
+                raise RuptureError("quantize must be None or 'int8'")
+            cfg.quantize = quantize
+        if threads:
+            torch.set_num_threads(int(threads))
+        if not (d / "schema.yaml").is_file():
+            raise RuptureError("model directory lacks schema.yaml", d)
+        schema = load_schema(d / "schema.yaml")
+        if cfg.labels and cfg.labels != schema.label_ids:
+            raise RuptureError("schema.yaml does not match the labels the model was trained on "
+                               "(config.json 'labels')", d / "schema.yaml")
+        th_raw = _read_json(d / "thresholds.json")
+        if not isinstance(th_raw, dict) or set(th_raw) != set(schema.label_ids):
+            missing = sorted(set(schema.label_ids) - set(th_raw if isinstance(th_raw, dict) else {}))
+            raise RuptureError("thresholds.json must map every label of schema.yaml to a threshold"
+                               + (f" (missing: {', '.join(missing[:5])})" if missing else ""), d / "thresholds.json")
+        try:
+            thresholds = np.array([float(th_raw[l]) for l in schema.label_ids])
+        except (TypeError, ValueError):
+            raise RuptureError("thresholds.json: every threshold must be a number", d / "thresholds.json") from None
+        layout = OutputLayout.from_schema(schema)
+        n_pause = N_PAUSE_FEATURES if cfg.input.pause_feature else 0
+        # cheap checks first: the head, the adapters, the base (heavy loading comes last)
+        head = {k.removeprefix("head."): v for k, v in _load_safetensors(d / "head.safetensors").items()}
+        if set(head) != {"weight", "bias"} or head["weight"].ndim != 2 or head["weight"].shape[0] != layout.n_outputs:
+            raise RuptureError(f"head.safetensors does not fit the schema ({len(schema.label_ids)} labels, "
+                               f"{layout.n_outputs} outputs expected)", d / "head.safetensors")
+        adapter_files = None
+        base_model = None
+        if cfg.weights == "lora":
+            for name in ADAPTER_FILES:
+                if not (d / name).is_file():
+                    raise RuptureError(f"model directory lacks {name} (LoRA adapters)", d)
+            _load_safetensors(d / "adapter_model.safetensors")  # clear error if corrupt
+            _read_json(d / "adapter_config.json")
+            adapter_files = {name: (d / name).read_bytes() for name in ADAPTER_FILES}
+            base_model = resolve_recorded_base(cfg.base, base, d)
+            enc_dir = base_model.path
+        else:
+            enc_dir = d / "encoder"
+            if not (enc_dir / "config.json").is_file():
+                raise RuptureError("model directory lacks encoder/ (full fine-tuned weights)", d)
+        hidden = _read_json(enc_dir / "config.json").get("hidden_size")
+        if hidden is not None and head["weight"].shape[1] != int(hidden) + n_pause:
+            raise RuptureError(f"head.safetensors expects {head['weight'].shape[1]} inputs, the encoder gives "
+                               f"{int(hidden) + n_pause}", d / "head.safetensors")
+        tokenizer = load_tokenizer(d)
+        encoder = load_encoder(enc_dir, cfg.pooling)
+        if cfg.weights == "lora":
+            from peft import PeftModel
+            try:
+                with quiet_transformers():
+                    peft_model = PeftModel.from_pretrained(encoder, str(d), is_trainable=False)
+                    encoder = peft_model.merge_and_unload()
+            except (ValueError, KeyError, RuntimeError, OSError) as e:
+                raise RuptureError(f"LoRA adapters do not fit the base model ({type(e).__name__})", d) from None
+        net = RuptureNet(encoder, layout, cfg.pooling, n_pause, cfg.dropout)
+        net.head.load_state_dict(head)
+        return cls(net, tokenizer, schema, thresholds, cfg, adapter_files=adapter_files, base=base_model)
+
+    # -- saving -----------------------------------------------------------------------------
+    def save_pretrained(self, model_dir: str | Path, peft_encoder: Any = None) -> None:
+        """Write config, weights, tokenizer, schema and thresholds (atomically, file by file).
+
+        ``peft_encoder``: the LoRA-wrapped encoder during training (its adapters are saved);
+        otherwise the adapters loaded with the model are written back unchanged.
+        """
+        from safetensors.torch import save_file
+
+        from ..atomic import atomic_write_bytes, atomic_write_text
+        d = Path(model_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        self.config.labels = list(self.schema.label_ids)
+        atomic_write_text(d / "config.json", json.dumps(self.config.to_dict(), indent=2) + "\n")
+        self.schema.save(d / "schema.yaml")
+        self.save_thresholds(d)
+        head = {f"head.{k}": v.detach().contiguous().clone() for k, v in self.net.head.state_dict().items()}
+        tmp = d / ".head.safetensors.tmp"
+        save_file(head, str(tmp), metadata={"format": "pt"})
+        tmp.replace(d / "head.safetensors")
+        if self.config.weights == "lora":
+            if peft_encoder is not None:
+                with quiet_transformers():
+                    peft_encoder.save_pretrained(str(d / ".adapter.tmp"))
+                files = {n: (d / ".adapter.tmp" / n).read_bytes() for n in ADAPTER_FILES}
+                ac = json.loads(files["adapter_config.json"])
+                ac["base_model_name_or_path"] = self.config.base.get("name")  # no local paths in the card
+                files["adapter_config.json"] = (json.dumps(ac, indent=2, sort_keys=True) + "\n").encode()
+                import shutil
+                shutil.rmtree(d / ".adapter.tmp", ignore_errors=True)
+                self._adapter_files = files
+            if not self._adapter_files:
+                raise ValueError("a LoRA model needs its adapters to be saved")
+            for n, data in self._adapter_files.items():
+                atomic_write_bytes(d / n, data)
+        else:
+            with quiet_transformers():
+                self.net.encoder.save_pretrained(str(d / "encoder"))
+        with quiet_transformers():
+            self.tokenizer.save_pretrained(str(d))
+        for junk in ("chat_template.jinja",):
+            (d / junk).unlink(missing_ok=True)
+        self._version = None
+
+    def save_thresholds(self, model_dir: str | Path) -> None:
+        """Write ``thresholds.json`` ({label: threshold}, 4 decimals) only."""
+        from ..atomic import atomic_write_text
+        self.thresholds = np.round(np.asarray(self.thresholds, dtype=float), 4)
+        atomic_write_text(Path(model_dir) / "thresholds.json", json.dumps(
+            {l: float(t) for l, t in zip(self.schema.label_ids, self.thresholds)}, indent=2) + "\n")
+        self._version = None
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def model_version(self) -> str:
+        """``name@<12 hex>``: a digest of everything that decides the predictions (weights,
+        head, thresholds, labels, input and pooling settings, base weights)."""
+        if self._version is None:
+            h = hashlib.sha256()
+            cfg = self.config.to_dict()
+            for k in ("rupture_version", "batch_size"):
+                cfg.pop(k, None)
+            cfg["labels"] = self.schema.label_ids
+            h.update(json.dumps(cfg, sort_keys=True).encode())
+            h.update(np.round(self.thresholds, 4).tobytes())
+            for k, v in sorted(self.net.head.state_dict().items()):
+                h.update(k.encode())
+                h.update(v.detach().cpu().numpy().tobytes())
+            if self._adapter_files:
+                h.update(_sha256_bytes(self._adapter_files["adapter_model.safetensors"]).encode())
+            else:
+                for k, v in sorted(self.net.encoder.state_dict().items()):
+                    h.update(k.encode())
+                    h.update(v.detach().cpu().numpy().tobytes())
+            self._version = f"{self.config.name}@{h.hexdigest()[:12]}"
+        return self._version
+
+    # -- inference --------------------------------------------------------------------------
+    def _inference_net(self) -> torch.nn.Module:
+        if self._infer_net is None:
+            if self.config.quantize == "int8":
+                from torch.ao.quantization import quantize_dynamic
+                with quiet_transformers():
+                    self._infer_net = quantize_dynamic(copy.deepcopy(self.net), {torch.nn.Linear}, dtype=torch.qint8)
+            else:
+                self._infer_net = self.net
+            self._infer_net.eval()
+        return self._infer_net
+
+    def predict_proba(self, sessions: Iterable[Session], *, batch_size: int | None = None,
+                      on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """Probabilities (n_utterances, n_labels), float32, rows in session/utterance order.
+
+        Inputs are tokenised at once, sorted by length and run in batches padded to their
+        longest member. ``on_batch(n)`` is called after each batch of n utterances.
+        """
+        sessions = list(sessions)
+        exs = examples(sessions, self.config.input)
+        n_labels = len(self.schema.label_ids)
+        P = np.zeros((len(exs), n_labels), dtype=np.float32)
+        if not exs:
+            return P
+        enc = encode(self.tokenizer, exs, self.config.input)
+        keys = [k for k in ("input_ids", "token_type_ids", "pause") if k in enc]
+        if not self.config.input.pause_feature:
+            keys.remove("pause")
+        order = np.argsort([len(x) for x in enc["input_ids"]], kind="stable")
+        bs = int(batch_size or self.config.batch_size)
+        net = self._inference_net()
+        pad = self.tokenizer.pad_token_id or 0
+        layout = self.net.layout
+        with torch.inference_mode():
+            for s in range(0, len(order), bs):
+                idx = order[s:s + bs]
+                batch = collate([{k: enc[k][i] for k in keys} for i in idx], pad)
+                P[idx] = layout.probabilities(net(**batch)).float().numpy()
+                if on_batch:
+                    on_batch(len(idx))
+        if self.config.speaker_mask:
+            speakers = [u.speaker for s in sessions for u in s.utterances]
+            P *= np.stack([self._allowed.get(sp, np.ones(n_labels, np.float32)) for sp in speakers])
+        return P
+
+    def predict(self, sessions: Iterable[Session], *, batch_size: int | None = None) -> list[Session]:
+        """Copies of the sessions with ``labels`` (thresholded) and ``scores`` set on every utterance."""
+        out = [copy.deepcopy(s) for s in sessions]
+        P = self.predict_proba(out, batch_size=batch_size)
+        apply_predictions(out, P, self.schema, self.thresholds)
+        return out
+
+    def __repr__(self) -> str:
+        return (f"RuptureClassifier({self.model_version}, {len(self.schema.label_ids)} labels, "
+                f"{self.config.weights}, pooling={self.config.pooling})")
+
+
+def read_model_metrics(model_dir: str | Path) -> dict[str, Any]:
+    """The ``metrics.json`` of a model directory ({} if it has none)."""
+    p = Path(model_dir) / "metrics.json"
+    return _read_json(p) if p.is_file() else {}
+
+
+__all__: Sequence[str] = ("RuptureClassifier", "ModelConfig", "read_model_metrics")

@@ -1,0 +1,113 @@
+"""A compact copy of a fully fine-tuned model: its weight changes as low-rank adapters.
+
+Full fine-tuning changes every weight matrix W of the encoder into W + dW. Truncating the SVD of
+each dW to rank r gives LoRA factors (B = U_r sqrt(S_r), A = sqrt(S_r) V_r^T, scaling 1) that
+ship in peft's adapter format over the hash-checked base, like trained LoRA adapters; the
+biases of those layers and every LayerNorm are small and are kept exactly (peft ``bias``,
+``modules_to_save``). Token, position and type embeddings are taken from the base: the delta
+of the word-embedding matrix would be bigger than everything else together.
+``lora_from_full(full_dir, out_dir, rank)`` writes such a model directory; the loader needs
+nothing special (``RuptureClassifier.from_pretrained`` merges the adapters on load).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import RuptureError
+from .base import resolve_recorded_base
+from .classifier import RuptureClassifier
+from .hf import load_encoder, quiet_transformers
+from .modeling import RuptureNet
+
+TARGETS = ("query", "key", "value", "dense")
+
+
+def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 32,
+                   half: bool = True) -> tuple[RuptureClassifier, dict[str, Any]]:
+    """Write a LoRA model directory approximating the full fine-tuned model in ``full_dir``.
+
+    ``half``: store the adapter tensors as float16 (half the size; merged in float32 on load).
+
+    Returns the new classifier and statistics: per-matrix share of the update's Frobenius norm kept
+    by rank ``rank`` (min / mean), and the relative size of the dropped embedding update.
+    """
+    from peft import LoraConfig, get_peft_model
+    from peft.tuners.lora import LoraLayer
+
+    full = RuptureClassifier.from_pretrained(full_dir)
+    if full.config.weights != "full":
+        raise RuptureError("not a fully fine-tuned model (config.json 'weights' is not 'full')", full_dir)
+    base = resolve_recorded_base(full.config.base, None, Path(full_dir))
+    encoder = load_encoder(base.path, full.config.pooling)
+    ft = {k: v.detach() for k, v in full.net.encoder.state_dict().items()}
+    with quiet_transformers():
+        peft_encoder = get_peft_model(encoder, LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.0,
+                                                          target_modules=list(TARGETS), bias="lora_only",
+                                                          modules_to_save=["LayerNorm"]))
+    kept: list[float] = []
+    with torch.no_grad():
+        for name, mod in peft_encoder.base_model.model.named_modules():
+            if isinstance(mod, LoraLayer):
+                W0 = mod.base_layer.weight
+                dW = ft[f"{name}.weight"] - W0
+                U, S, Vh = torch.linalg.svd(dW, full_matrices=False)
+                r = min(rank, S.numel())
+                root = S[:r].sqrt()
+                mod.lora_B["default"].weight.copy_(U[:, :r] * root)
+                mod.lora_A["default"].weight.copy_(root[:, None] * Vh[:r])
+                if mod.base_layer.bias is not None:
+                    mod.base_layer.bias.copy_(ft[f"{name}.bias"])
+                total = float((S ** 2).sum())
+                kept.append(float((S[:r] ** 2).sum()) / total if total > 0 else 1.0)
+            elif name.endswith("LayerNorm.modules_to_save.default"):
+                src = name.replace(".modules_to_save.default", "")
+                mod.weight.copy_(ft[f"{src}.weight"])
+                mod.bias.copy_(ft[f"{src}.bias"])
+    emb = "embeddings.word_embeddings.weight"
+    base_emb = peft_encoder.base_model.model.embeddings.word_embeddings.weight.detach()
+    emb_rel = float((ft[emb] - base_emb).norm() / ft[emb].norm()) if emb in ft else 0.0
+    cfg = full.config
+    cfg.weights = "lora"
+    cfg.lora = {"r": rank, "alpha": rank, "dropout": 0.0, "target_modules": list(TARGETS),
+                "source": "truncated SVD of a full fine-tuning", "bias": "lora_only", "modules_to_save": ["LayerNorm"]}
+    net = RuptureNet(peft_encoder, full.net.layout, cfg.pooling, full.net.n_pause, cfg.dropout)
+    net.head.load_state_dict(full.net.head.state_dict())
+    clf = RuptureClassifier(net, full.tokenizer, full.schema, full.thresholds, cfg, base=base)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    clf.save_pretrained(out, peft_encoder=peft_encoder)
+    if half:
+        from safetensors.torch import load_file, save_file
+        w = out / "adapter_model.safetensors"
+        tensors = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in load_file(str(w)).items()}
+        save_file(tensors, str(w), metadata={"format": "pt"})
+        cfg.lora["dtype"] = "float16"
+        from ..atomic import atomic_write_text
+        atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+    for name in ("training_config.json", "metrics.json", "README.md"):
+        if (Path(full_dir) / name).is_file():
+            shutil.copy(Path(full_dir) / name, out / name)
+    stats = {"rank": rank, "energy_kept_min": round(min(kept), 4), "energy_kept_mean": round(float(np.mean(kept)), 4),
+             "word_embedding_update_dropped_rel_norm": round(emb_rel, 6)}
+    return RuptureClassifier.from_pretrained(out), stats
+
+
+def main() -> None:  # pragma: no cover - developer tool
+    import argparse
+    ap = argparse.ArgumentParser(description="LoRA adapters from a full fine-tuned rupture model (truncated SVD)")
+    ap.add_argument("full_dir")
+    ap.add_argument("out_dir")
+    ap.add_argument("--rank", type=int, default=32)
+    a = ap.parse_args()
+    _, stats = lora_from_full(a.full_dir, a.out_dir, a.rank)
+    print(json.dumps(stats))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Benchmark ``rupture tag`` against a naive per-utterance ``transformers.pipeline`` loop.
+
+Both run the same fine-tuned encoder (LoRA merged) on the same utterances with the same text-pair
+inputs, in the same run, each in a fresh subprocess (so peak memory is its own):
+
+* ``naive``: ``transformers.pipeline("text-classification")`` called once per utterance (the
+  encoder behind transformers' standard sequence-classification head; the head's cost is
+  negligible next to the encoder's);
+* ``tag``: ``rupture_nlp.tagging.tag_files`` (streaming, batches sorted by length, dynamic
+  padding, ``torch.inference_mode``) — float32, and with dynamic int8 quantisation;
+* ``tag-unsorted``: the same batches without length sorting, padded to ``max_length`` (what
+  sorting and dynamic padding buy).
+
+Printed: utterances/s, ratio to the naive loop, peak RSS (MiB); with gold labels in the data,
+also the fine and coarse macro-F1 of float32 vs int8 (quantisation is only worth keeping when it
+loses at most 1 point).
+
+    python scripts/bench_tag.py --model models/rupture-3rs-minilm --data corpora/dev.jsonl \
+        [--limit 600] [--threads 2] [--json runs/bench_tag.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _subset(data: Path, limit: int | None, out: Path) -> int:
+    """Copy whole sessions from ``data`` until ``limit`` utterances; returns the utterance count."""
+    from rupture_nlp.records import read_sessions, write_sessions
+    picked, n = [], 0
+    for s in read_sessions(data):
+        if limit is not None and n >= limit:
+            break
+        picked.append(s)
+        n += len(s.utterances)
+    write_sessions(out, picked)
+    return n
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(args: argparse.Namespace) -> dict:
+    import numpy as np
+    import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from rupture_nlp.model import RuptureClassifier
+    from rupture_nlp.records import read_sessions
+    kind = args.worker
+    clf = RuptureClassifier.from_pretrained(args.model, quantize="int8" if kind == "tag-int8" else None)
+    sessions = list(read_sessions(args.data))
+    n = sum(len(s.utterances) for s in sessions)
+    res: dict = {"kind": kind, "utterances": n, "threads": torch.get_num_threads()}
+    if kind in ("tag", "tag-int8"):
+        from rupture_nlp.tagging import tag_files
+        out = Path(args.tmp) / f"{kind}.jsonl"
+        import rupture_nlp.ingest  # noqa: F401  imports outside the timed part
+        clf.predict_proba(sessions[:1])                       # warm-up
+        t0 = time.perf_counter()
+        tag_files([args.data], clf, out, resume=False)
+        res["seconds"] = time.perf_counter() - t0
+        from rupture_nlp.decision import label_matrix
+        if label_matrix(sessions, clf.schema).any():
+            from rupture_nlp.evaluate import evaluate_predictions
+            P = np.array([[u.scores[l] for l in clf.schema.label_ids] for s in read_sessions(out) for u in s.utterances])
+            r = evaluate_predictions(sessions, P, clf.schema, clf.thresholds, n_boot=0)
+            res["macro_f1"] = {"fine": r["fine"]["macro"]["f1"], "coarse": r["coarse"]["macro"]["f1"]}
+    elif kind == "tag-unsorted":
+        from rupture_nlp.model.inputs import encode, examples
+        from rupture_nlp.model.modeling import collate
+        exs = examples(sessions, clf.config.input)
+        t0 = time.perf_counter()
+        enc = encode(clf.tokenizer, exs, clf.config.input)
+        keys = [k for k in ("input_ids", "token_type_ids", "pause") if k in enc]
+        with torch.inference_mode():
+            for s in range(0, n, clf.config.batch_size):
+                feats = [{k: enc[k][i] for k in keys} for i in range(s, min(n, s + clf.config.batch_size))]
+                for f in feats:      # pad every input to max_length, as a fixed-shape tokenizer call would
+                    pad = clf.config.input.max_length - len(f["input_ids"])
+                    f["input_ids"] = list(f["input_ids"]) + [clf.tokenizer.pad_token_id] * pad
+                    if "token_type_ids" in f:
+                        f["token_type_ids"] = list(f["token_type_ids"]) + [0] * pad
+                batch = collate(feats, clf.tokenizer.pad_token_id)
+                batch["attention_mask"] = (batch["input_ids"] != clf.tokenizer.pad_token_id).long()
+                clf.net(**batch)
+        res["seconds"] = time.perf_counter() - t0
+    elif kind == "naive":
+        from transformers import AutoConfig, AutoModelForSequenceClassification, pipeline
+        from rupture_nlp.model.hf import quiet_transformers
+        from rupture_nlp.model.inputs import examples
+        with quiet_transformers():
+            cfg = AutoConfig.from_pretrained(str(clf.base.path if clf.base else Path(args.model) / "encoder"),
+                                             num_labels=len(clf.schema.label_ids))
+            hf = AutoModelForSequenceClassification.from_config(cfg)
+            missing = hf.base_model.load_state_dict(clf.net.encoder.state_dict(), strict=False)
+            assert not [k for k in missing.missing_keys if not k.startswith("pooler")], missing
+            hf.eval()
+            pipe = pipeline("text-classification", model=hf, tokenizer=clf.tokenizer, top_k=None,
+                            function_to_apply="sigmoid", device=-1)
+        exs = examples(sessions, clf.config.input)
+        pipe({"text": exs[0].text_a, "text_pair": exs[0].text_b})   # warm-up
+        t0 = time.perf_counter()
+        for e in exs:
+            pipe({"text": e.text_a, "text_pair": e.text_b}, truncation=True, max_length=clf.config.input.max_length)
+        res["seconds"] = time.perf_counter() - t0
+    res["utt_per_s"] = n / res["seconds"]
+    res["peak_rss_mib"] = round(_peak_mib(), 1)
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="models/rupture-3rs-minilm")
+    ap.add_argument("--data", default="corpora/dev.jsonl")
+    ap.add_argument("--limit", type=int, default=600, help="utterances (whole sessions) to use; 0 = all")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--only", default="naive,tag,tag-int8,tag-unsorted")
+    ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--tmp", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return 0
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-tag-") as tmp:
+        data = Path(tmp) / "data.jsonl"
+        n = _subset(Path(args.data), args.limit or None, data)
+        print(f"{n} utterances from {args.data}; model {args.model}", flush=True)
+        for kind in args.only.split(","):
+            cmd = [sys.executable, __file__, "--worker", kind, "--model", args.model, "--data", str(data), "--tmp", tmp]
+            if args.threads:
+                cmd += ["--threads", str(args.threads)]
+            r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+            if r.returncode:
+                print(f"{kind} failed:\n{r.stderr[-2000:]}", file=sys.stderr)
+                return 1
+            results.append(json.loads(r.stdout.strip().splitlines()[-1]))
+            print(f"  {kind:13s} {results[-1]['utt_per_s']:8.1f} utt/s  peak {results[-1]['peak_rss_mib']:7.1f} MiB", flush=True)
+    naive = next((r for r in results if r["kind"] == "naive"), None)
+    print("\nkind           utt/s    x naive   peak MiB   fine macro-F1   coarse macro-F1")
+    for r in results:
+        ratio = r["utt_per_s"] / naive["utt_per_s"] if naive else float("nan")
+        f1 = r.get("macro_f1") or {}
+        print(f"{r['kind']:13s} {r['utt_per_s']:7.1f}  {ratio:8.2f}  {r['peak_rss_mib']:9.1f}   "
+              f"{f1.get('fine', float('nan')):13.4f}   {f1.get('coarse', float('nan')):15.4f}")
+    by = {r["kind"]: r for r in results}
+    if "tag" in by and "tag-int8" in by and by["tag"].get("macro_f1"):
+        loss = by["tag"]["macro_f1"]["fine"] - by["tag-int8"]["macro_f1"]["fine"]
+        print(f"\nint8 vs float32: fine macro-F1 {-loss * 100:+.2f} points; speed x"
+              f"{by['tag-int8']['utt_per_s'] / by['tag']['utt_per_s']:.2f} -> "
+              f"{'worth keeping' if loss <= 0.01 else 'not kept (loses more than 1 point)'}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"data": args.data, "utterances": n, "results": results}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Rebuild the bundled default model ``models/rupture-3rs-minilm`` from the bundled corpus.
+
+    python scripts/build_corpus.py            # corpora/{train,dev,test}.jsonl
+    python scripts/build_default_model.py     # this script (~40 min on 2 busy cores)
+
+What it does (the design was chosen on dev by ``scripts/model_experiments.py``; see the card):
+
+1. full fine-tuning of all-MiniLM-L6-v2 (mean pooling, 3 context utterances, pause marker and
+   feature, 3 epochs, seed 13) on ``corpora/train.jsonl`` with early stopping on
+   ``corpora/dev.jsonl`` -> ``runs/rupture-3rs-minilm-full`` (git-ignored, 90 MB);
+2. the compact form that is committed: the weight updates of that fine-tuning as rank-64 LoRA
+   adapters (truncated SVD, float16; ``rupture_nlp.model.compact``) over the hash-checked base,
+   with per-label thresholds re-tuned on dev. Adapters *trained* directly with LoRA lost more
+   than 2 points of dev macro-F1 against full fine-tuning; the extracted ones stay within 2;
+3. the TF-IDF and spaCy textcat baselines trained on the same split (``baselines/``);
+4. dev metrics with bootstrap CIs (``metrics.json``), test-split metrics of the model and both
+   baselines (``test_metrics.json``), and the model card (``README.md``) with the design
+   experiments (``experiments.json``, kept from the previous build unless ``--experiments``).
+
+``--from-full DIR`` skips step 1 and uses an existing full fine-tuned model directory. The new
+model is built next to the old one and swapped in only when complete.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "models" / "rupture-3rs-minilm"
+DEFAULT_FULL = ROOT / "runs" / "rupture-3rs-minilm-full"
+RANK = 64
+SEED = 13
+
+
+def comparison_rows(summary: dict) -> list[dict]:
+    rows = []
+    for name, r in (summary.get("runs") or {}).items():
+        note = f"best epoch {r.get('best_epoch')}" if r.get("best_epoch") else ""
+        if r.get("size_bytes"):
+            note += f"; {r['size_bytes'] / 1e6:.1f} MB on disk (float32)"
+        if r.get("note"):
+            note += f"; {r['note']}"
+        rows.append({"group": r.get("group", name), "variant": r.get("variant", name),
+                     "dev_macro_f1": r.get("dev_macro_f1"), "dev_coarse_macro_f1": r.get("dev_coarse_macro_f1"),
+                     "train_seconds": r.get("train_seconds"), "note": note.strip("; ")})
+    order = ["reference", "head", "weights", "context", "pause", "sampling", "epochs"]
+    return sorted(rows, key=lambda r: order.index(r["group"]) if r["group"] in order else 99)
+
+
+def card_notes(metrics: dict, extra: dict) -> dict:
+    """The card's notes: how the compact form was made, and how the test split came out."""
+    notes = []
+    c = metrics.get("compact") or {}
+    f = c.get("full_dev_macro_f1") or {}
+    if c:
+        notes.append(
+            f"**Compact form.** The committed weights are not LoRA adapters trained as such: adapters trained "
+            f"directly (r=8 on every linear layer) reached {extra.get('lora_trained_f1', '–')} dev fine macro-F1 "
+            f"against {f.get('fine', float('nan')):.3f} for full fine-tuning, more than the 2 points allowed. "
+            f"So the encoder is fully fine-tuned and its weight updates are stored as rank-{c.get('rank')} LoRA "
+            f"factors (truncated SVD, float16; {c.get('energy_kept_mean', 0):.0%} of the updates' energy on average), "
+            f"LayerNorm weights and biases exactly; embeddings stay those of the base. With thresholds re-tuned on "
+            f"dev this keeps {metrics['dev_macro_f1']['fine']:.3f} fine / {metrics['dev_macro_f1']['coarse']:.3f} "
+            f"coarse dev macro-F1 (full model: {f.get('fine', float('nan')):.3f} / {f.get('coarse', float('nan')):.3f}), "
+            f"within 2 points.")
+    test = extra.get("test")
+    if test:
+        m_f, m_c = test["fine"]["macro"]["f1"], test["coarse"]["macro"]["f1"]
+        beaten = [n for n, b in test["baselines"].items()
+                  if m_f > b["fine"]["macro"]["f1"] and m_c > b["coarse"]["macro"]["f1"]]
+        lost = [f"{n} (fine {b['fine']['macro']['f1']:.3f}, coarse {b['coarse']['macro']['f1']:.3f})"
+                for n, b in test["baselines"].items() if n not in beaten]
+        line = (f"**Test split.** Fine macro-F1 {m_f:.3f}, coarse {m_c:.3f}. "
+                + (f"It beats {', '.join(beaten)} on both levels. " if beaten else ""))
+        if lost:
+            line += (f"It does **not** beat {', '.join(lost)} on both levels: the issue's quality bar is not met "
+                     "yet. Dev fine macro-F1 was still rising at the last epoch (see the training table), so "
+                     "longer training is the first thing to try.")
+        notes.append(line)
+    notes.append("**Not measured (stopped for lack of time on the shared machine):** the context size "
+                 "(1 vs 3 utterances), the sampling ratio of unlabelled utterances, more than 3 epochs, and the "
+                 "[CLS] head's third epoch. All timings were taken while up to 8 jobs shared the 2 CPU cores; "
+                 "on a quiet 2-core machine the same training is several times faster (the notes in "
+                 "/work/shared/NOTES.md measured ~17 examples/s for this encoder and batch shape).")
+    bench = extra.get("bench")
+    if bench:
+        by = {r["kind"]: r for r in bench["results"]}
+        naive = by.get("naive", {}).get("utt_per_s")
+        parts = [f"{k} {by[k]['utt_per_s']:.1f} utt/s" + (f" ({by[k]['utt_per_s'] / naive:.1f}x)" if naive else "")
+                 for k in ("naive", "tag", "tag-unsorted", "tag-int8") if k in by]
+        line = (f"**Speed** (`scripts/bench_tag.py`, {bench['utterances']} dev utterances, 2 threads, shared machine): "
+                + "; ".join(parts) + ". ")
+        if "tag-int8" in by and by["tag"].get("macro_f1") and by["tag-int8"].get("macro_f1"):
+            d = (by["tag"]["macro_f1"]["fine"] - by["tag-int8"]["macro_f1"]["fine"]) * 100
+            line += (f"Dynamic int8 quantisation was faster but lost {d:.1f} points of fine macro-F1 on that "
+                     "sample, more than the 1 point allowed, so the model runs in float32.")
+        notes.append(line)
+    for key, text in (extra.get("extra_notes") or {}).items():
+        notes.append(text)
+    return {"notes": notes}
+
+
+def refresh_card(out: Path, summary: dict, extra_notes: dict | None = None) -> None:
+    """Re-render README.md of a built model (e.g. after more experiments finished)."""
+    from rupture_nlp.model import RuptureClassifier
+    from rupture_nlp.model.card import render_card
+    clf = RuptureClassifier.from_pretrained(out)
+    metrics = json.loads((out / "metrics.json").read_text())
+    tc = json.loads((out / "training_config.json").read_text())
+    extra: dict = {"comparisons": comparison_rows(summary)} if summary else {}
+    ref = (summary.get("runs") or {}).get("ref")
+    if ref:
+        extra["lora_trained_f1"] = f"{ref['dev_macro_f1']:.3f}"
+    if (out / "test_metrics.json").is_file():
+        extra["test"] = json.loads((out / "test_metrics.json").read_text())
+    if summary.get("bench"):
+        extra["bench"] = summary["bench"]
+    extra["extra_notes"] = extra_notes or {}
+    extra.update(card_notes(metrics, extra))
+    if summary:
+        (out / "experiments.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "README.md").write_text(render_card(clf, metrics, tc, extra))
+
+
+def train_full(args: argparse.Namespace, out: Path) -> None:
+    from rupture_nlp.model.inputs import InputConfig
+    from rupture_nlp.model.train import TrainConfig, train_model
+    cfg = TrainConfig(name="rupture-3rs-minilm-full", weights="full", pooling="mean", batch_size=16,
+                      unlabelled_ratio=1.5, input=InputConfig(context=3, max_length=128), baselines=False,
+                      n_boot=0, threads=args.threads, log_every=50)
+    train_model(args.train, args.dev, out, config=cfg, epochs=args.epochs, seed=SEED, log=lambda s: print(s, flush=True))
+
+
+def build_compact(full_dir: Path, out: Path, args: argparse.Namespace, extra: dict) -> dict:
+    """Steps 2-4 into ``out``; returns the metrics."""
+    from rupture_nlp.baselines import load_baseline, train_baselines
+    from rupture_nlp.decision import label_matrix, tune_thresholds
+    from rupture_nlp.evaluate import evaluate_model_dir, evaluate_predictions, load_gold_sessions, result_to_json
+    from rupture_nlp.model import RuptureClassifier
+    from rupture_nlp.model.card import render_card
+    from rupture_nlp.model.compact import lora_from_full
+    from rupture_nlp.model.train import _describe, _reproduce_sample
+
+    t0 = time.perf_counter()
+    clf, stats = lora_from_full(full_dir, out, RANK)
+    # the directory is named after the default model, not the full run
+    cfg_path = out / "config.json"
+    c = json.loads(cfg_path.read_text())
+    c["name"] = out.name if not out.name.startswith(".") else DEFAULT_OUT.name
+    cfg_path.write_text(json.dumps(c, indent=2) + "\n")
+    clf = RuptureClassifier.from_pretrained(out)
+    train = load_gold_sessions(args.train, clf.schema)
+    dev = load_gold_sessions(args.dev, clf.schema)
+    P = clf.predict_proba(dev)
+    clf.thresholds = tune_thresholds(label_matrix(dev, clf.schema), P)
+    clf.save_thresholds(out)
+    t_compact = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    info_b = train_baselines(train, dev, clf.schema, out, seed=SEED)
+    t_base = time.perf_counter() - t1
+    dev_eval = evaluate_predictions(dev, P, clf.schema, clf.thresholds, n_boot=1000, seed=SEED)
+    b_dev = {}
+    for name in ("tfidf", "textcat"):
+        b = load_baseline(out / "baselines" / name)
+        r = evaluate_predictions(dev, b.predict_proba(dev), clf.schema, b.thresholds, n_boot=1000, seed=SEED)
+        b_dev[name] = {k: r[k] for k in ("fine", "coarse", "session_icc")}
+    full_m = json.loads((full_dir / "metrics.json").read_text())
+    tr = dict(full_m.get("training") or {})
+    tr.setdefault("timings", {})
+    tr["timings"] = {**tr["timings"], "compact_seconds": round(t_compact, 1), "baselines_seconds": round(t_base, 1)}
+    metrics = {
+        "model_version": clf.model_version,
+        "dev": {k: dev_eval[k] for k in ("fine", "coarse", "session_icc", "bootstrap", "n_sessions", "n_utterances")},
+        "dev_macro_f1": {"fine": dev_eval["fine"]["macro"]["f1"], "coarse": dev_eval["coarse"]["macro"]["f1"]},
+        "baselines": {"dev": b_dev, "training": info_b},
+        "training": tr,
+        "compact": {"method": "truncated SVD of the full fine-tuning's weight updates", **stats,
+                    "full_dev_macro_f1": full_m.get("dev_macro_f1"), "full_model_version": full_m.get("model_version")},
+        "data": {"train": _describe(args.train, train, clf.schema), "dev": _describe(args.dev, dev, clf.schema)},
+        "reproduce": _reproduce_sample(dev, P),
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    tc = json.loads((full_dir / "training_config.json").read_text())
+    tc["compact"] = {"method": "svd", "rank": RANK, "dtype": "float16", "thresholds": "re-tuned on dev"}
+    (out / "training_config.json").write_text(json.dumps(tc, indent=2) + "\n")
+    if Path(args.test).is_file():
+        test = evaluate_model_dir(out, args.test)
+        (out / "test_metrics.json").write_text(result_to_json(test))
+        extra["test"] = json.loads(result_to_json(test))
+    extra.update(card_notes(metrics, extra))
+    (out / "README.md").write_text(render_card(clf, metrics, tc, extra))
+    return metrics
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--train", default=str(ROOT / "corpora" / "train.jsonl"))
+    ap.add_argument("--dev", default=str(ROOT / "corpora" / "dev.jsonl"))
+    ap.add_argument("--test", default=str(ROOT / "corpora" / "test.jsonl"))
+    ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument("--full-dir", default=str(DEFAULT_FULL), help="where the full fine-tuned model is written")
+    ap.add_argument("--from-full", default=None, help="use this existing full fine-tuned model (skip training)")
+    ap.add_argument("--experiments", default=None, help="summary JSON of scripts/model_experiments.py")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--refresh-card", action="store_true", help="only re-render the card of the built model "
+                    "(with --experiments)")
+    args = ap.parse_args()
+    if args.refresh_card:
+        exp = Path(args.experiments) if args.experiments else Path(args.out) / "experiments.json"
+        refresh_card(Path(args.out), json.loads(exp.read_text()) if exp.is_file() else {})
+        return 0
+
+    from rupture_nlp.errors import RuptureError
+    out = Path(args.out)
+    building = out.with_name("." + out.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    exp_path = Path(args.experiments) if args.experiments else out / "experiments.json"
+    summary = json.loads(exp_path.read_text()) if exp_path.is_file() else {}
+    extra: dict = {"comparisons": comparison_rows(summary)} if summary else {}
+    ref = (summary.get("runs") or {}).get("ref")
+    if ref:
+        extra["lora_trained_f1"] = f"{ref['dev_macro_f1']:.3f}"
+    if summary.get("bench"):
+        extra["bench"] = summary["bench"]
+    t0 = time.perf_counter()
+    try:
+        full_dir = Path(args.from_full) if args.from_full else Path(args.full_dir)
+        if not args.from_full:
+            train_full(args, full_dir)
+        metrics = build_compact(full_dir, building, args, extra)
+        if summary:
+            (building / "experiments.json").write_text(json.dumps(summary, indent=2) + "\n")
+    except RuptureError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    old = out.with_name("." + out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    building.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+    print(f"built {out} ({metrics['model_version']}) in {(time.perf_counter() - t0) / 60:.1f} min: dev macro-F1 "
+          f"fine {metrics['dev_macro_f1']['fine']:.3f}, coarse {metrics['dev_macro_f1']['coarse']:.3f}")
+    test = extra.get("test")
+    if test:
+        print(f"test macro-F1 fine {test['fine']['macro']['f1']:.3f}, coarse {test['coarse']['macro']['f1']:.3f}; "
+              + ", ".join(f"{n}: fine {b['fine']['macro']['f1']:.3f} coarse {b['coarse']['macro']['f1']:.3f}"
+                          for n, b in test["baselines"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Hand-written data and a tiny trained model shared by the model and tagging tests.
+
+The dialogue lines below were written for these tests (they are not from the corpus). The tiny
+model is trained once per test process (a few optimiser steps, no baselines) and reused.
+"""
+from __future__ import annotations
+
+import atexit
+import functools
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+from rupture_nlp.records import Session, Utterance, write_sessions
+from rupture_nlp.schema import LabelSchema
+
+# (speaker, text, labels, pause before in seconds or None for a short gap)
+LINES = [
+    ("T", "What came up for you when your sister called?", [], None),
+    ("C", "Nothing.", ["withdrawal/minimal_response"], 4.0),
+    ("T", "It sounded like it stayed with you after the call.", [], None),
+    ("C", "I'm fine, honestly, it doesn't bother me at all.", ["withdrawal/denial"], 2.0),
+    ("T", "I notice we keep moving away from it. Can we look at what just happened between us?",
+     ["repair/invite_discussion"], None),
+    ("C", "These worksheets are pointless, I told you last week.", ["confrontation/complaint_activities"], None),
+    ("T", "You're right that I pushed the worksheets without asking how they fit for you.",
+     ["repair/acknowledge_contribution"], None),
+    ("C", "You never listen to anything I say.", ["confrontation/complaint_therapist"], None),
+    ("T", "Let me explain why we practise this between sessions.", ["repair/illustrate_task_rationale"], None),
+    ("C", "Whatever you think is best, you're the expert.", ["withdrawal/deferential_appeasing"], 3.5),
+    ("T", "Shall we set the diary aside and talk about the week instead?", ["repair/change_tasks_goals"], None),
+    ("C", "Anyway, my neighbour has this dog that barks all night, it's a long story.",
+     ["withdrawal/avoidant_storytelling"], None),
+    ("T", "How was the drive in today?", [], None),
+    ("C", "Busy, the bridge was closed again.", [], None),
+    ("T", "Mm-hmm.", [], None),
+    ("C", "I started the new job on Monday.", [], None),
+    ("T", "How did the first day go?", [], None),
+    ("C", "Better than I expected, people were friendly.", [], None),
+    ("C", "I'll never get better, there's no point.", ["withdrawal/self_criticism_hopelessness"], 5.0),
+    ("C", "It's not my fault, I was doing what you told me.", ["confrontation/defends_self"], None),
+]
+
+TOY_EXCLUSIVE = {
+    "name": "toy-exclusive",
+    "categories": [{"id": "talk", "exclusive": True}, {"id": "move", "exclusive": False}],
+    "labels": [
+        {"id": "talk/change", "category": "talk", "speaker": "client", "description": "change talk"},
+        {"id": "talk/sustain", "category": "talk", "speaker": "client", "description": "sustain talk"},
+        {"id": "move/reflect", "category": "move", "speaker": "therapist", "description": "reflection"},
+    ],
+}
+TOY_MAP = {"withdrawal": "talk/sustain", "confrontation": "talk/change", "repair": "move/reflect"}
+
+
+def make_session(sid: str, rows: list[tuple[str, str, list[str], float | None]], remap: dict | None = None) -> Session:
+    """A canonical session from rows, with times (short gaps unless a pause is given)."""
+    utts, t, turn, prev = [], 3.0, -1, None
+    for i, (spk, text, labels, pause) in enumerate(rows):
+        if spk != prev:
+            turn, prev = turn + 1, spk
+        t += pause if pause is not None else 0.4
+        end = t + 0.35 * len(text.split()) + 0.2
+        labs = sorted({remap[l.split("/")[0]] for l in labels}) if remap else list(labels)
+        utts.append(Utterance(id=f"{sid}-u{i + 1:04d}", turn=turn, speaker="therapist" if spk == "T" else "client",
+                              speaker_name=spk, text=text, start=round(t, 2), end=round(end, 2), labels=labs))
+        t = end
+    return Session(session_id=sid, utterances=utts, meta={})
+
+
+def toy_sessions(n: int, seed: int, prefix: str, remap: dict | None = None, size: int = 12) -> list[Session]:
+    rng = random.Random(seed)
+    return [make_session(f"{prefix}{k:02d}", rng.sample(LINES, size), remap) for k in range(n)]
+
+
+def write_split(dirpath: Path, remap: dict | None = None) -> tuple[Path, Path]:
+    train, dev = dirpath / "train.jsonl", dirpath / "dev.jsonl"
+    write_sessions(train, toy_sessions(4, 1, "tr", remap))
+    write_sessions(dev, toy_sessions(2, 2, "dv", remap))
+    return train, dev
+
+
+def _tmpdir() -> Path:
+    d = Path(tempfile.mkdtemp(prefix="rupture-model-test-"))
+    atexit.register(shutil.rmtree, d, ignore_errors=True)
+    return d
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_model(kind: str = "lora") -> Path:
+    """Train (once per process) a tiny model and return its directory.
+
+    kinds: ``lora`` (3RS schema, mean pooling), ``full`` (full weights), ``exclusive`` (a schema
+    with an exclusive category, [CLS] pooling).
+    """
+    from rupture_nlp.model.inputs import InputConfig
+    from rupture_nlp.model.train import TrainConfig, train_model
+    d = _tmpdir()
+    schema = None
+    remap = None
+    cfg = TrainConfig(name=f"tiny-{kind}", max_steps=2, batch_size=8, n_boot=20, baselines=False,
+                      input=InputConfig(context=2, max_length=64))
+    if kind == "full":
+        cfg.weights = "full"
+    elif kind == "exclusive":
+        schema = LabelSchema.from_dict(TOY_EXCLUSIVE)
+        remap = TOY_MAP
+        cfg.pooling = "cls"
+    train, dev = write_split(d, remap)
+    train_model(train, dev, d / "model", schema=schema, config=cfg, seed=7)
+    return d / "model"
+
+
+def data_dir(model_dir: Path) -> Path:
+    """The folder holding the train/dev files the tiny model was trained on."""
+    return model_dir.parent

@@ -1,0 +1,62 @@
+"""The committed default model loads over the hash-checked base and reproduces its recorded dev scores."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rupture_nlp.evaluate import evaluate_predictions
+from rupture_nlp.model import RuptureClassifier
+from rupture_nlp.model.base import file_sha256
+from rupture_nlp.records import read_sessions
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "rupture-3rs-minilm"
+DEV = ROOT / "corpora" / "dev.jsonl"
+
+pytestmark = pytest.mark.skipif(not (MODEL / "config.json").is_file(), reason="the default model is not built yet")
+
+
+@pytest.fixture(scope="module")
+def clf():
+    return RuptureClassifier.from_pretrained(MODEL)
+
+
+@pytest.fixture(scope="module")
+def metrics():
+    return json.loads((MODEL / "metrics.json").read_text())
+
+
+def test_default_model_is_compact_and_loads(clf, metrics):
+    size = sum(p.stat().st_size for p in MODEL.rglob("*") if p.is_file() and "baselines" not in p.parts)
+    assert size < 8_000_000, f"{size / 1e6:.1f} MB"
+    assert clf.config.weights == "lora" and clf.base is not None and clf.base.is_default
+    assert clf.model_version == metrics["model_version"]
+    assert (MODEL / "baselines" / "tfidf").is_dir() and (MODEL / "baselines" / "textcat").is_dir()
+
+
+def _dev(metrics) -> list:
+    if not DEV.is_file():
+        pytest.skip("corpora/dev.jsonl is not built (python scripts/build_corpus.py)")
+    assert file_sha256(DEV) == metrics["data"]["dev"]["sha256"], \
+        "corpora/dev.jsonl changed since the default model was built: rebuild it (scripts/build_default_model.py)"
+    return list(read_sessions(DEV))
+
+
+@pytest.mark.slow
+def test_default_model_reproduces_recorded_dev_scores(clf, metrics):
+    dev = _dev(metrics)
+    P = clf.predict_proba(dev)
+    res = evaluate_predictions(dev, P, clf.schema, clf.thresholds, n_boot=0)
+    assert res["fine"]["macro"]["f1"] == pytest.approx(metrics["dev_macro_f1"]["fine"], abs=0.005)
+    assert res["coarse"]["macro"]["f1"] == pytest.approx(metrics["dev_macro_f1"]["coarse"], abs=0.005)
+
+
+def test_default_model_reproduces_recorded_probabilities(clf, metrics):
+    import numpy as np
+    dev = _dev(metrics)
+    rep = metrics["reproduce"]
+    s = next(x for x in dev if x.session_id == rep["session_id"])
+    s.utterances = s.utterances[:rep["n_utterances"]]
+    np.testing.assert_allclose(clf.predict_proba([s]), np.array(rep["probabilities"]), atol=2e-3)

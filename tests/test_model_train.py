@@ -1,0 +1,128 @@
+"""Tiny real training runs: the saved directory, reload, reproducibility, thresholds."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from rupture_nlp.decision import label_matrix, tune_thresholds
+from rupture_nlp.evaluate import evaluate_predictions
+from rupture_nlp.model import RuptureClassifier
+from rupture_nlp.records import read_sessions
+
+from model_helpers import data_dir, tiny_model
+
+EXPECTED = {"config.json", "head.safetensors", "adapter_model.safetensors", "adapter_config.json",
+            "tokenizer.json", "tokenizer_config.json", "schema.yaml", "thresholds.json",
+            "training_config.json", "metrics.json", "README.md"}
+
+
+def test_lora_model_directory_is_compact_and_safe():
+    d = tiny_model("lora")
+    names = {p.name for p in d.iterdir()}
+    assert EXPECTED <= names
+    assert not any(p.suffix in (".bin", ".pt", ".pkl", ".pickle", ".joblib") for p in d.rglob("*"))
+    size = sum(p.stat().st_size for p in d.rglob("*") if p.is_file())
+    assert size < 3_000_000, size
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["format"] == "rupture-classifier" and cfg["weights"] == "lora"
+    assert cfg["base"]["default"] is True and "path" not in cfg["base"]   # no local paths recorded
+    ac = json.loads((d / "adapter_config.json").read_text())
+    assert ac["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert set(load_file(d / "head.safetensors")) == {"head.weight", "head.bias"}
+    card = (d / "README.md").read_text()
+    for part in ("## Intended use", "## Limits", "## Results on the dev split", "LoRA"):
+        assert part in card
+
+
+def test_reload_reproduces_predictions_and_recorded_dev_scores():
+    d = tiny_model("lora")
+    dev = list(read_sessions(data_dir(d) / "dev.jsonl"))
+    a = RuptureClassifier.from_pretrained(d)
+    b = RuptureClassifier.from_pretrained(d)
+    Pa, Pb = a.predict_proba(dev), b.predict_proba(dev)
+    assert Pa.shape == (sum(len(s.utterances) for s in dev), 23)
+    np.testing.assert_allclose(Pa, Pb, atol=1e-6)
+    assert a.model_version == b.model_version
+    metrics = json.loads((d / "metrics.json").read_text())
+    assert metrics["model_version"] == a.model_version
+    res = evaluate_predictions(dev, Pa, a.schema, a.thresholds, n_boot=0)
+    assert res["fine"]["macro"]["f1"] == pytest.approx(metrics["dev_macro_f1"]["fine"], abs=1e-6)
+    assert res["coarse"]["macro"]["f1"] == pytest.approx(metrics["dev_macro_f1"]["coarse"], abs=1e-6)
+    # thresholds are the ones tuned on dev
+    th = tune_thresholds(label_matrix(dev, a.schema), Pa)
+    np.testing.assert_allclose(a.thresholds, th, atol=1e-4)
+
+
+def test_speaker_mask_and_predict_sets_labels_and_scores():
+    d = tiny_model("lora")
+    clf = RuptureClassifier.from_pretrained(d)
+    dev = list(read_sessions(data_dir(d) / "dev.jsonl"))
+    tagged = clf.predict(dev)
+    assert [u.id for u in tagged[0].utterances] == [u.id for u in dev[0].utterances]
+    assert dev[0].utterances[0].scores is None               # the input is not modified
+    for s in tagged:
+        for u in s.utterances:
+            assert set(u.scores) == set(clf.schema.label_ids)
+            for l in u.labels:
+                assert u.scores[l] >= clf.thresholds[clf.schema.label_ids.index(l)] - 1e-4
+            other = [l for l in clf.schema.labels if l.speaker not in ("any", u.speaker)]
+            assert all(u.scores[l.id] == 0.0 for l in other)
+
+
+def test_save_pretrained_round_trip(tmp_path):
+    clf = RuptureClassifier.from_pretrained(tiny_model("lora"))
+    clf.save_pretrained(tmp_path / "copy")
+    again = RuptureClassifier.from_pretrained(tmp_path / "copy")
+    assert again.model_version == clf.model_version
+    dev = list(read_sessions(data_dir(tiny_model("lora")) / "dev.jsonl"))
+    np.testing.assert_allclose(again.predict_proba(dev), clf.predict_proba(dev), atol=1e-6)
+
+
+def test_same_seed_same_model(tmp_path):
+    from rupture_nlp.model.inputs import InputConfig
+    from rupture_nlp.model.train import TrainConfig, train_model
+    d = data_dir(tiny_model("lora"))
+    cfg = lambda: TrainConfig(name="tiny-lora", max_steps=2, batch_size=8, n_boot=20, baselines=False,  # noqa: E731
+                              input=InputConfig(context=2, max_length=64))
+    train_model(d / "train.jsonl", d / "dev.jsonl", tmp_path / "again", config=cfg(), seed=7)
+    a = load_file(tiny_model("lora") / "head.safetensors")
+    b = load_file(tmp_path / "again" / "head.safetensors")
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    assert (tiny_model("lora") / "adapter_model.safetensors").read_bytes() == \
+        (tmp_path / "again" / "adapter_model.safetensors").read_bytes()
+
+
+def test_full_fine_tuning_saves_the_encoder():
+    d = tiny_model("full")
+    assert (d / "encoder" / "model.safetensors").is_file() and not (d / "adapter_model.safetensors").exists()
+    clf = RuptureClassifier.from_pretrained(d)
+    assert clf.config.weights == "full"
+    dev = list(read_sessions(data_dir(d) / "dev.jsonl"))
+    P = clf.predict_proba(dev)
+    assert np.isfinite(P).all() and ((P >= 0) & (P <= 1)).all()
+
+
+def test_exclusive_schema_model_predicts_at_most_one_label_per_exclusive_category():
+    d = tiny_model("exclusive")
+    clf = RuptureClassifier.from_pretrained(d)
+    assert clf.config.pooling == "cls" and clf.schema.name == "toy-exclusive"
+    dev = list(read_sessions(data_dir(d) / "dev.jsonl"))
+    P = clf.predict_proba(dev)
+    talk = [clf.schema.label_ids.index(l) for l in clf.schema.labels_in("talk")]
+    assert (P[:, talk].sum(1) <= 1 + 1e-5).all()
+    for s in clf.predict(dev):
+        for u in s.utterances:
+            assert sum(l.startswith("talk/") for l in u.labels) <= 1
+
+
+def test_training_data_with_unknown_labels_is_refused(tmp_path):
+    from rupture_nlp.errors import RuptureError
+    from rupture_nlp.model.train import train_model
+    d = data_dir(tiny_model("lora"))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text((d / "train.jsonl").read_text().replace("withdrawal/denial", "withdrawal/made_up"))
+    with pytest.raises(RuptureError, match="withdrawal/made_up"):
+        train_model(bad, d / "dev.jsonl", tmp_path / "m")
