@@ -10,6 +10,9 @@ Transcript files (txt, csv/tsv, vtt, srt) hold one session each: they are read
 labels), streamed one session at a time. :func:`load_docs` gives the spaCy Docs instead.
 Every problem with an input raises :class:`~rupture_nlp.errors.RuptureError` naming the file
 (and line).
+
+spaCy (and :mod:`rupture_nlp.segment`) is imported on first use, so that code that only
+streams canonical JSONL through :func:`load_sessions` does not pay for importing it.
 """
 from __future__ import annotations
 
@@ -18,10 +21,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping
-
-from spacy.language import Language
-from spacy.tokens import Doc
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
 from .atomic import atomic_write
 from .errors import RuptureError
@@ -29,8 +29,10 @@ from .readers import FORMATS, Turn, check_file, check_format, detect_format, rea
 from .readers.encoding import decode_head
 from .readers.speakers import parse_speakers
 from .records import Session, read_sessions
-from .segment import doc_to_session, make_doc, session_to_doc
-from .segment import make_pipeline as _make_pipeline
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc
 
 __all__ = ["FORMATS", "load_sessions", "load_docs", "make_pipeline", "default_pipeline", "session_id_from_path",
            "segment_files", "SegmentReport"]
@@ -41,13 +43,14 @@ Speakers = str | Mapping[str, str] | None
 def make_pipeline(overrides: dict | None = None) -> Language:
     """The segmentation pipeline (``spacy.blank("en")`` + rupture components); see
     :func:`rupture_nlp.segment.make_pipeline` for ``overrides``."""
+    from .segment import make_pipeline as _make_pipeline
     return _make_pipeline(overrides)
 
 
 @lru_cache(maxsize=1)
 def default_pipeline() -> Language:
     """One shared default pipeline per process (built on first use)."""
-    return _make_pipeline()
+    return make_pipeline()
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -93,6 +96,7 @@ def load_docs(path: str | Path, *, format: str | None = None, speakers: Speakers
     nlp = nlp or default_pipeline()
     head = check_file(path)
     if _is_jsonl(path, fmt, head):
+        from .segment import session_to_doc
         n = 0
         for session in read_sessions(path):
             n += 1
@@ -103,13 +107,18 @@ def load_docs(path: str | Path, *, format: str | None = None, speakers: Speakers
     yield _transcript_doc(path, fmt, speakers, nlp, head)
 
 
-def _transcript_doc(path: Path, fmt: str | None, speakers: Speakers, nlp: Language, head: bytes) -> Doc:
+def _transcript_doc(path: Path, fmt: str | None, speakers: Speakers, nlp: Language, head: bytes,
+                    record_only: bool = False) -> Doc:
+    """The processed Doc of a transcript file; ``record_only``: a Doc only for
+    :func:`~rupture_nlp.segment.plain_session_json` (see ``make_record_doc``)."""
+    from .segment import make_doc, make_record_doc
     turns, raw_meta = read_turns(path, format=fmt, speakers=speakers, head=head)
     meta = {"source_file": raw_meta["source_file"], "source_format": raw_meta["source_format"],
             "source_encoding": raw_meta["source_encoding"], "time_source": _time_source(turns)}
     if raw_meta.get("header"):
         meta["header"] = raw_meta["header"]
-    doc = make_doc(nlp, turns, session_id=session_id_from_path(path), meta=meta)
+    doc = (make_record_doc if record_only else make_doc)(nlp, turns, session_id=session_id_from_path(path),
+                                                          meta=meta)
     return nlp(doc)
 
 
@@ -135,7 +144,28 @@ def load_sessions(path: str | Path, *, format: str | None = None, speakers: Spea
         if not n:
             raise RuptureError("no sessions in this JSONL file (only blank lines)", path)
         return
+    from .segment import doc_to_session
     yield doc_to_session(_transcript_doc(path, fmt, speakers, nlp or default_pipeline(), head))
+
+
+def _json_lines(path: Path, fmt: str | None, speakers: Speakers, nlp: Language) -> Iterator[tuple[str, int, str]]:
+    """``(session_id, number of utterances, JSON line without newline)`` of each session of a
+    file: exactly ``load_sessions`` followed by ``Session.to_json``. With the plain pipeline a
+    transcript's line is written from the values the components recorded, without building
+    Session and Utterance objects in between."""
+    from .segment import plain_pipeline, plain_session_json
+    if plain_pipeline(nlp):
+        head = check_file(path)
+        if not _is_jsonl(path, fmt, head):
+            record = plain_session_json(_transcript_doc(path, fmt, speakers, nlp, head, record_only=True))
+            if record is None:  # cannot happen with the plain pipeline; the long way round then
+                from .segment import doc_to_session
+                session = doc_to_session(_transcript_doc(path, fmt, speakers, nlp, head))
+                record = session.session_id, len(session.utterances), session.to_json()
+            yield record
+            return
+    for session in load_sessions(path, format=fmt, speakers=speakers, nlp=nlp):
+        yield session.session_id, len(session.utterances), session.to_json()
 
 
 # --------------------------------------------------------------------------- batches
@@ -181,15 +211,15 @@ def segment_files(inputs: Iterable[str | Path], out: str | Path, *, format: str 
                 new_ids: list[str] = []
                 n_sess = n_utt = 0
                 try:
-                    for session in load_sessions(path, format=fmt, speakers=speakers, nlp=nlp):
-                        if session.session_id in seen or session.session_id in new_ids:
-                            other = seen.get(session.session_id, path)
-                            raise RuptureError(f"session id {session.session_id!r} is already used by {other}; "
+                    for sid, n_utts, line in _json_lines(path, fmt, speakers, nlp):
+                        if sid in seen or sid in new_ids:
+                            other = seen.get(sid, path)
+                            raise RuptureError(f"session id {sid!r} is already used by {other}; "
                                                "rename one of the files", path)
-                        new_ids.append(session.session_id)
-                        f.write(session.to_json() + "\n")
+                        new_ids.append(sid)
+                        f.write(line + "\n")
                         n_sess += 1
-                        n_utt += len(session.utterances)
+                        n_utt += n_utts
                 except Exception as e:  # noqa: BLE001 - one bad file must not stop the batch
                     if not isinstance(e, RuptureError):
                         if os.environ.get("RUPTURE_DEBUG"):

@@ -34,18 +34,24 @@ speaker.
 Speed: the components keep small side tables in ``doc.user_data`` and read and write span
 extension values there directly (see :func:`span_values`), because creating spaCy objects
 and going through ``span._`` for every value would cost more than the tokenizer itself.
+``rupture segment`` goes further for the sessions it only writes out: their Docs come from
+:func:`make_record_doc` (no spans or extension values at all, only the side tables and the
+values the components record) and their JSON lines from :func:`plain_session_json`, the
+same text ``doc_to_session(doc).to_json()`` gives for a Doc of :func:`make_doc`.
 """
 from __future__ import annotations
 
+import json
+import math
 import re
 from bisect import bisect_left, bisect_right
 from typing import Any, Iterable, Sequence
 
 import numpy
 import spacy
-from spacy.attrs import IDX, SENT_START
+from spacy.attrs import IDX, LENGTH, SENT_START
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, Span, SpanGroup
 
 from .readers.base import Turn, TurnPiece
 from .records import Session, Utterance
@@ -90,6 +96,13 @@ def _probe_fast_access() -> bool:
 _FAST = _probe_fast_access()
 
 
+def span_group(doc: Doc, name: str, label: str, rows: Sequence[tuple[int, int, int, int]]) -> SpanGroup:
+    """The span group ``name`` of ``doc`` with one span ``doc[start:end]`` labelled ``label``
+    per row ``(start, end, start_char, end_char)``."""
+    lid = doc.vocab.strings.add(label)
+    return SpanGroup(doc, name=name, spans=[Span(doc, i, j, label=lid) for i, j, _s, _e in rows])
+
+
 def span_values(doc: Doc, span: Span, names: Sequence[str]) -> list[Any]:
     """The values of several (plain, getter-less) span extensions at once."""
     if _FAST:
@@ -126,24 +139,64 @@ if not Span.has_extension("is_backchannel"):
 def make_doc(nlp: Language, turns: Sequence[Turn], *, session_id: str, meta: dict | None = None) -> Doc:
     """An unprocessed Doc for one session: text = turn texts joined by newlines, one span per
     turn in ``doc.spans["turns"]`` carrying speaker, times and pieces. Run ``nlp(doc)`` next."""
+    return _make_doc(nlp, turns, session_id, meta, spans=True)
+
+
+def make_record_doc(nlp: Language, turns: Sequence[Turn], *, session_id: str, meta: dict | None = None) -> Doc:
+    """A Doc like :func:`make_doc`'s that only serves :func:`plain_session_json` (to write the
+    canonical record of a session that is not handed out as a Doc) with a
+    :func:`plain_pipeline`: the components keep their side tables and record their values,
+    but make no span groups, span extension values or sentence starts, which nothing reads
+    from such a Doc. A turn or utterance with whitespace (or the text's ends) around it is
+    taken to start and end tokens without looking them up, which is so with that pipeline's
+    tokenizer. Not for any other use."""
+    return _make_doc(nlp, turns, session_id, meta, spans=False)
+
+
+def _make_doc(nlp: Language, turns: Sequence[Turn], session_id: str, meta: dict | None, spans: bool) -> Doc:
     text = "\n".join(t.text for t in turns)
     doc = nlp.make_doc(text)
-    doc.user_data[_TEXT_KEY] = text
+    ud = doc.user_data
+    ud[_TEXT_KEY] = text
+    if not spans:
+        ud[_RECORDS_ONLY] = True
     doc._.session_id = session_id
     doc._.meta = dict(meta or {})
-    spans, table = [], []
+    rows, table = [], []
     offset = 0
-    index = CharIndex(doc)
+    index = None
     for i, t in enumerate(turns):
-        span = index.span(offset, offset + len(t.text), "turn")
-        offset += len(t.text) + 1
+        tt = t.text
+        n = len(tt)
+        if not spans and n and not tt[0].isspace() and not tt[-1].isspace():
+            # whitespace (or the text's ends) around: the turn starts and ends a token
+            s, e = offset, offset + n
+        else:
+            if index is None:
+                index = CharIndex(doc)
+            r = index.tokens(offset, offset + n)
+            if r is None:  # an empty turn text has no span
+                raise AttributeError(f"turn {i} has no text")
+            a, b = r
+            s, e = index.starts[a], index.starts[b - 1] + index.lengths[b - 1]
+        offset += n + 1
         pieces = [[p.char_start, p.char_end, p.start, p.end, p.line] for p in t.pieces]
-        set_span_values(doc, span, {
-            "turn": i, "speaker": t.speaker, "speaker_name": t.speaker_name, "line": t.line, "pieces": pieces})
-        spans.append(span)
-        table.append((span.start_char, span.end_char, i, t.speaker, t.speaker_name, t.line, pieces))
-    doc.spans["turns"] = spans
-    doc.user_data[_TURNS_KEY] = table
+        if _FAST and spans:  # as set_span_values, inlined
+            ud[("._.", "turn", s, e)] = i
+            ud[("._.", "speaker", s, e)] = t.speaker
+            ud[("._.", "speaker_name", s, e)] = t.speaker_name
+            ud[("._.", "line", s, e)] = t.line
+            ud[("._.", "pieces", s, e)] = pieces
+        if spans:
+            rows.append((a, b, s, e))
+        table.append((s, e, i, t.speaker, t.speaker_name, t.line, pieces))
+    if spans:
+        doc.spans["turns"] = group = span_group(doc, "turns", "turn", rows)
+        if not _FAST:
+            for span, (_s, _e, i, speaker, name, line, pieces) in zip(group, table):
+                set_span_values(doc, span, {"turn": i, "speaker": speaker, "speaker_name": name, "line": line,
+                                            "pieces": pieces})
+    ud[_TURNS_KEY] = table
     return doc
 
 
@@ -152,10 +205,18 @@ def make_doc(nlp: Language, turns: Sequence[Turn], *, session_id: str, meta: dic
 # public face, and the tables are rebuilt from them when they do not match.
 _TURNS_KEY = "rupture_nlp.turns"  # [(start_char, end_char, turn, speaker, speaker_name, line, pieces)]
 _UTTS_KEY = "rupture_nlp.utterances"  # [(index into the turn table, start_char, end_char)]
+# The canonical values of each utterance of _UTTS_KEY, as the components made them:
+# [[utterance_id, turn, speaker, speaker_name, start, end, char_start, char_end, events]]
+# (see plain_session_json; dropped whenever _UTTS_KEY is rebuilt from the spans)
+_RECS_KEY = "rupture_nlp.records"
+# Set on Docs of make_record_doc: the tables are all there is (no span groups to check them by).
+_RECORDS_ONLY = "rupture_nlp.records_only"
 
 
 def _turn_table(doc: Doc) -> list[tuple]:
     table = doc.user_data.get(_TURNS_KEY)
+    if table is not None and _RECORDS_ONLY in doc.user_data:
+        return table
     group = doc.spans["turns"] if "turns" in doc.spans else None
     if table is not None and group is not None and len(table) == len(group):
         return table
@@ -172,12 +233,15 @@ def _turn_table(doc: Doc) -> list[tuple]:
 
 def _utterance_table(doc: Doc, turns: list[tuple]) -> list[tuple[int, int, int]]:
     table = doc.user_data.get(_UTTS_KEY)
+    if table is not None and _RECORDS_ONLY in doc.user_data:
+        return table
     group = doc.spans["utterances"] if "utterances" in doc.spans else []
     if table is not None and len(table) == len(group):
         return table
     by_turn = {t[2]: k for k, t in enumerate(turns)}
     table = [(by_turn.get(span_values(doc, u, ("turn",))[0], 0), u.start_char, u.end_char) for u in group]
     doc.user_data[_UTTS_KEY] = table
+    doc.user_data.pop(_RECS_KEY, None)
     return table
 
 
@@ -187,7 +251,13 @@ class CharIndex:
 
     def __init__(self, doc: Doc):
         self.doc = doc
-        self.starts = doc.to_array([IDX]).ravel().tolist() if len(doc) else []
+        if len(doc):
+            arr = doc.to_array([IDX, LENGTH])
+            #: character offset and length of every token
+            self.starts: list[int] = arr[:, 0].tolist()
+            self.lengths: list[int] = arr[:, 1].tolist()
+        else:
+            self.starts, self.lengths = [], []
         self.labels: dict[str, int] = {}
 
     def tokens(self, start: int, end: int) -> tuple[int, int] | None:
@@ -285,6 +355,10 @@ _TERMINAL = re.compile(r"(?:\.{2,}|…|[.?!]+)[\"'”’»)\]]*(?=\s)")
 _TERM_NEXT = re.compile(r"(?P<run>(?:\.{2,}|…|[.?!]+)[\"'”’»)\]]*)\s+"
                         r"(?P<lead>(?:\[[^\[\]\n]{0,80}\]\s*|\([a-z ]{1,30}\)\s*|[\"'“‘«(¿¡—–-]+\s*)*)"
                         r"(?P<word>[^\W_][\w'’-]*)?")
+# Where _TERM_NEXT and _DASH matches can start (see _matches): a character that can begin
+# them, with what must follow (or precede) it; the set of characters first lets re scan fast.
+_TERM_START = re.compile(r"[.?!…](?=[.?!…\"'”’»)\]]*\s)")
+_DASH_START = re.compile(r"[-—–](?:(?<=-)(?=-)|(?<=—)|(?<=\s–))")
 _WS = re.compile(r"\s*")
 _DASH = re.compile(r"(?:-{2,}|—|(?<=\s)–)(?=\s*\S)")
 _OPENERS = "\"'“‘«(¿¡"
@@ -292,6 +366,8 @@ _FIRST_WORD = re.compile(r"[^\W_][\w'’-]*")
 _I_FORM = re.compile(r"I(?:['’](?:m|ve|d|ll))?")
 _CLOSERS = "\"'”’»)]"
 _WORD = re.compile(r"[^\W_]+")  # a unit without any is "wordless" (only events or punctuation)
+_BC_WORDS = re.compile(r"[^\s,.!?]+")
+_NO_EVENTS: dict[int, int] = {}
 
 
 @Language.factory("rupture_utterances", default_config={
@@ -365,16 +441,27 @@ class UtteranceSegmenter:
         ``events``: ``(start, end, name)`` of bracketed events in ``text``.
         """
         n = len(text)
-        ev_start = {s: e for s, e, _ in events}
+        ev_start = {s: e for s, e, _ in events} if events else _NO_EVENTS
         cuts: list[int] = []
 
-        for m in _TERM_NEXT.finditer(text):
-            j = m.start("lead")
-            if j >= n or (events and any(s < m.start() < e for s, e, _ in events)):
+        # the matches of _TERM_NEXT.finditer(text), found as _matches finds them (inlined)
+        find, match = _TERM_START.search, _TERM_NEXT.match
+        c = find(text)
+        while c is not None:
+            m = match(text, c.start())
+            if m is None:
+                c = find(text, c.start() + 1)
                 continue
-            word = m.group("word")
-            first = word[0] if word else (text[m.end("lead")] if m.end("lead") < n else "")
-            run = m.group("run")
+            c = find(text, m.end())
+            dot, j = m.start(), m.start(2)  # the run, the lead
+            if j >= n or (events and any(s < dot < e for s, e, _ in events)):
+                continue
+            run, word = m.group(1, 3)
+            if word:
+                first = word[0]
+            else:
+                k = m.end(2)
+                first = text[k] if k < n else ""
             if "…" in run or ".." in run:
                 if self._ellipsis_cuts(first, word or ""):
                     cuts.append(j)
@@ -382,12 +469,11 @@ class UtteranceSegmenter:
                 if not (first.islower() and run[-1] in _CLOSERS):
                     cuts.append(j)
             elif not first.islower():
-                dot = m.start()
                 tok = text[text.rfind(" ", 0, dot) + 1:dot].lstrip(_OPENERS)
                 if not (tok.lower() in self.abbreviations or (len(tok) == 1 and tok.isupper())):
                     cuts.append(j)
         if self.dash != "never" and ("-" in text or "—" in text or "–" in text):
-            for m in _DASH.finditer(text):
+            for m in _matches(_DASH, _DASH_START, text):
                 if (events and any(s < m.start() < e for s, e, _ in events)) or \
                         not any(c.isalnum() for c in text[max(0, m.start() - 3):m.start()]):
                     continue
@@ -399,11 +485,23 @@ class UtteranceSegmenter:
             for ps in piece_starts:
                 if 0 < ps < n and self._piece_cut(text, ps, ev_start):
                     cuts.append(ps)
-        units = _units(text, sorted(set(cuts))) if cuts else _units(text, [])
+        if cuts:
+            units = _units(text, sorted(set(cuts)))
+        elif n and not text[0].isspace() and not text[-1].isspace():
+            units = [(0, n)]  # what _units(text, []) gives for a stripped text
+        else:
+            units = _units(text, [])
         if self.bc_run is not None:
-            units = self._split_backchannels(text, units)
-        if self.attach_events and len(units) > 1 and any(not text[a].isalnum() for a, _b in units):
-            units = self._attach_wordless(text, units, events, piece_starts)
+            first = self.bc_first
+            for a, _b in units:
+                if text[a] in first:  # only such units can start with a backchannel
+                    units = self._split_backchannels(text, units)
+                    break
+        if self.attach_events and len(units) > 1:
+            for a, _b in units:
+                if not text[a].isalnum():  # only such units can be wordless
+                    units = self._attach_wordless(text, units, events, piece_starts)
+                    break
         return units
 
     def _next_word(self, text: str, j: int, ev_start: dict[int, int]) -> tuple[str, str]:
@@ -429,20 +527,21 @@ class UtteranceSegmenter:
         return (first.isupper() or first.isdigit()) and not _I_FORM.fullmatch(word)
 
     def _piece_cut(self, text: str, ps: int, ev_start: dict[int, int]) -> bool:
-        prev = text[:ps].rstrip()
-        if not prev:
+        k = ps  # the text before ps ends at k, without trailing whitespace
+        while k and text[k - 1].isspace():
+            k -= 1
+        if not k:
             return False
-        last = prev[-1]
+        last = text[k - 1]
         if last in ",;:":
             return False
         first, word = self._next_word(text, ps, ev_start)
-        if prev.endswith(("...", "…")):
+        if text.endswith(("...", "…"), 0, k):
             return not first.islower()
-        if last in ".?!" or (last in _CLOSERS and _TERMINAL.search(prev[-4:] + " ")) or last == "]" \
-                or prev.endswith(("--", "—", "–")):
+        if last in ".?!" or (last in _CLOSERS and _TERMINAL.search(text[max(0, k - 4):k] + " ")) or last == "]" \
+                or text.endswith(("--", "—", "–"), 0, k):
             return True
-        nxt = text[ps:]
-        if nxt.startswith(("--", "—", "[")) or ps in ev_start:
+        if text.startswith(("--", "—", "["), ps) or ps in ev_start:
             return True
         return first.isupper() and not _I_FORM.fullmatch(word)
 
@@ -454,7 +553,7 @@ class UtteranceSegmenter:
             if m:
                 j = _WS.match(text, m.end()).end()
                 run = m.group().rstrip()
-                pure = all(w in self.comma_words for w in re.findall(r"[^\s,.!?]+", run.lower()))
+                pure = all(w in self.comma_words for w in _BC_WORDS.findall(run.lower()))
                 if j < b and (run[-1] in ".!?" or pure):
                     out.append((a, len(text[:m.end()].rstrip())))
                     out.append((j, b))
@@ -502,31 +601,46 @@ class UtteranceSegmenter:
         turns = _turn_table(doc)
         all_events = event_offsets(doc)
         ev_starts = [e[0] for e in all_events]
-        index = CharIndex(doc)
-        ud = doc.user_data if _FAST else None
-        out: list[Span] = []
+        index: CharIndex | None = None
+        split = self.split
+        spans = _RECORDS_ONLY not in doc.user_data
+        ud = doc.user_data if _FAST and spans else None
+        rows: list[tuple[int, int, int, int]] = []
         table: list[tuple[int, int, int]] = []
+        recs: list[list] = []
+        slow: list[tuple] = []  # the values to set through span._ when not _FAST
         k = 0
         for t_pos, (base, t_end, t_turn, speaker, speaker_name, t_line, pieces) in enumerate(turns):
             events = _events_between(all_events, ev_starts, base, t_end) if all_events else []
             piece_starts = [p[0] for p in pieces]
-            ranges: list[tuple[int, int]] = []
-            for a, b in self.split(text[base:t_end], piece_starts, events):
-                r = index.tokens(base + a, base + b)
-                if r is None:
-                    continue
-                if ranges and r[0] < ranges[-1][1]:  # a cut inside a token: keep the units together
-                    ranges[-1] = (ranges[-1][0], max(r[1], ranges[-1][1]))
-                else:
-                    ranges.append(r)
+            units = split(text[base:t_end], piece_starts, events)
+            if not spans:  # the record only: as below without spans, extension values, lines
+                offsets = _delimited(text, base, units)
+                if offsets is None:
+                    if index is None:
+                        index = CharIndex(doc)
+                    offsets = [(index.starts[i], index.starts[j - 1] + index.lengths[j - 1])
+                               for i, j in _token_ranges(index, base, units)]
+                for s, e in offsets:
+                    a = s - base
+                    b = e - base
+                    k += 1
+                    table.append((t_pos, s, e))
+                    recs.append([f"{sid}-u{k:04d}", t_turn, speaker, speaker_name, None, None, a, b,
+                                 [name for es, ee, name in events if es >= a and ee <= b] or None if events else None])
+                continue
+            if index is None:
+                index = CharIndex(doc)
+            starts, lengths = index.starts, index.lengths
+            ranges = _token_ranges(index, base, units)
             for i, j in ranges:
-                span = index.span_of(i, j, "utterance")
-                s, e = span.start_char, span.end_char
+                s, e = starts[i], starts[j - 1] + lengths[j - 1]  # the span doc[i:j]
                 a, b = s - base, e - base
+                rows.append((i, j, s, e))
                 k += 1
                 evs = [name for es, ee, name in events if es >= a and ee <= b] or None if events else None
-                i = bisect_right(piece_starts, a) - 1
-                line = pieces[i][4] if i >= 0 and pieces[i][4] is not None else t_line
+                p = bisect_right(piece_starts, a) - 1
+                line = pieces[p][4] if p >= 0 and pieces[p][4] is not None else t_line
                 uid = f"{sid}-u{k:04d}"
                 if ud is not None:  # the same as set_span_values, inlined: this loop is hot
                     ud[("._.", "utterance_id", s, e)] = uid
@@ -538,13 +652,17 @@ class UtteranceSegmenter:
                     ud[("._.", "line", s, e)] = line
                     ud[("._.", "events", s, e)] = evs
                 else:
-                    set_span_values(doc, span, dict(zip(_UTT_NAMES, (uid, t_turn, speaker, speaker_name, a, b,
-                                                                     line, evs))))
-                out.append(span)
+                    slow.append((uid, t_turn, speaker, speaker_name, a, b, line, evs))
                 table.append((t_pos, s, e))
-        doc.spans["utterances"] = out
+                recs.append([uid, t_turn, speaker, speaker_name, None, None, a, b, evs])
+        if spans:
+            doc.spans["utterances"] = group = span_group(doc, "utterances", "utterance", rows)
+            for span, values in zip(group, slow):
+                set_span_values(doc, span, dict(zip(_UTT_NAMES, values)))
         doc.user_data[_UTTS_KEY] = table
-        _set_sentence_starts(doc, out)
+        doc.user_data[_RECS_KEY] = recs
+        if spans:
+            _set_sentence_starts(doc, [r[0] for r in rows])
         doc._.segmented = True
         return doc
 
@@ -552,16 +670,65 @@ class UtteranceSegmenter:
 _UTT_NAMES = ("utterance_id", "turn", "speaker", "speaker_name", "char_start", "char_end", "line", "events")
 
 
-def _set_sentence_starts(doc: Doc, utterances: list[Span]) -> None:
-    """Make ``doc.sents`` the utterances (in one array write: setting ``token.is_sent_start``
-    one token at a time rescans the whole Doc each time)."""
+def _set_sentence_starts(doc: Doc, starts: list[int]) -> None:
+    """Make ``doc.sents`` the utterances, given the index of each one's first token (in one
+    array write: setting ``token.is_sent_start`` one token at a time rescans the whole Doc
+    each time)."""
     if not len(doc):
         return
     arr = numpy.full((len(doc), 1), -1, dtype="int32")
     arr[0, 0] = 1
-    for span in utterances:
-        arr[span.start, 0] = 1
+    arr[starts, 0] = 1
     doc.from_array([SENT_START], arr.astype("uint64"))
+
+
+def _token_ranges(index: CharIndex, base: int, units: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The token ranges ``(i, j)`` covering the units (offsets from ``base``), as
+    ``index.tokens``; units that share a token (a cut inside one) are kept together."""
+    starts = index.starts
+    ranges: list[tuple[int, int]] = []
+    for a, b in units:
+        i = bisect_right(starts, base + a) - 1
+        j = bisect_left(starts, base + b)
+        if not 0 <= i < j:
+            continue
+        if ranges and i < ranges[-1][1]:  # a cut inside a token: keep the units together
+            ranges[-1] = (ranges[-1][0], max(j, ranges[-1][1]))
+        else:
+            ranges.append((i, j))
+    return ranges
+
+
+def _delimited(text: str, base: int, units: list[tuple[int, int]]) -> list[tuple[int, int]] | None:
+    """The character offsets of the units (offsets from ``base``) in ``text``, when each one
+    has whitespace (or the text's ends) around it: the tokenizer splits at every change
+    between whitespace and other characters, so such a unit starts and ends tokens and its
+    token range covers exactly it (what _token_ranges would give, without the tokens). Else
+    None."""
+    n = len(text)
+    out = []
+    for a, b in units:
+        s, e = base + a, base + b
+        if s >= e or (s and not text[s - 1].isspace()) or (e < n and not text[e].isspace()):
+            return None
+        out.append((s, e))
+    return out
+
+
+def _matches(pattern: re.Pattern, start: re.Pattern, text: str) -> Iterable[re.Match]:
+    """``pattern.finditer(text)`` for a pattern whose matches are never empty and can only
+    begin where ``start`` matches: only those positions are tried (``re`` has no quick scan
+    for the first character of a pattern that begins with alternatives, and tries it at
+    every position)."""
+    find, match = start.search, pattern.match
+    pos = 0
+    while (c := find(text, pos)) is not None:
+        m = match(text, c.start())
+        if m is None:
+            pos = c.start() + 1
+        else:
+            yield m
+            pos = m.end()
 
 
 def _sentence_end(text: str, j: int) -> int:
@@ -577,7 +744,7 @@ def _units(text: str, cuts: list[int]) -> list[tuple[int, int]]:
         chunk = text[a:b]
         stripped = chunk.strip()
         if stripped:
-            a2 = a + chunk.index(stripped[0])
+            a2 = a + len(chunk) - len(chunk.lstrip())
             out.append((a2, a2 + len(stripped)))
         a = b
     return out
@@ -603,12 +770,45 @@ class TimeAssigner:
         self.rate, self.decimals = words_per_second, decimals
 
     def __call__(self, doc: Doc) -> Doc:
-        if doc._.timed or "turns" not in doc.spans or "utterances" not in doc.spans:
+        ud = doc.user_data
+        spans = _RECORDS_ONLY not in ud
+        if doc._.timed:
+            return doc
+        if spans:
+            if "turns" not in doc.spans or "utterances" not in doc.spans:
+                return doc
+        elif _TURNS_KEY not in ud or _UTTS_KEY not in ud:
             return doc
         doc._.timed = True
         text = doc_text(doc)
         turns = _turn_table(doc)
         utts = _utterance_table(doc, turns)
+        times = self._times_vectorised(text, turns, utts)
+        if times is None:
+            times = self._times(text, turns, utts)
+        if times is None or times is _NO_SOURCE_TIMES:  # no source times at all
+            return doc
+        t_times, u_times = times
+        if spans and _FAST:
+            for (s, e, *_r), (st, en) in zip(turns, t_times):
+                ud[("._.", "start", s, e)] = st
+                ud[("._.", "end", s, e)] = en
+            for (_t, s, e), (st, en) in zip(utts, u_times):
+                ud[("._.", "start", s, e)] = st
+                ud[("._.", "end", s, e)] = en
+        elif spans:
+            for (s, e, *_r), (st, en) in zip(turns, t_times):
+                set_span_values(doc, doc.char_span(s, e, alignment_mode="expand"), {"start": st, "end": en})
+            for (_t, s, e), (st, en) in zip(utts, u_times):
+                set_span_values(doc, doc.char_span(s, e, alignment_mode="expand"), {"start": st, "end": en})
+        recs = ud.get(_RECS_KEY)
+        if recs is not None and len(recs) == len(utts):
+            for rec, (st, en) in zip(recs, u_times):
+                rec[4], rec[5] = st, en
+        return doc
+
+    def _times(self, text: str, turns: list[tuple], utts: list[tuple]) -> tuple[list, list] | None:
+        """``(start, end)`` of every turn and utterance, rounded (None without source times)."""
         # word positions: a turn's words are counted by the spaces before an offset (turn texts
         # have single spaces); a piece or utterance starts at a word and ends after one
         pos: list[int] = []
@@ -630,30 +830,139 @@ class TimeAssigner:
                     is_start.append(False)
             base += count(" ", t_start, t_end) + (t_end > t_start)
         if not pos:
-            return doc
+            return None
         if any(x > y for x, y in zip(pos, pos[1:])):
             order = sorted(range(len(pos)), key=pos.__getitem__)  # stable: ties stay in spoken order
             pos, secs, is_start = [pos[i] for i in order], [secs[i] for i in order], [is_start[i] for i in order]
         tl = Timeline(pos, secs, is_start, self.rate)
-        r = self.decimals
-        ud = doc.user_data
+        # the word position where each turn and utterance starts, and just after its end
+        t_first = bases
+        t_after = [off + count(" ", t[0], t[1]) + 1 for t, off in zip(turns, bases)]
+        u_first = [bases[t_pos] + count(" ", turns[t_pos][0], s) for t_pos, s, _e in utts]
+        u_after = [bases[t_pos] + count(" ", turns[t_pos][0], e) + 1 for t_pos, _s, e in utts]
+        # seconds at each of these positions, rounded; each distinct position and value once
+        # (a turn starts and ends where its first and last utterance do)
+        rounded = _Rounder(self.decimals)
+        at_start = _times_at(tl, t_first + u_first, "start", rounded)
+        at_end = _times_at(tl, t_after + u_after, "end", rounded)
+        t_times = [(st, max(st, at_end[q])) for st, q in zip([at_start[p] for p in t_first], t_after)]
+        u_times = [(st, max(st, at_end[q])) for st, q in zip([at_start[p] for p in u_first], u_after)]
+        return t_times, u_times
 
-        def put(s: int, e: int, start: float, end: float) -> None:
-            if _FAST:
-                ud[("._.", "start", s, e)] = start
-                ud[("._.", "end", s, e)] = end
-            else:
-                set_span_values(doc, doc.char_span(s, e, alignment_mode="expand"), {"start": start, "end": end})
+    def _times_vectorised(self, text: str, turns: list[tuple], utts: list[tuple]) -> tuple | None:
+        """:meth:`_times` with the word counts and the timeline in numpy: the same values
+        (see :meth:`Timeline.at_array`); _NO_SOURCE_TIMES when there are none; None where
+        this does not apply (then use _times)."""
+        if not turns:
+            return None
+        # character offsets of the spaces: text.count(" ", a, b) == nsp(b) - nsp(a)
+        if text.isascii():
+            chars = numpy.frombuffer(text.encode("ascii"), dtype=numpy.uint8)
+        else:
+            chars = numpy.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+        spaces = numpy.flatnonzero(chars == 32)
 
-        for (t_start, t_end, *_r), off in zip(turns, bases):
-            st = round(tl.at(off, "start"), r)
-            put(t_start, t_end, st, max(st, round(tl.at(off + text.count(" ", t_start, t_end) + 1, "end"), r)))
-        for t_pos, s, e in utts:
-            t_start, off = turns[t_pos][0], bases[t_pos]
-            st = round(tl.at(off + text.count(" ", t_start, s), "start"), r)
-            en = round(tl.at(off + text.count(" ", t_start, e) + 1, "end"), r)
-            put(s, e, st, max(st, en))
-        return doc
+        def nsp(offsets):
+            return numpy.searchsorted(spaces, offsets, "left")
+
+        t_start = numpy.array([t[0] for t in turns], dtype=numpy.int64)
+        t_end = numpy.array([t[1] for t in turns], dtype=numpy.int64)
+        t_words = nsp(t_end) - nsp(t_start)  # spaces in each turn
+        bases = numpy.zeros(len(turns), dtype=numpy.int64)
+        numpy.cumsum((t_words + (t_end > t_start))[:-1], out=bases[1:])
+        # anchors in spoken order: each piece's start, then its end (one word further on
+        # after a non-empty piece)
+        a_turn, a_off, a_plus, a_secs, a_start = [], [], [], [], []
+        for k, (ts, _te, *_rest, pieces) in enumerate(turns):
+            for cs, ce, st, en, _line in pieces:
+                if st is not None:
+                    a_turn.append(k)
+                    a_off.append(ts + cs)
+                    a_plus.append(0)
+                    a_secs.append(float(st))
+                    a_start.append(True)
+                if en is not None:
+                    a_turn.append(k)
+                    a_off.append(ts + ce)
+                    a_plus.append(ce > 0)
+                    a_secs.append(float(en))
+                    a_start.append(False)
+        if not a_turn:
+            return _NO_SOURCE_TIMES
+        a_turn = numpy.array(a_turn, dtype=numpy.int64)
+        pos = bases[a_turn] + nsp(numpy.array(a_off, dtype=numpy.int64)) - nsp(t_start[a_turn]) \
+            + numpy.array(a_plus, dtype=numpy.int64)
+        secs = numpy.array(a_secs, dtype=numpy.float64)
+        is_start = numpy.array(a_start, dtype=bool)
+        if (pos[1:] < pos[:-1]).any():
+            order = numpy.argsort(pos, kind="stable")  # ties stay in spoken order
+            pos, secs, is_start = pos[order], secs[order], is_start[order]
+        tl = Timeline(pos, secs, is_start, self.rate)
+        u_turn = numpy.array([u[0] for u in utts], dtype=numpy.int64)
+        u_s = numpy.array([u[1] for u in utts], dtype=numpy.int64)
+        u_e = numpy.array([u[2] for u in utts], dtype=numpy.int64)
+        u_base = bases[u_turn] - nsp(t_start[u_turn])
+        firsts = numpy.concatenate([bases, u_base + nsp(u_s)])
+        afters = numpy.concatenate([bases + t_words + 1, u_base + nsp(u_e) + 1])
+        starts = tl.at_array(firsts, "start")
+        ends = tl.at_array(afters, "end")
+        if starts is None or ends is None:
+            return None
+        starts = round_array(starts, self.decimals)
+        ends = numpy.maximum(starts, round_array(ends, self.decimals))  # as max(start, end): start on a tie
+        both = list(zip(starts.tolist(), ends.tolist()))
+        return both[:len(turns)], both[len(turns):]
+
+
+# What TimeAssigner._times_vectorised gives for a Doc without any source time.
+_NO_SOURCE_TIMES = ((), ())
+
+
+class _Rounder(dict):
+    """``rounder[x] == round(x, decimals)``, each distinct value rounded once (rounding to
+    decimal places is slow: it goes through a decimal string)."""
+
+    def __init__(self, decimals: int):
+        super().__init__()
+        self.decimals = decimals
+
+    def __missing__(self, x: float) -> float:
+        r = round(x, self.decimals)
+        if x:  # not 0.0 or -0.0, which are equal as keys but keep their own signs
+            self[x] = r
+        return r
+
+
+def round_array(values: numpy.ndarray, decimals: int) -> numpy.ndarray:
+    """``[round(x, decimals) for x in values]`` as a float64 array, the very same floats.
+
+    Python rounds the exact binary value of ``x`` to a decimal (half to even) and returns the
+    float nearest to that decimal. With ``y = x * 10**decimals`` computed in floats (off by
+    less than 1e-7 for ``0 < y < 1e9``), ``floor(y + 0.5)`` is that decimal's integer ``k``
+    whenever ``y`` is further than 1e-6 from a half, and ``k / 10**decimals`` (an IEEE
+    division of two exact numbers) is the nearest float to it. The other values (near a
+    half, zero, negative, huge, not finite, other ``decimals``) are rounded by ``round``."""
+    x = numpy.asarray(values, dtype=numpy.float64)
+    if not isinstance(decimals, int) or not 0 <= decimals <= 15:
+        return numpy.array([round(v, decimals) for v in x.tolist()], dtype=numpy.float64)
+    scale = 10.0 ** decimals
+    y = x * scale
+    with numpy.errstate(invalid="ignore", over="ignore"):
+        t = y + 0.5
+        k = numpy.floor(t)
+        f = t - k
+        safe = (y > 0) & (y < 1e9) & (f > 1e-6) & (f < 1 - 1e-6)
+        out = k / scale
+    if not safe.all():
+        for i in numpy.flatnonzero(~safe).tolist():
+            out[i] = round(float(x[i]), decimals)
+    return out
+
+
+def _times_at(tl: Timeline, positions: list[int], side: str, rounded: _Rounder) -> dict[int, float]:
+    """``{position: round(tl.at(position, side), decimals)}`` for the given positions."""
+    distinct = list(dict.fromkeys(positions))
+    return dict(zip(distinct, [rounded[x] for x in tl.at_each(distinct, side)]))
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -700,6 +1009,85 @@ def doc_to_session(doc: Doc) -> Session:
             extra=dict(extra or {})))
     return Session(session_id=doc._.session_id or "session", utterances=utts, meta=dict(doc._.meta or {}),
                    extra=dict(doc._.extra or {}))
+
+
+def plain_pipeline(nlp: Language) -> bool:
+    """Whether ``nlp`` runs exactly the project's components (:data:`PIPELINE`, these classes),
+    so that nothing else touches the Docs it makes (see :func:`plain_session_json`), with
+    spaCy's own tokenizer and no special case that joins text across whitespace (so tokens
+    never span a change between whitespace and other characters, see
+    :func:`make_record_doc`)."""
+    names = tuple(nlp.pipe_names)
+    return names == PIPELINE and all(
+        type(nlp.get_pipe(n)) is c for n, c in zip(names, (EventMarker, UtteranceSegmenter, TimeAssigner))) \
+        and _splits_at_whitespace(nlp.tokenizer)
+
+
+_TOKENIZERS_CHECKED: dict[int, tuple[Any, int, bool]] = {}
+
+
+def _splits_at_whitespace(tokenizer: Any) -> bool:
+    """Whether ``tokenizer`` is a spaCy Tokenizer whose special cases (its only way to make a
+    token across whitespace) never mix whitespace and other characters."""
+    from spacy.tokenizer import Tokenizer
+    if type(tokenizer) is not Tokenizer:
+        return False
+    rules = tokenizer.rules
+    seen = _TOKENIZERS_CHECKED.get(id(tokenizer))
+    if seen is not None and seen[0] is tokenizer and seen[1] == len(rules):
+        return seen[2]
+    ok = not any(any(c.isspace() for c in key) and not key.isspace() for key in rules)
+    if len(_TOKENIZERS_CHECKED) > 8:
+        _TOKENIZERS_CHECKED.clear()
+    _TOKENIZERS_CHECKED[id(tokenizer)] = (tokenizer, len(rules), ok)
+    return ok
+
+
+def plain_session_json(doc: Doc) -> tuple[str, int, str] | None:
+    """``(session_id, number of utterances, doc_to_session(doc).to_json())`` for a Doc made by
+    :func:`make_doc` and run through a :func:`plain_pipeline` and nothing else; None when the
+    components did not record their values (then use :func:`doc_to_session`).
+
+    The JSON is written from the values the components recorded as they set them (the same
+    values, as nothing else has run), straight into the text ``json.dumps(...,
+    ensure_ascii=False)`` gives for the canonical record: its keys in the order of
+    ``Utterance.to_dict``, the separators ``", "``/``": "``, strings escaped by the json
+    module's own function, numbers as ``repr``, so without building the record's Session,
+    Utterance and dict objects first."""
+    ud = doc.user_data
+    recs, table = ud.get(_RECS_KEY), ud.get(_UTTS_KEY)
+    if recs is None or table is None or len(recs) != len(table) or doc._.extra is not None:
+        return None
+    if _RECORDS_ONLY not in ud and ("utterances" not in doc.spans or len(doc.spans["utterances"]) != len(table)):
+        return None
+    text = doc_text(doc)
+    q = _json_string
+    finite = math.isfinite
+    out = []
+    add = out.append
+    who_of = None
+    who = ""
+    for (_t, s, e), (uid, turn, speaker, name, start, end, cs, ce, evs) in zip(table, recs):
+        if type(turn) is not int or type(cs) is not int or type(ce) is not int:
+            return None
+        if (speaker, name) != who_of:  # the same for all utterances of a turn
+            who_of = speaker, name
+            who = f', "speaker": {q(speaker)}' + ("" if name is None else f', "speaker_name": {q(name)}')
+        st = "null" if start is None else repr(start) if type(start) is float and finite(start) else _json_value(start)
+        en = "null" if end is None else repr(end) if type(end) is float and finite(end) else _json_value(end)
+        ev = "" if evs is None else f', "events": {_json_value(evs)}'
+        add(f'{{"id": {q(uid)}, "turn": {turn}{who}, "text": {q(text[s:e])}, "start": {st}, "end": {en}, '
+            f'"char_start": {cs}, "char_end": {ce}{ev}}}')
+    sid = doc._.session_id or "session"
+    return sid, len(out), (f'{{"session_id": {q(sid)}, "meta": {_json_value(dict(doc._.meta or {}))}, '
+                           f'"utterances": [{", ".join(out)}]}}')
+
+
+_json_string = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) uses for str
+
+
+def _json_value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _utterance_offsets(doc: Doc) -> list[tuple[int, int]]:
@@ -751,7 +1139,7 @@ def session_to_doc(nlp: Language, session: Session) -> Doc:
                 "events": u.events, "labels": u.labels, "scores": u.scores, "extra": dict(u.extra)})
             out.append(span)
     doc.spans["utterances"] = out
-    _set_sentence_starts(doc, out)
+    _set_sentence_starts(doc, [span.start for span in out])
     doc._.segmented = doc._.timed = True
     return doc
 

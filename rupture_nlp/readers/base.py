@@ -78,6 +78,7 @@ def clean_text(text: str) -> str:
 # A clock time: ss(.fff), mm:ss(.fff) or hh:mm:ss(.fff); "," as decimal mark too (SRT style).
 CLOCK = r"\d{1,2}(?::\d{1,2}){1,2}(?:[.,]\d{1,3})?"
 _CLOCK_RE = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:[.,]\d+)?)$")
+_SECONDS_RE = re.compile(r"\d+(?:[.,]\d+)?")
 
 
 def parse_clock(value: str) -> float:
@@ -86,14 +87,14 @@ def parse_clock(value: str) -> float:
     Raises ValueError when ``value`` is none of these.
     """
     v = value.strip()
-    m = _CLOCK_RE.match(v)
+    m = _CLOCK_RE.match(v) if ":" in v else None  # a clock time has a colon
     if m:
         h, mnt, s = m.groups()
         secs = float(s.replace(",", "."))
         if (h is not None and int(mnt) >= 60) or secs >= 60:
             raise ValueError(f"not a clock time: {value!r}")
         return int(h or 0) * 3600 + int(mnt) * 60 + secs
-    secs = float(v.replace(",", ".")) if re.fullmatch(r"\d+(?:[.,]\d+)?", v) else float("nan")
+    secs = float(v.replace(",", ".")) if _SECONDS_RE.fullmatch(v) else float("nan")
     if secs != secs:
         raise ValueError(f"not a time: {value!r}")
     return secs

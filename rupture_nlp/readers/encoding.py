@@ -33,6 +33,7 @@ _MAGIC = (
     (b"SQLite format 3", "an SQLite database"),
 )
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\ufffd]")
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0e, 0x20)])  # _CONTROL's ASCII characters
 _HINT = "rupture reads plain-text transcripts (.txt, .csv, .tsv, .vtt, .srt) and canonical .jsonl"
 
 
@@ -106,7 +107,11 @@ def _check_control_chars(text: str, path: str | Path) -> None:
     sample = text[:HEAD_BYTES]
     if not sample:
         return
-    bad = len(_CONTROL.findall(sample))
+    if sample.isascii():  # the same count, without a regex step per character
+        data = sample.encode("ascii")
+        bad = len(data) - len(data.translate(None, _CONTROL_BYTES))
+    else:
+        bad = len(_CONTROL.findall(sample))
     if bad > max(8, len(sample) // 20):
         raise RuptureError(f"binary file (mostly control characters); {_HINT}", path)
 

@@ -111,7 +111,7 @@ def read_table(text: str, path: str | Path, delimiter: str | None = None) -> Raw
     try:
         for row in reader:
             line = first_line_no + reader.line_num - 1
-            if not any(c.strip() for c in row):
+            if not "".join(row).strip():  # no field with more than whitespace
                 continue
             txt = clean_text(row[text_col]) if text_col < len(row) else ""
             if not txt:

@@ -3,23 +3,34 @@
 Cue timings are checked line by line first (well-formed, in order) so that an error can name
 its line; webvtt-py then reads the cue blocks (identifiers, NOTE, STYLE and REGION blocks are
 skipped by it). Speakers: see :mod:`rupture_nlp.readers.subtitles`.
+
+Speed: webvtt-py builds a caption object with parsed timestamps and cue settings for every
+cue, which costs more than segmenting the cue's words. When the checked timing lines show
+that every cue block has the plain shape (a blank line, an optional identifier, the timing
+line, text lines up to the next blank line) the cue texts are taken from the lines directly
+(:func:`plain_cue_lines`): what webvtt-py would read from such a file, checked against it in
+the tests. Any other file is read by webvtt-py.
 """
 from __future__ import annotations
 
 import io
 import re
+from functools import cache
 from pathlib import Path
-
-import webvtt
-from webvtt.errors import MalformedCaptionError, MalformedFileError
 
 from ..errors import RuptureError
 from .base import RawTranscript
 from .speakers import SpeakerResolver
-from .subtitles import check_speakers, cue_pieces, scan_timings
+from .subtitles import Timing, check_speakers, cue_pieces, scan_timings
 
 
 _VTT_TIME = re.compile(r"^(?:(\d{1,10}):)?(\d{1,2}):(\d{1,2})\.(\d{1,3})$")  # as webvtt-py reads them
+
+
+# The usual timing line ("00:01:02.500 --> 00:01:04.000 ...", hours optional), read as
+# _vtt_seconds reads its two times (see scan_timings).
+_COMMON_TIMING = re.compile(r"\s*(?:([0-9]{1,10}):)?([0-9]{2}):([0-9]{2})\.([0-9]{3})\s*-->"
+                            r"\s*(?:([0-9]{1,10}):)?([0-9]{2}):([0-9]{2})\.([0-9]{3})(?:\s|$)")
 
 
 def _vtt_seconds(value: str) -> float:
@@ -32,6 +43,53 @@ def _vtt_seconds(value: str) -> float:
     return int(h or 0) * 3600 + int(mi) * 60 + int(s) + int(ms.ljust(3, "0")) / 1000.0
 
 
+# Line breaks of str.splitlines() that are not WebVTT line terminators (CR, LF, CRLF).
+_OTHER_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+# The cue timings line as webvtt-py 0.6 matches it (WebVTTCueBlock.CUE_TIMINGS_PATTERN).
+_CUE_TIMINGS = re.compile(r"\s*((?:\d+:)?\d{1,2}:\d{1,2}\.\d{1,3})\s*-->\s*((?:\d+:)?\d{1,2}:\d{1,2}\.\d{1,3})")
+
+
+@cache
+def plain_path() -> bool:
+    """Whether the installed webvtt-py is one whose reading of plain files
+    :func:`plain_cue_lines` reproduces (0.6)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return tuple(int(x) for x in re.findall(r"\d+", version("webvtt-py"))[:2]) == (0, 6)
+    except (PackageNotFoundError, ValueError):
+        return False
+
+
+def plain_cue_lines(text: str, lines: list[str], timings: list[Timing]) -> list[list[str]] | None:
+    """The text lines of every cue, in order, when the file has only plain cue blocks; else
+    None (then webvtt-py reads it).
+
+    ``lines`` are ``text.splitlines()`` and ``timings`` every line with ``-->`` (checked by
+    :func:`scan_timings`). Plain means: no line breaks other than CR/LF/CRLF, no STYLE or
+    REGION block, and every timing line matches webvtt-py's cue timings pattern and starts a
+    block (after a blank line) or follows an identifier line that does. Then webvtt-py reads
+    exactly one caption per timing line, holding the lines up to the next blank line, and
+    every other block is a comment or the header (no caption).
+    """
+    if not plain_path() or any(c in text for c in _OTHER_BREAKS):
+        return None
+    n = len(lines)
+    out = []
+    for t in timings:
+        i = t.line - 1
+        if i < 1 or not _CUE_TIMINGS.match(lines[i]):
+            return None
+        if lines[i - 1] and (i < 2 or lines[i - 2] or "-->" in lines[i - 1]):
+            return None
+        j = i + 1
+        while j < n and lines[j]:
+            j += 1
+        out.append(lines[i + 1:j])
+    if ("STYLE" in text or "REGION" in text) and any(line.startswith(("STYLE", "REGION")) for line in lines):
+        return None
+    return out
+
+
 def read_vtt(text: str, path: str | Path, resolver: SpeakerResolver) -> RawTranscript:
     """Parse a WebVTT file into pieces (one per cue, or per speaker within a cue).
 
@@ -42,19 +100,37 @@ def read_vtt(text: str, path: str | Path, resolver: SpeakerResolver) -> RawTrans
     lines = text.splitlines()
     if not lines or not lines[0].startswith("WEBVTT"):
         raise RuptureError("not a WebVTT file: the first line must be 'WEBVTT'", path, 1)
-    timings = scan_timings(lines, _vtt_seconds, path, "WebVTT")
+    timings = scan_timings(lines, _vtt_seconds, path, "WebVTT", _COMMON_TIMING)
+    pieces = []
+    is_known = resolver.is_known
+    cues = plain_cue_lines(text, lines, timings)
+    if cues is not None:
+        for timing, cue in zip(timings, cues):
+            pieces += cue_pieces(cue, timing, timing.start, timing.end, is_known)
+    else:
+        for cue, timing, start, end in _library_cues(text, timings, path):
+            pieces += cue_pieces(cue, timing, start, end, is_known)
+    check_speakers(pieces, path, "WebVTT")
+    return RawTranscript(pieces, {"source_format": "vtt"})
+
+
+def _library_cues(text: str, timings: list[Timing], path: str | Path) -> list[tuple[list[str], Timing | None,
+                                                                                   float, float]]:
+    """``(lines, timing, start, end)`` of every caption webvtt-py reads; the checked timing
+    and its times when there is one per caption, else the caption's own times."""
+    import webvtt
+    from webvtt.errors import MalformedCaptionError, MalformedFileError
     try:
         captions = webvtt.from_buffer(io.StringIO(text)).captions
     except (MalformedFileError, MalformedCaptionError):
         raise RuptureError("malformed WebVTT file", path) from None
     aligned = len(captions) == len(timings)
-    pieces = []
+    out = []
     for i, cap in enumerate(captions):
         timing = timings[i] if aligned else None
         if timing is not None:
             start, end = timing.start, timing.end
         else:
             start, end = cap.start_time.in_milliseconds() / 1000.0, cap.end_time.in_milliseconds() / 1000.0
-        pieces += cue_pieces(cap.lines, timing, start, end, resolver.is_known)
-    check_speakers(pieces, path, "WebVTT")
-    return RawTranscript(pieces, {"source_format": "vtt"})
+        out.append((cap.lines, timing, start, end))
+    return out
