@@ -148,13 +148,14 @@ def load_sessions(path: str | Path, *, format: str | None = None, speakers: Spea
     yield doc_to_session(_transcript_doc(path, fmt, speakers, nlp or default_pipeline(), head))
 
 
-def _json_lines(path: Path, fmt: str | None, speakers: Speakers, nlp: Language) -> Iterator[tuple[str, int, str]]:
+def _json_lines(path: Path, fmt: str | None, speakers: Speakers, nlp: Language,
+                plain: bool) -> Iterator[tuple[str, int, str]]:
     """``(session_id, number of utterances, JSON line without newline)`` of each session of a
-    file: exactly ``load_sessions`` followed by ``Session.to_json``. With the plain pipeline a
-    transcript's line is written from the values the components recorded, without building
-    Session and Utterance objects in between."""
-    from .segment import plain_pipeline, plain_session_json
-    if plain_pipeline(nlp):
+    file: exactly ``load_sessions`` followed by ``Session.to_json``. With the plain pipeline
+    (``plain``: ``plain_pipeline(nlp)``) a transcript's line is written from the values the
+    components recorded, without building Session and Utterance objects in between."""
+    from .segment import plain_session_json
+    if plain:
         head = check_file(path)
         if not _is_jsonl(path, fmt, head):
             record = plain_session_json(_transcript_doc(path, fmt, speakers, nlp, head, record_only=True))
@@ -194,10 +195,16 @@ def segment_files(inputs: Iterable[str | Path], out: str | Path, *, format: str 
     parse_speakers(speakers)
     out = Path(out)
     inputs = [Path(p) for p in inputs]
+    out_exists, out_real = out.exists(), None
     for p in inputs:
-        if p.exists() and out.exists() and p.resolve() == out.resolve():
-            raise RuptureError("the output file is also an input; choose another --out", out)
+        if out_exists and p.exists():
+            real = p.resolve()
+            out_real = out_real or out.resolve()
+            if real == out_real:
+                raise RuptureError("the output file is also an input; choose another --out", out)
     nlp = nlp or default_pipeline()
+    from .segment import plain_pipeline
+    plain = plain_pipeline(nlp)
     report = SegmentReport()
     seen: dict[str, Path] = {}
 
@@ -211,7 +218,7 @@ def segment_files(inputs: Iterable[str | Path], out: str | Path, *, format: str 
                 new_ids: list[str] = []
                 n_sess = n_utt = 0
                 try:
-                    for sid, n_utts, line in _json_lines(path, fmt, speakers, nlp):
+                    for sid, n_utts, line in _json_lines(path, fmt, speakers, nlp, plain):
                         if sid in seen or sid in new_ids:
                             other = seen.get(sid, path)
                             raise RuptureError(f"session id {sid!r} is already used by {other}; "

@@ -318,8 +318,24 @@ class EventMarker:
         self.regex = re.compile(pattern + (rf"|\((?:{alts})\)" if alts else ""), re.I)
 
     def __call__(self, doc: Doc) -> Doc:
+        text = doc_text(doc)
+        if _RECORDS_ONLY in doc.user_data:  # the offsets only (see make_record_doc)
+            offsets = []
+            n = len(text)
+            for m in self.regex.finditer(text):
+                label = " ".join(m.group()[1:-1].split()).lower() or "event"
+                s, e = m.span()
+                if s < e and (not s or text[s - 1].isspace()) and (e == n or text[e].isspace()) \
+                        and not text[s].isspace() and not text[e - 1].isspace():
+                    offsets.append((s, e, label))  # whitespace around: it starts and ends tokens
+                else:
+                    span = doc.char_span(s, e, label=label, alignment_mode="expand")
+                    if span is not None:
+                        offsets.append((span.start_char, span.end_char, label))
+            doc.user_data[_EVENTS_KEY] = sorted(offsets)
+            return doc
         spans = []
-        for m in self.regex.finditer(doc_text(doc)):
+        for m in self.regex.finditer(text):
             label = " ".join(m.group()[1:-1].split()).lower() or "event"
             span = doc.char_span(m.start(), m.end(), label=label, alignment_mode="expand")
             if span is not None:
@@ -328,8 +344,13 @@ class EventMarker:
         return doc
 
 
+_EVENTS_KEY = "rupture_nlp.events"  # event_offsets of a Doc of make_record_doc
+
+
 def event_offsets(doc: Doc) -> list[tuple[int, int, str]]:
     """All events of a Doc as ``(start_char, end_char, name)``, in order."""
+    if _RECORDS_ONLY in doc.user_data:
+        return doc.user_data.get(_EVENTS_KEY, [])
     if "events" not in doc.spans:
         return []
     return sorted((s.start_char, s.end_char, s.label_) for s in doc.spans["events"])
@@ -352,15 +373,15 @@ def _events_between(events: list[tuple[int, int, str]], starts: list[int], start
 _TERMINAL = re.compile(r"(?:\.{2,}|…|[.?!]+)[\"'”’»)\]]*(?=\s)")
 # end punctuation, the space after it, then what opens the next unit (events, quotes, dashes)
 # and its first word
-_TERM_NEXT = re.compile(r"(?P<run>(?:\.{2,}|…|[.?!]+)[\"'”’»)\]]*)\s+"
+# (The alternatives of a run each begin with a literal character, so that re can scan for
+# them quickly: ``\.\.+|…|\.[.?!]*|\?[.?!]*|![.?!]*`` matches what ``\.{2,}|…|[.?!]+`` matches,
+# trying the same strings in the same order.)
+_TERM_NEXT = re.compile(r"(?P<run>(?:\.\.+|…|\.[.?!]*|\?[.?!]*|![.?!]*)[\"'”’»)\]]*)\s+"
                         r"(?P<lead>(?:\[[^\[\]\n]{0,80}\]\s*|\([a-z ]{1,30}\)\s*|[\"'“‘«(¿¡—–-]+\s*)*)"
                         r"(?P<word>[^\W_][\w'’-]*)?")
-# Where _TERM_NEXT and _DASH matches can start (see _matches): a character that can begin
-# them, with what must follow (or precede) it; the set of characters first lets re scan fast.
-_TERM_START = re.compile(r"[.?!…](?=[.?!…\"'”’»)\]]*\s)")
-_DASH_START = re.compile(r"[-—–](?:(?<=-)(?=-)|(?<=—)|(?<=\s–))")
 _WS = re.compile(r"\s*")
-_DASH = re.compile(r"(?:-{2,}|—|(?<=\s)–)(?=\s*\S)")
+# (``--+|—|–(?<=\s–)`` is ``-{2,}|—|(?<=\s)–`` with a literal first, as for _TERM_NEXT.)
+_DASH = re.compile(r"(?:--+|—|–(?<=\s–))(?=\s*\S)")
 _OPENERS = "\"'“‘«(¿¡"
 _FIRST_WORD = re.compile(r"[^\W_][\w'’-]*")
 _I_FORM = re.compile(r"I(?:['’](?:m|ve|d|ll))?")
@@ -427,6 +448,13 @@ class UtteranceSegmenter:
         unit = rf"(?:{alt})(?![\w'’-])(?:\s*[,.!?]+)?"
         self.bc_run = re.compile(rf"(?:{unit})(?:\s+{unit})*", re.I) if bc else None
         self.bc_first = {c for b in bc for c in (b[:1].lower(), b[:1].upper())}
+        # the first two characters a backchannel can start with (in lower case, a space for
+        # any whitespace); None when some backchannel makes that test unsound (see
+        # _split_backchannels)
+        lowered = [b.lower() for b in bc]
+        self.bc_pairs = ({b[0] + b[1] for b in lowered}
+                         if all(b.isascii() and len(b) > 1 and (b[1] == " " or not b[1].isspace()) for b in lowered)
+                         else None)
         self.comma_words = {w for b in comma_backchannels for w in b.lower().split()}
         self.abbreviations = {a.lower().rstrip(".") for a in abbreviations}
         self.ellipsis, self.dash = ellipsis, dash
@@ -444,15 +472,7 @@ class UtteranceSegmenter:
         ev_start = {s: e for s, e, _ in events} if events else _NO_EVENTS
         cuts: list[int] = []
 
-        # the matches of _TERM_NEXT.finditer(text), found as _matches finds them (inlined)
-        find, match = _TERM_START.search, _TERM_NEXT.match
-        c = find(text)
-        while c is not None:
-            m = match(text, c.start())
-            if m is None:
-                c = find(text, c.start() + 1)
-                continue
-            c = find(text, m.end())
+        for m in _TERM_NEXT.finditer(text):
             dot, j = m.start(), m.start(2)  # the run, the lead
             if j >= n or (events and any(s < dot < e for s, e, _ in events)):
                 continue
@@ -473,7 +493,7 @@ class UtteranceSegmenter:
                 if not (tok.lower() in self.abbreviations or (len(tok) == 1 and tok.isupper())):
                     cuts.append(j)
         if self.dash != "never" and ("-" in text or "—" in text or "–" in text):
-            for m in _matches(_DASH, _DASH_START, text):
+            for m in _DASH.finditer(text):
                 if (events and any(s < m.start() < e for s, e, _ in events)) or \
                         not any(c.isalnum() for c in text[max(0, m.start() - 3):m.start()]):
                     continue
@@ -492,9 +512,8 @@ class UtteranceSegmenter:
         else:
             units = _units(text, [])
         if self.bc_run is not None:
-            first = self.bc_first
-            for a, _b in units:
-                if text[a] in first:  # only such units can start with a backchannel
+            for a, b in units:
+                if self._may_start_backchannel(text, a, b):
                     units = self._split_backchannels(text, units)
                     break
         if self.attach_events and len(units) > 1:
@@ -545,11 +564,27 @@ class UtteranceSegmenter:
             return True
         return first.isupper() and not _I_FORM.fullmatch(word)
 
+    def _may_start_backchannel(self, text: str, a: int, b: int) -> bool:
+        """False when ``text[a:b]`` cannot start with a backchannel: its first character is
+        none a backchannel starts with or, when both are ASCII, its first two characters are
+        none a backchannel starts with (the pattern matches ASCII letters in either case, and
+        a space in a backchannel any whitespace)."""
+        c0 = text[a]
+        if c0 not in self.bc_first:
+            return False
+        pairs = self.bc_pairs
+        if pairs is None:
+            return True
+        c1 = text[a + 1] if a + 1 < b else ""
+        if not c1.isascii():
+            return True
+        return c0.lower() + (" " if c1.isspace() else c1.lower()) in pairs
+
     def _split_backchannels(self, text: str, units: list[tuple[int, int]]) -> list[tuple[int, int]]:
         out: list[tuple[int, int]] = []
-        first = self.bc_first
+        may = self._may_start_backchannel
         for a, b in units:
-            m = self.bc_run.match(text, a, b) if text[a] in first else None
+            m = self.bc_run.match(text, a, b) if may(text, a, b) else None
             if m:
                 j = _WS.match(text, m.end()).end()
                 run = m.group().rstrip()
@@ -713,22 +748,6 @@ def _delimited(text: str, base: int, units: list[tuple[int, int]]) -> list[tuple
             return None
         out.append((s, e))
     return out
-
-
-def _matches(pattern: re.Pattern, start: re.Pattern, text: str) -> Iterable[re.Match]:
-    """``pattern.finditer(text)`` for a pattern whose matches are never empty and can only
-    begin where ``start`` matches: only those positions are tried (``re`` has no quick scan
-    for the first character of a pattern that begins with alternatives, and tries it at
-    every position)."""
-    find, match = start.search, pattern.match
-    pos = 0
-    while (c := find(text, pos)) is not None:
-        m = match(text, c.start())
-        if m is None:
-            pos = c.start() + 1
-        else:
-            yield m
-            pos = m.end()
 
 
 def _sentence_end(text: str, j: int) -> int:
@@ -1075,7 +1094,7 @@ def plain_session_json(doc: Doc) -> tuple[str, int, str] | None:
             who = f', "speaker": {q(speaker)}' + ("" if name is None else f', "speaker_name": {q(name)}')
         st = "null" if start is None else repr(start) if type(start) is float and finite(start) else _json_value(start)
         en = "null" if end is None else repr(end) if type(end) is float and finite(end) else _json_value(end)
-        ev = "" if evs is None else f', "events": {_json_value(evs)}'
+        ev = "" if evs is None else f', "events": [{", ".join(map(q, evs))}]'
         add(f'{{"id": {q(uid)}, "turn": {turn}{who}, "text": {q(text[s:e])}, "start": {st}, "end": {en}, '
             f'"char_start": {cs}, "char_end": {ce}{ev}}}')
     sid = doc._.session_id or "session"
@@ -1084,10 +1103,7 @@ def plain_session_json(doc: Doc) -> tuple[str, int, str] | None:
 
 
 _json_string = json.encoder.encode_basestring  # what json.dumps(..., ensure_ascii=False) uses for str
-
-
-def _json_value(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+_json_value = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False)
 
 
 def _utterance_offsets(doc: Doc) -> list[tuple[int, int]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import subprocess
 import sys
 
@@ -27,11 +28,11 @@ from rupture_nlp.ingest import load_sessions, make_pipeline, segment_files
 from rupture_nlp.readers.base import Turn, TurnPiece, parse_clock
 from rupture_nlp.readers.encoding import _CONTROL, _check_control_chars
 from rupture_nlp.readers.srt import _COMMON_TIMING as SRT_COMMON
-from rupture_nlp.readers.srt import _srt_seconds, cue_texts
+from rupture_nlp.readers.srt import _srt_seconds, cue_texts, plain_cues
 from rupture_nlp.readers.subtitles import scan_timings
 from rupture_nlp.readers.vtt import _COMMON_TIMING as VTT_COMMON
 from rupture_nlp.readers.vtt import _vtt_seconds, plain_cue_lines
-from rupture_nlp.segment import (_DASH, _DASH_START, _TERM_NEXT, _TERM_START, _matches, _turn_table,
+from rupture_nlp.segment import (_DASH, _TERM_NEXT, UtteranceSegmenter, _turn_table,
                                  _utterance_table, doc_text, doc_to_session, make_doc, make_record_doc, plain_pipeline,
                                  plain_session_json, round_array)
 from rupture_nlp.timeline import Timeline
@@ -103,41 +104,51 @@ def test_plain_vtt_cues_are_what_webvtt_py_reads():
 
 
 def _srt(rng: random.Random) -> str:
-    """An SRT file, mostly plain, sometimes with what srt.parse reads differently or refuses."""
-    nl = rng.choice(["\n"] * 6 + ["\r\n"])
+    """An SRT file, often of plain blocks, sometimes with what srt.parse reads differently or
+    refuses."""
+    odd = rng.random() < 0.5  # else only the odd cue text
+    nl = rng.choice(["\n"] * 6 + ["\r\n"]) if odd else "\n"
     blocks, t = [], rng.uniform(0, 5)
     for i in range(1, rng.randint(2, 9)):
         start, t = t, t + rng.uniform(0.2, 4)
         timing = f"{_clock(start, ',')} --> {_clock(t, ',')}"
-        if rng.random() < 0.05:
+        if odd and rng.random() < 0.05:
             timing = rng.choice([f"{_clock(start)} --> {_clock(t)}", timing.replace("-->", "- >"), timing + " X1:40"])
-        pool = CUE_LINES[:7] + ["", "12", "-3.5 ", "Client: 12 angry men", "x"]
-        lines = [rng.choice(pool) for _ in range(rng.randint(1, 3))]
-        blocks.append("\n".join(([str(i)] if rng.random() < 0.95 else []) + [timing] + lines))
+        pool = CUE_LINES[:7] + ["12", "-3.5 ", "Client: 12 angry men", "x", " ", "3 apples", "00:00:01,000 hi"]
+        lines = [rng.choice(pool + ([""] if odd else [])) for _ in range(rng.randint(1, 3))]
+        blocks.append("\n".join(([str(i)] if not odd or rng.random() < 0.95 else []) + [timing] + lines))
     text = ""
     for j, b in enumerate(blocks):
         if j:
-            text += rng.choice(["\n\n"] * 12 + ["\n\n\n", "\n", "\n \n"])
+            text += rng.choice(["\n\n"] * 12 + (["\n\n\n", "\n", "\n \n"] if odd else []))
         text += b
-    text = rng.choice(["", "", "\n", " \n", "garbage\n\n"]) + text + rng.choice(["\n", "", "\n\n", "\n\n\n"])
+    if odd:
+        text = rng.choice(["", "", "\n", " \n", "garbage\n\n"]) + text
+    text += rng.choice(["\n", "", "\n\n"] + (["\n\n\n"] if odd else []))
     return text.replace("\n", nl)
 
 
-def test_srt_cue_texts_are_what_srt_parse_reads():
+def test_srt_cues_are_what_srt_parse_reads():
     rng = random.Random(2)
-    fast = 0
-    for _ in range(1500):
+    fast = plain = 0
+    for _ in range(3000):
         text = _srt(rng)
         try:
             timings = scan_timings(text.splitlines(), _srt_seconds, "x.srt", "SRT", SRT_COMMON)
         except RuptureError:
             continue
         got = cue_texts(text, timings)
-        if got is None:
+        blocks = plain_cues(text, timings)
+        if got is None and blocks is None:
             continue
-        fast += 1
-        assert got == [s.content for s in srt.parse(text)], repr(text)
-    assert fast > 500
+        parsed = [(s.content, s.start.total_seconds().hex(), s.end.total_seconds().hex()) for s in srt.parse(text)]
+        if got is not None:
+            fast += 1
+            assert [(c, a.hex(), b.hex()) for c, a, b in got] == parsed, repr(text)
+        if blocks is not None:
+            plain += 1
+            assert [("\n".join(lines), a.hex(), b.hex()) for lines, a, b in blocks] == parsed, repr(text)
+    assert fast > 1000 and plain > 300
 
 
 @pytest.mark.parametrize("what,parse,common,sep", [("WebVTT", _vtt_seconds, VTT_COMMON, "."),
@@ -163,16 +174,37 @@ def test_usual_timing_lines_read_as_the_general_parser_reads_them(what, parse, c
         assert outcomes[0] == outcomes[1], line
 
 
-def test_term_and_dash_matches_are_finditer():
+def test_fast_scanning_term_and_dash_patterns_match_as_the_plain_ones():
+    # the patterns are written with a literal first in each alternative, for re's quick scan
+    plain = {_TERM_NEXT: (r"\.\.+|…|\.[.?!]*|\?[.?!]*|![.?!]*", r"\.{2,}|…|[.?!]+"),
+             _DASH: (r"--+|—|–(?<=\s–)", r"-{2,}|—|(?<=\s)–")}
+    references = {}
+    for pattern, (fast, slow) in plain.items():
+        assert fast in pattern.pattern
+        references[pattern] = re.compile(pattern.pattern.replace(fast, slow), pattern.flags)
     rng = random.Random(4)
     atoms = [".", "..", "…", "?!", "!", "'", "”", ")", "]", " ", "  ", "\t", "\n", "-", "--", "—", "–", "a",
-             "Bc",
-             "[laughs]", "(sighs)", "\"", "«", "¿", "3"]
+             "Bc", "[laughs]", "(sighs)", "\"", "«", "¿", "3", "?..", "!?!"]
     for _ in range(5000):
         text = "".join(rng.choice(atoms) for _ in range(rng.randint(0, 20)))
-        for pattern, start in ((_TERM_NEXT, _TERM_START), (_DASH, _DASH_START)):
-            assert [m.span() + m.groups() for m in _matches(pattern, start, text)] == \
-                   [m.span() + m.groups() for m in pattern.finditer(text)], repr(text)
+        for pattern, reference in references.items():
+            assert [m.span() + m.groups() for m in pattern.finditer(text)] == \
+                   [m.span() + m.groups() for m in reference.finditer(text)], repr(text)
+
+
+@pytest.mark.parametrize("backchannels", [None, ["ok", "i see", "uh-huh", "Mm"], ["k", "ok"], ["i\tsee", "jä", "yeah"]])
+def test_backchannel_pretest_never_skips_a_match(backchannels):
+    seg = UtteranceSegmenter(**({} if backchannels is None else {"backchannels": backchannels}))
+    rng = random.Random(10)
+    atoms = ["mm", "Mm-hmm", "MHM", "uh", " huh", "I", " see", "\tsee", "i", "ok", "OK", "k", "\u212a", "ja", "Jä", "yeah",
+             "Yes", "right", "It", ",", ".", "!", " ", "\u00a0", "'s", "-", "x", "so"]
+    tested = 0
+    for _ in range(20000):
+        text = "".join(rng.choice(atoms) for _ in range(rng.randint(1, 5)))
+        if text[0] in seg.bc_first and seg.bc_run.match(text, 0, len(text)):
+            tested += 1
+            assert seg._may_start_backchannel(text, 0, len(text)), repr(text)
+    assert tested > 100
 
 
 def test_timeline_arrays_give_the_same_floats():

@@ -84,9 +84,13 @@ def build_turns(raw: RawTranscript, resolver: SpeakerResolver, path: str | Path)
     unknown: Counter[str] = Counter()
     first_line: dict[str, int | None] = {}
     spelled: dict[str, str] = {}
+    known: set[str] = set()  # labels already found known (a quicker test than the resolver's)
     for p in raw.pieces:
         label = p.role if p.role is not None else p.speaker_name
-        if label is not None and not resolver.is_known(label):
+        if label is not None and label not in known:
+            if resolver.is_known(label):
+                known.add(label)
+                continue
             k = name_key(label)
             unknown[k] += 1
             first_line.setdefault(k, p.line)
@@ -101,6 +105,7 @@ def build_turns(raw: RawTranscript, resolver: SpeakerResolver, path: str | Path)
             "(roles: therapist, client)", path, first_line[names[0]])
     turns: list[Turn] = []
     keys: dict[str, str] = {}
+    key_of: dict[tuple[str | None, str], tuple[str, str]] = {}  # (role, name) -> turn key
     cur_key: tuple[str, str] | None = None
     texts: list[str] = []
     pieces: list[TurnPiece] = []
@@ -121,9 +126,12 @@ def build_turns(raw: RawTranscript, resolver: SpeakerResolver, path: str | Path)
                                    "such as 'T:' or 'Client:'", path, p.line)
             key = cur_key
         else:
-            role_word = p.role if p.role is not None else p.speaker_name
-            key = (resolver.role(role_word) or "", keys.get(p.speaker_name) or keys.setdefault(
-                p.speaker_name, name_key(p.speaker_name)))
+            key = key_of.get((p.role, p.speaker_name))
+            if key is None:
+                role_word = p.role if p.role is not None else p.speaker_name
+                key = key_of[(p.role, p.speaker_name)] = (
+                    resolver.role(role_word) or "",
+                    keys.get(p.speaker_name) or keys.setdefault(p.speaker_name, name_key(p.speaker_name)))
         if key != cur_key:
             close()
             texts, pieces, length = [], [], 0

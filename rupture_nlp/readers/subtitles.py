@@ -90,7 +90,8 @@ def cue_pieces(raw_lines: list[str], timing: Timing | None, start: float, end: f
             text = _DIALOGUE_DASH.sub("", text)
         if name is None:
             name, text = split_speaker(text, is_known)
-            text = clean_text(text)
+            if name is not None:  # else text is as it was, clean already
+                text = clean_text(text)
         if not text:
             continue
         if name is not None or not pieces:
