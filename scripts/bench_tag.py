@@ -10,7 +10,10 @@ inputs, in the same run, each in a fresh subprocess (so peak memory is its own):
 * ``tag``: ``rupture_nlp.tagging.tag_files`` (streaming, batches sorted by length, dynamic
   padding, ``torch.inference_mode``) — float32, and with dynamic int8 quantisation;
 * ``tag-unsorted``: the same batches without length sorting, padded to ``max_length`` (what
-  sorting and dynamic padding buy).
+  sorting and dynamic padding buy);
+* ``tag-onnx``: ``tag_files`` with the network exported to ONNX (opset 17, dynamic batch and
+  sequence axes) and run by ONNX Runtime (needs ``pip install onnxruntime onnx``; skipped when
+  they are missing). The export happens before the timed part.
 
 Printed: utterances/s, ratio to the naive loop, peak RSS (MiB); with gold labels in the data,
 also the fine and coarse macro-F1 of float32 vs int8 (quantisation is only worth keeping when it
@@ -45,8 +48,43 @@ def _subset(data: Path, limit: int | None, out: Path) -> int:
     return n
 
 
+def _have(*modules: str) -> bool:
+    import importlib.util
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
 def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class OrtNet:
+    """``clf.net``'s forward run by ONNX Runtime: called with collate()'s tensors, returns logits."""
+
+    def __init__(self, clf, path: Path, threads: int):
+        import onnxruntime as ort
+        import torch
+        net = clf.net.eval()
+        names = ["input_ids", "attention_mask", "token_type_ids", "pause"]
+        ids = torch.ones((2, 8), dtype=torch.long)
+        sample = (ids, torch.ones_like(ids), torch.zeros_like(ids), torch.zeros((2, net.n_pause)))
+        axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                "token_type_ids": {0: "batch", 1: "seq"}, "pause": {0: "batch"}, "logits": {0: "batch"}}
+        with torch.inference_mode():
+            torch.onnx.export(net, sample, str(path), input_names=names, output_names=["logits"],
+                              dynamic_axes=axes, opset_version=17, dynamo=False)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+
+    def eval(self):
+        return self
+
+    def __call__(self, **batch):
+        import torch
+        feed = {k: v.numpy() for k, v in batch.items() if k in self.inputs}
+        return torch.from_numpy(self.session.run(["logits"], feed)[0])
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -61,7 +99,9 @@ def worker(args: argparse.Namespace) -> dict:
     sessions = list(read_sessions(args.data))
     n = sum(len(s.utterances) for s in sessions)
     res: dict = {"kind": kind, "utterances": n, "threads": torch.get_num_threads()}
-    if kind in ("tag", "tag-int8"):
+    if kind == "tag-onnx":
+        clf._infer_net = OrtNet(clf, Path(args.tmp) / "net.onnx", torch.get_num_threads())
+    if kind in ("tag", "tag-int8", "tag-onnx"):
         from rupture_nlp.tagging import tag_files
         out = Path(args.tmp) / f"{kind}.jsonl"
         import rupture_nlp.ingest  # noqa: F401  imports outside the timed part
@@ -124,7 +164,7 @@ def main() -> int:
     ap.add_argument("--data", default="corpora/dev.jsonl")
     ap.add_argument("--limit", type=int, default=600, help="utterances (whole sessions) to use; 0 = all")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    ap.add_argument("--only", default="naive,tag,tag-int8,tag-unsorted")
+    ap.add_argument("--only", default="naive,tag,tag-int8,tag-onnx,tag-unsorted")
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--tmp", default=None, help=argparse.SUPPRESS)
@@ -138,6 +178,9 @@ def main() -> int:
         n = _subset(Path(args.data), args.limit or None, data)
         print(f"{n} utterances from {args.data}; model {args.model}", flush=True)
         for kind in args.only.split(","):
+            if kind == "tag-onnx" and not _have("onnxruntime", "onnx"):
+                print("  tag-onnx      skipped: onnxruntime/onnx not installed", flush=True)
+                continue
             cmd = [sys.executable, __file__, "--worker", kind, "--model", args.model, "--data", str(data), "--tmp", tmp]
             if args.threads:
                 cmd += ["--threads", str(args.threads)]
@@ -155,11 +198,13 @@ def main() -> int:
         print(f"{r['kind']:13s} {r['utt_per_s']:7.1f}  {ratio:8.2f}  {r['peak_rss_mib']:9.1f}   "
               f"{f1.get('fine', float('nan')):13.4f}   {f1.get('coarse', float('nan')):15.4f}")
     by = {r["kind"]: r for r in results}
-    if "tag" in by and "tag-int8" in by and by["tag"].get("macro_f1"):
-        loss = by["tag"]["macro_f1"]["fine"] - by["tag-int8"]["macro_f1"]["fine"]
-        print(f"\nint8 vs float32: fine macro-F1 {-loss * 100:+.2f} points; speed x"
-              f"{by['tag-int8']['utt_per_s'] / by['tag']['utt_per_s']:.2f} -> "
-              f"{'worth keeping' if loss <= 0.01 else 'not kept (loses more than 1 point)'}")
+    for alt, what in (("tag-int8", "int8 vs float32"), ("tag-onnx", "ONNX Runtime vs torch")):
+        if "tag" in by and alt in by and by["tag"].get("macro_f1"):
+            loss = by["tag"]["macro_f1"]["fine"] - by[alt]["macro_f1"]["fine"]
+            speed = by[alt]["utt_per_s"] / by["tag"]["utt_per_s"]
+            verdict = ("loses more than 1 point" if loss > 0.01 else
+                       "faster within 1 point: worth keeping" if speed > 1.05 else "no faster: not worth it")
+            print(f"\n{what}: fine macro-F1 {-loss * 100:+.2f} points; speed x{speed:.2f} -> {verdict}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"data": args.data, "utterances": n, "results": results}, indent=2) + "\n")

@@ -99,7 +99,7 @@ def tiny_model(kind: str = "lora") -> Path:
     d = _tmpdir()
     schema = None
     remap = None
-    cfg = TrainConfig(name=f"tiny-{kind}", max_steps=2, batch_size=8, n_boot=20, baselines=False,
+    cfg = TrainConfig(name=f"tiny-{kind}", weights="lora", max_steps=2, batch_size=8, n_boot=20, baselines=False,
                       input=InputConfig(context=2, max_length=64))
     if kind == "full":
         cfg.weights = "full"

@@ -179,3 +179,26 @@ def test_shape_mismatch_and_json(hand):
     assert json.loads(text)["fine"]["micro"]["f1"] == approx(8 / 15)
     md = format_report(res)
     assert "| predictions | 0.533 | 0.489 [" in md and "rep/w | 0 |" in md
+
+
+def test_tune_thresholds_hand_computed():
+    """Own thresholds, the shared macro-F1 threshold, and their average, worked out by hand."""
+    import numpy as np
+
+    from rupture_nlp.decision import tune_thresholds
+    Y = np.array([[1, 0], [1, 0], [0, 1], [0, 0], [0, 0]])
+    P = np.array([[0.8, 0.1], [0.7, 0.2], [0.3, 0.95], [0.2, 0.85], [0.1, 0.8]])
+    grid = [0.25, 0.5, 0.75, 0.9]
+    own = tune_thresholds(Y, P, grid=grid, shrink=0.0)
+    # a: t=0.25 -> P>=.25 on rows 0,1,2: F1 = 2*2/(3+2) = 0.8; t=0.5 and 0.75: 1.0; t=0.9: 0
+    # b: t=0.25..0.75 -> rows 2,3,4 on: F1 = 2/(3+1) = 0.5; t=0.9 -> row 2 only: 1.0
+    assert own.tolist() == [0.5, 0.9]
+    # macro over (a, b): 0.25 -> 0.65, 0.5 -> 0.75, 0.75 -> 0.75, 0.9 -> 0.5; tie 0.5/0.75 -> 0.5
+    assert tune_thresholds(Y, P, grid=grid, shrink=1.0).tolist() == [0.5, 0.5]
+    assert tune_thresholds(Y, P, grid=grid, shrink=0.5).tolist() == [0.5, 0.7]
+    # a label without positives keeps the default as its own threshold
+    Y0 = Y.copy()
+    Y0[:, 1] = 0
+    assert tune_thresholds(Y0, P, grid=grid, shrink=0.0).tolist() == [0.5, 0.5]
+    with pytest.raises(ValueError):
+        tune_thresholds(Y, P[:, :1])

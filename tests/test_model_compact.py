@@ -29,3 +29,40 @@ def test_low_rank_extraction_is_small(tmp_path):
     clf, stats = lora_from_full(tiny_model("full"), tmp_path / "lora", rank=4)
     size = sum(p.stat().st_size for p in (tmp_path / "lora").rglob("*.safetensors"))
     assert size < 1_000_000 and 0 < stats["energy_kept_mean"] <= 1
+
+
+def test_int8_adapters_are_a_quarter_of_float32_and_predict_the_same(tmp_path):
+    full_dir = tiny_model("full")
+    dev = list(read_sessions(data_dir(full_dir) / "dev.jsonl"))
+    f32, _ = lora_from_full(full_dir, tmp_path / "f32", rank=16, dtype="float32")
+    i8, _ = lora_from_full(full_dir, tmp_path / "i8", rank=16, dtype="int8")
+    size = {k: (tmp_path / k / "adapter_model.safetensors").stat().st_size for k in ("f32", "i8")}
+    assert size["i8"] < 0.3 * size["f32"]
+    assert json.loads((tmp_path / "i8" / "config.json").read_text())["lora"]["dtype"] == "int8"
+    np.testing.assert_allclose(i8.predict_proba(dev), f32.predict_proba(dev), atol=5e-3)
+    again = RuptureClassifier.from_pretrained(tmp_path / "i8")
+    assert again.model_version == i8.model_version
+    np.testing.assert_array_equal(again.predict_proba(dev), i8.predict_proba(dev))
+
+
+def test_quantize_rows_error_is_bounded_per_row():
+    import torch
+
+    from rupture_nlp.model.compact import dequantize_adapters, quantize_rows
+    w = torch.tensor([[1.0, -0.5, 0.25], [100.0, 3.0, -40.0]])
+    q, scale = quantize_rows(w)
+    assert q.dtype == torch.int8 and q[0, 0] == 127 and q[1, 0] == 127 and q[0, 1] == -64
+    back = dequantize_adapters({"x": q, "x.scale": scale})["x"]
+    assert torch.all((back - w).abs() <= w.abs().amax(1, keepdim=True) / 127 / 2 + 1e-2)
+
+
+def test_int8_adapter_file_without_scales_is_a_clear_error(tmp_path):
+    import pytest
+    from safetensors.torch import load_file, save_file
+
+    from rupture_nlp.errors import RuptureError
+    lora_from_full(tiny_model("full"), tmp_path / "i8", rank=4, dtype="int8")
+    w = tmp_path / "i8" / "adapter_model.safetensors"
+    save_file({k: v for k, v in load_file(str(w)).items() if not k.endswith(".scale")}, str(w))
+    with pytest.raises(RuptureError, match="LoRA adapters do not fit"):
+        RuptureClassifier.from_pretrained(tmp_path / "i8")

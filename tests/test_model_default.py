@@ -30,8 +30,10 @@ def metrics():
 
 def test_default_model_is_compact_and_loads(clf, metrics):
     size = sum(p.stat().st_size for p in MODEL.rglob("*") if p.is_file() and "baselines" not in p.parts)
-    assert size < 8_000_000, f"{size / 1e6:.1f} MB"
+    total = sum(p.stat().st_size for p in MODEL.rglob("*") if p.is_file())
+    assert size < 4_500_000 and total < 8_000_000, f"{size / 1e6:.1f} MB, {total / 1e6:.1f} MB with baselines"
     assert clf.config.weights == "lora" and clf.base is not None and clf.base.is_default
+    assert clf.config.lora["dtype"] == "int8" and not (MODEL / "encoder").exists()
     assert clf.model_version == metrics["model_version"]
     assert (MODEL / "baselines" / "tfidf").is_dir() and (MODEL / "baselines" / "textcat").is_dir()
 

@@ -85,7 +85,7 @@ def test_same_seed_same_model(tmp_path):
     from rupture_nlp.model.inputs import InputConfig
     from rupture_nlp.model.train import TrainConfig, train_model
     d = data_dir(tiny_model("lora"))
-    cfg = lambda: TrainConfig(name="tiny-lora", max_steps=2, batch_size=8, n_boot=20, baselines=False,  # noqa: E731
+    cfg = lambda: TrainConfig(name="tiny-lora", weights="lora", max_steps=2, batch_size=8, n_boot=20, baselines=False,  # noqa: E731
                               input=InputConfig(context=2, max_length=64))
     train_model(d / "train.jsonl", d / "dev.jsonl", tmp_path / "again", config=cfg(), seed=7)
     a = load_file(tiny_model("lora") / "head.safetensors")
@@ -126,3 +126,37 @@ def test_training_data_with_unknown_labels_is_refused(tmp_path):
     bad.write_text((d / "train.jsonl").read_text().replace("withdrawal/denial", "withdrawal/made_up"))
     with pytest.raises(RuptureError, match="withdrawal/made_up"):
         train_model(bad, d / "dev.jsonl", tmp_path / "m")
+
+
+def test_rupture_train_cli_default_recipe_end_to_end(tmp_path):
+    """`rupture train` with its defaults (full fine-tuning, frozen embeddings) writes a complete
+    model directory with both baselines and a card; the embeddings are exactly the base's."""
+    from typer.testing import CliRunner
+
+    from rupture_nlp.cli import app
+    from rupture_nlp.model.base import resolve_base
+    from rupture_nlp.model.hf import load_encoder
+    d = data_dir(tiny_model("lora"))
+    out = tmp_path / "m"
+    r = CliRunner().invoke(app, ["train", "--train", str(d / "train.jsonl"), "--dev", str(d / "dev.jsonl"),
+                                 "--out", str(out), "--max-steps", "2", "--bootstrap", "20", "--epochs", "1"])
+    assert r.exit_code == 0, r.output
+    assert "dev macro-F1 fine" in r.output and "baseline tfidf" in r.output and "baseline textcat" in r.output
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["weights"] == "full" and (out / "encoder" / "model.safetensors").is_file()
+    tc = json.loads((out / "training_config.json").read_text())
+    assert tc["freeze_embeddings"] is True and tc["encoder_lr"] == 1e-4
+    assert (out / "baselines" / "tfidf" / "weights.safetensors").is_file()
+    assert (out / "baselines" / "textcat").is_dir()
+    assert "## Results on the dev split" in (out / "README.md").read_text()
+    trained = RuptureClassifier.from_pretrained(out).net.encoder.embeddings.state_dict()
+    base = load_encoder(resolve_base(None).path, "mean").embeddings.state_dict()
+    assert all(torch_equal(trained[k], base[k]) for k in base)
+    changed = RuptureClassifier.from_pretrained(out).net.encoder.state_dict()
+    base_all = load_encoder(resolve_base(None).path, "mean").state_dict()
+    assert any(not torch_equal(changed[k], base_all[k]) for k in base_all if ".layer.0." in k)
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+    return bool(torch.equal(a, b))

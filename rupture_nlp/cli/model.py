@@ -32,9 +32,10 @@ def train(
     schema: Optional[Path] = SchemaOption,
     base: Optional[str] = typer.Option(None, "--base", help="Local Hugging Face model directory to fine-tune "
                                        "(default: the hash-checked all-MiniLM-L6-v2)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Maximum epochs (default 3)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Maximum epochs (default 4)."),
     seed: int = typer.Option(13, "--seed", help="Random seed (sampling, initialisation, dropout)."),
-    weights: str = typer.Option("lora", "--weights", help="'lora' (compact adapters) or 'full' fine-tuning."),
+    weights: str = typer.Option("full", "--weights", help="'full' fine-tuning (embeddings frozen; the bundled "
+                                "model's recipe) or 'lora' (trained adapters, small but weaker)."),
     pooling: str = typer.Option("mean", "--pooling", help="'mean' (mean-pooled tokens) or 'cls' ([CLS] pooler)."),
     context: int = typer.Option(3, "--context", min=0, help="Preceding utterances given as context."),
     max_length: int = typer.Option(128, "--max-length", min=16, help="Maximum tokens per input."),

@@ -117,6 +117,25 @@ def _speaker_allowed(schema: LabelSchema) -> dict[str, np.ndarray]:
     return out
 
 
+def _merge_adapters(encoder: torch.nn.Module, d: Path, dtype: str | None) -> torch.nn.Module:
+    """The encoder with the LoRA adapters of model directory ``d`` merged into its weights.
+
+    Adapters stored as int8 (``compact.lora_from_full``) are dequantised first and set into a
+    peft model built from ``adapter_config.json``; any other adapter file is peft's own."""
+    from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
+    if dtype != "int8":
+        return PeftModel.from_pretrained(encoder, str(d), is_trainable=False).merge_and_unload()
+    from .compact import dequantize_adapters
+    state = dequantize_adapters(_load_safetensors(d / "adapter_model.safetensors"))
+    model = get_peft_model(encoder, LoraConfig.from_pretrained(str(d)))
+    result = set_peft_model_state_dict(model, state)
+    expected = {k for k in model.state_dict() if "lora_" in k}
+    loaded = {k for k in model.state_dict() if "lora_" in k and not any(k == m for m in result.missing_keys)}
+    if result.unexpected_keys or loaded != expected:
+        raise ValueError("adapter tensors do not match adapter_config.json")
+    return model.merge_and_unload()
+
+
 class RuptureClassifier:
     """A trained rupture model: probabilities and decisions for every utterance of sessions.
 
@@ -204,11 +223,9 @@ class RuptureClassifier:
         tokenizer = load_tokenizer(d)
         encoder = load_encoder(enc_dir, cfg.pooling)
         if cfg.weights == "lora":
-            from peft import PeftModel
             try:
                 with quiet_transformers():
-                    peft_model = PeftModel.from_pretrained(encoder, str(d), is_trainable=False)
-                    encoder = peft_model.merge_and_unload()
+                    encoder = _merge_adapters(encoder, d, (cfg.lora or {}).get("dtype"))
             except (ValueError, KeyError, RuntimeError, OSError) as e:
                 raise RuptureError(f"LoRA adapters do not fit the base model ({type(e).__name__})", d) from None
         net = RuptureNet(encoder, layout, cfg.pooling, n_pause, cfg.dropout)

@@ -28,11 +28,44 @@ from .modeling import RuptureNet
 TARGETS = ("query", "key", "value", "dense")
 
 
+DTYPES = ("float32", "float16", "int8")
+
+
+def quantize_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 quantisation of a 2-d tensor row by row: ``(q, scale)`` with ``q`` int8
+    of ``w``'s shape and ``scale`` float16 (rows,), so that ``w ~ q * scale[:, None]`` (the
+    error of an element is at most half its row's largest magnitude / 127)."""
+    w = w.detach().float()
+    scale = (w.abs().amax(dim=1) / 127.0).clamp_min(1e-12).to(torch.float16)
+    q = torch.round(w / scale.float()[:, None]).clamp_(-127, 127).to(torch.int8)
+    return q, scale
+
+
+def dequantize_adapters(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The float32 adapter state of an ``int8`` adapter file (see :func:`quantize_rows`):
+    every int8 tensor times its ``<name>.scale`` rows; every other tensor as float32."""
+    out = {}
+    for k, v in tensors.items():
+        if k.endswith(".scale"):
+            continue
+        if v.dtype == torch.int8:
+            scale = tensors.get(k + ".scale")
+            if scale is None or scale.ndim != 1 or v.ndim != 2 or scale.shape[0] != v.shape[0]:
+                raise ValueError(f"int8 tensor {k} lacks a matching row scale")
+            out[k] = v.float() * scale.float()[:, None]
+        else:
+            out[k] = v.float()
+    return out
+
+
 def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 32,
-                   half: bool = True) -> tuple[RuptureClassifier, dict[str, Any]]:
+                   dtype: str = "float16") -> tuple[RuptureClassifier, dict[str, Any]]:
     """Write a LoRA model directory approximating the full fine-tuned model in ``full_dir``.
 
-    ``half``: store the adapter tensors as float16 (half the size; merged in float32 on load).
+    ``dtype``: how the adapter factors are stored: ``float32``; ``float16`` (half the size);
+    ``int8`` (a quarter: each factor matrix row by row with a float16 scale, see
+    :func:`quantize_rows`; biases and LayerNorms stay float16). They are merged into the
+    float32 base on load either way.
 
     Returns the new classifier and statistics: per-matrix share of the update's Frobenius norm kept
     by rank ``rank`` (min / mean), and the relative size of the dropped embedding update.
@@ -82,12 +115,21 @@ def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 32,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clf.save_pretrained(out, peft_encoder=peft_encoder)
-    if half:
+    if dtype not in DTYPES:
+        raise RuptureError(f"dtype must be one of {', '.join(DTYPES)}")
+    if dtype != "float32":
         from safetensors.torch import load_file, save_file
         w = out / "adapter_model.safetensors"
-        tensors = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in load_file(str(w)).items()}
-        save_file(tensors, str(w), metadata={"format": "pt"})
-        cfg.lora["dtype"] = "float16"
+        tensors = {}
+        for k, v in load_file(str(w)).items():
+            if dtype == "int8" and v.ndim == 2 and (".lora_A." in k or ".lora_B." in k):
+                tensors[k], tensors[k + ".scale"] = quantize_rows(v)
+            else:
+                tensors[k] = v.to(torch.float16) if v.is_floating_point() else v
+        tmp = out / ".adapter_model.safetensors.tmp"
+        save_file(tensors, str(tmp), metadata={"format": "pt", "rupture_dtype": dtype})
+        tmp.replace(w)
+        cfg.lora["dtype"] = dtype
         from ..atomic import atomic_write_text
         atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
     for name in ("training_config.json", "metrics.json", "README.md"):
@@ -104,8 +146,9 @@ def main() -> None:  # pragma: no cover - developer tool
     ap.add_argument("full_dir")
     ap.add_argument("out_dir")
     ap.add_argument("--rank", type=int, default=32)
+    ap.add_argument("--dtype", choices=DTYPES, default="float16")
     a = ap.parse_args()
-    _, stats = lora_from_full(a.full_dir, a.out_dir, a.rank)
+    _, stats = lora_from_full(a.full_dir, a.out_dir, a.rank, a.dtype)
     print(json.dumps(stats))
 
 
