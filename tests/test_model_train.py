@@ -160,3 +160,39 @@ def test_rupture_train_cli_default_recipe_end_to_end(tmp_path):
 def torch_equal(a, b) -> bool:
     import torch
     return bool(torch.equal(a, b))
+
+
+def test_rupture_train_compact_writes_a_small_model_that_reproduces_its_dev_scores(tmp_path):
+    from typer.testing import CliRunner
+
+    from rupture_nlp.cli import app
+    d = data_dir(tiny_model("lora"))
+    out = tmp_path / "small"
+    r = CliRunner().invoke(app, ["train", "--train", str(d / "train.jsonl"), "--dev", str(d / "dev.jsonl"),
+                                 "--out", str(out), "--max-steps", "2", "--bootstrap", "20", "--epochs", "1",
+                                 "--compact", "8"])
+    assert r.exit_code == 0, r.output
+    assert "compact, rank 8" in r.output
+    assert not (out / "encoder").exists() and not (tmp_path / ".small.full").exists()
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["weights"] == "lora" and cfg["lora"]["dtype"] == "int8" and cfg["lora"]["r"] == 8
+    assert (out / "baselines" / "tfidf" / "weights.safetensors").is_file()
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and "baselines" not in p.parts)
+    assert size < 2_000_000
+    metrics = json.loads((out / "metrics.json").read_text())
+    clf = RuptureClassifier.from_pretrained(out)
+    assert clf.model_version == metrics["model_version"] and metrics["compact"]["rank"] == 8
+    dev = list(read_sessions(d / "dev.jsonl"))
+    res = evaluate_predictions(dev, clf.predict_proba(dev), clf.schema, clf.thresholds, n_boot=0)
+    assert res["fine"]["macro"]["f1"] == pytest.approx(metrics["dev_macro_f1"]["fine"], abs=1e-6)
+    assert "Compact form" in (out / "README.md").read_text()
+
+
+def test_rupture_train_compact_needs_full_weights(tmp_path, monkeypatch, capsys):
+    from ingest_helpers import run_cli
+    d = data_dir(tiny_model("lora"))
+    code, out, err = run_cli(monkeypatch, capsys, "train", "--train", str(d / "train.jsonl"), "--dev",
+                             str(d / "dev.jsonl"), "--out", str(tmp_path / "x"), "--weights", "lora", "--compact", "8")
+    assert code != 0 and "--compact needs --weights full" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()

@@ -49,6 +49,10 @@ def train(
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
     name: Optional[str] = typer.Option(None, "--name", help="Model name (default: the --out directory name)."),
     bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the dev CIs."),
+    compact: int = typer.Option(0, "--compact", min=0, metavar="RANK",
+                                help="With --weights full: write the compact form instead (the weight updates as "
+                                     "rank-RANK int8 LoRA factors, a few MB, as the bundled model; 64 keeps it "
+                                     "within about a point of the full model there). 0: the full model (~90 MB)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", min=1, hidden=True,
                                             help="Stop after this many optimiser steps (smoke tests)."),
 ) -> None:
@@ -66,13 +70,35 @@ def train(
                                         pause_feature=not no_pause),
                       batch_size=batch_size, unlabelled_ratio=None if all_unlabelled else unlabelled_ratio,
                       baselines=baselines, threads=threads, n_boot=bootstrap, max_steps=max_steps)
-    with progress() as prog:
-        res = train_model(train_file, dev_file, out, schema=load_schema_option(schema), base=base, epochs=epochs,
-                          seed=seed, config=cfg, progress=prog, log=lambda s: err_console.print(s, markup=False))
-    b = (res.metrics.get("baselines") or {}).get("dev") or {}
-    console.print(f"wrote {out} ({res.metrics['model_version']}); best epoch {res.best_epoch}; "
+    if compact and weights != "full":
+        raise RuptureError("--compact needs --weights full (it compresses a full fine-tuning)")
+    import shutil
+    target = out.with_name(f".{out.name}.full") if compact else out
+    if compact:
+        shutil.rmtree(target, ignore_errors=True)
+    try:
+        with progress() as prog:
+            res = train_model(train_file, dev_file, target, schema=load_schema_option(schema), base=base,
+                              epochs=epochs, seed=seed, config=cfg, progress=prog,
+                              log=lambda s: err_console.print(s, markup=False))
+        metrics = res.metrics
+        if compact:
+            from ..evaluate import load_gold_sessions
+            from ..model.compact import compact_model_dir
+            from ..model.classifier import RuptureClassifier
+            schema_obj = RuptureClassifier.from_pretrained(target).schema
+            metrics = compact_model_dir(target, out, load_gold_sessions(dev_file, schema_obj), rank=compact,
+                                        n_boot=bootstrap, seed=seed)
+    finally:
+        if compact:
+            shutil.rmtree(target, ignore_errors=True)
+    b = (metrics.get("baselines") or {}).get("dev") or {}
+    console.print(f"wrote {out} ({metrics['model_version']}); best epoch {res.best_epoch}; "
                   f"{res.timings['model_seconds'] / 60:.1f} min", markup=False, soft_wrap=True)
-    console.print(f"dev macro-F1 fine {res.dev_macro_f1:.3f}, coarse {res.dev_coarse_macro_f1:.3f}", markup=False)
+    fine, coarse = metrics["dev_macro_f1"]["fine"] or 0.0, metrics["dev_macro_f1"]["coarse"] or 0.0
+    console.print(f"dev macro-F1 fine {fine:.3f}, coarse {coarse:.3f}"
+                  + (f" (compact, rank {compact}; full model {res.dev_macro_f1:.3f} / {res.dev_coarse_macro_f1:.3f})"
+                     if compact else ""), markup=False, soft_wrap=True)
     for n, r in b.items():
         console.print(f"  baseline {n}: fine {r['fine']['macro']['f1']:.3f}, coarse {r['coarse']['macro']['f1']:.3f}",
                       markup=False)
