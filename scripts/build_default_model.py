@@ -174,62 +174,47 @@ def train_full(args: argparse.Namespace, out: Path) -> None:
 def build_compact(full_dir: Path, out: Path, args: argparse.Namespace, extra: dict) -> dict:
     """Steps 2-4 into ``out``; returns the metrics."""
     from rupture_nlp.baselines import load_baseline, train_baselines
-    from rupture_nlp.decision import label_matrix, tune_thresholds
     from rupture_nlp.evaluate import evaluate_model_dir, evaluate_predictions, load_gold_sessions, result_to_json
     from rupture_nlp.model import RuptureClassifier
     from rupture_nlp.model.card import render_card
-    from rupture_nlp.model.compact import lora_from_full
-    from rupture_nlp.model.train import _describe, _reproduce_sample
+    from rupture_nlp.model.compact import compact_model_dir
+    from rupture_nlp.schema import load_schema
 
     t0 = time.perf_counter()
-    clf, stats = lora_from_full(full_dir, out, RANK, DTYPE)
-    stats["dtype"] = DTYPE
-    # the directory is named after the default model, not the full run
-    cfg_path = out / "config.json"
-    c = json.loads(cfg_path.read_text())
-    c["name"] = out.name if not out.name.startswith(".") else DEFAULT_OUT.name
-    cfg_path.write_text(json.dumps(c, indent=2) + "\n")
-    clf = RuptureClassifier.from_pretrained(out)
-    train = load_gold_sessions(args.train, clf.schema)
-    dev = load_gold_sessions(args.dev, clf.schema)
-    P = clf.predict_proba(dev)
-    clf.thresholds = tune_thresholds(label_matrix(dev, clf.schema), P)
-    clf.save_thresholds(out)
+    schema = load_schema(full_dir / "schema.yaml")
+    train = load_gold_sessions(args.train, schema)
+    dev = load_gold_sessions(args.dev, schema)
+    # named after the default model, not the full run
+    metrics = compact_model_dir(full_dir, out, dev, rank=RANK, dtype=DTYPE, n_boot=1000, seed=SEED,
+                                name=out.name if not out.name.startswith(".") else DEFAULT_OUT.name)
     t_compact = time.perf_counter() - t0
     t1 = time.perf_counter()
-    info_b = train_baselines(train, dev, clf.schema, out, seed=SEED)
+    info_b = train_baselines(train, dev, schema, out, seed=SEED)
     t_base = time.perf_counter() - t1
-    dev_eval = evaluate_predictions(dev, P, clf.schema, clf.thresholds, n_boot=1000, seed=SEED)
     b_dev = {}
     for name in ("tfidf", "textcat"):
         b = load_baseline(out / "baselines" / name)
-        r = evaluate_predictions(dev, b.predict_proba(dev), clf.schema, b.thresholds, n_boot=1000, seed=SEED)
+        r = evaluate_predictions(dev, b.predict_proba(dev), schema, b.thresholds, n_boot=1000, seed=SEED)
         b_dev[name] = {k: r[k] for k in ("fine", "coarse", "session_icc")}
-    full_m = json.loads((full_dir / "metrics.json").read_text())
-    tr = dict(full_m.get("training") or {})
-    tr.setdefault("timings", {})
-    tr["timings"] = {**tr["timings"], "compact_seconds": round(t_compact, 1), "baselines_seconds": round(t_base, 1)}
-    metrics = {
-        "model_version": clf.model_version,
-        "dev": {k: dev_eval[k] for k in ("fine", "coarse", "session_icc", "bootstrap", "n_sessions", "n_utterances")},
-        "dev_macro_f1": {"fine": dev_eval["fine"]["macro"]["f1"], "coarse": dev_eval["coarse"]["macro"]["f1"]},
-        "baselines": {"dev": b_dev, "training": info_b},
-        "training": tr,
-        "compact": {"method": "truncated SVD of the full fine-tuning's weight updates", **stats,
-                    "full_dev_macro_f1": full_m.get("dev_macro_f1"), "full_model_version": full_m.get("model_version")},
-        "data": {"train": _describe(args.train, train, clf.schema), "dev": _describe(args.dev, dev, clf.schema)},
-        "reproduce": _reproduce_sample(dev, P),
-    }
+    for name, info in (info_b or {}).items():   # paths relative to the model directory, not this machine's
+        if isinstance(info, dict) and "path" in info:
+            info["path"] = f"baselines/{name}"
+    metrics["baselines"] = {"dev": b_dev, "training": info_b}
+    tr = metrics["training"] = dict(metrics.get("training") or {})
+    tr["timings"] = {**(tr.get("timings") or {}), "compact_seconds": round(t_compact, 1),
+                     "baselines_seconds": round(t_base, 1)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    tc = json.loads((full_dir / "training_config.json").read_text())
-    tc["compact"] = {"method": "svd", "rank": RANK, "dtype": DTYPE, "thresholds": "re-tuned on dev"}
-    (out / "training_config.json").write_text(json.dumps(tc, indent=2) + "\n")
+    tc = json.loads((out / "training_config.json").read_text())
     if Path(args.test).is_file():
         test = evaluate_model_dir(out, args.test)
+        final = Path(args.out).resolve()
+        test["model"]["dir"] = str(final.relative_to(ROOT)) if final.is_relative_to(ROOT) else final.name
+        data = Path(test["data"]["path"]).resolve()
+        test["data"]["path"] = str(data.relative_to(ROOT)) if data.is_relative_to(ROOT) else data.name
         (out / "test_metrics.json").write_text(result_to_json(test))
         extra["test"] = json.loads(result_to_json(test))
     extra.update(card_notes(metrics, extra))
-    (out / "README.md").write_text(render_card(clf, metrics, tc, extra))
+    (out / "README.md").write_text(render_card(RuptureClassifier.from_pretrained(out), metrics, tc, extra))
     return metrics
 
 

@@ -7,6 +7,7 @@ does not draw (e.g. paragraph indexes as numbers) or a config the UI cannot rend
 """
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -38,8 +39,10 @@ def test_annotator_submits_the_preannotations_in_the_browser(ls_server, tmp_path
             n_regions = len(pred["result"] if isinstance(pred, dict) else pred.result)
             assert n_regions
             browser.open(f"{ls_server.url}/projects/{rep.project_id}/data?task={task.id}", cookies, ls_server.url)
-            # the annotation opens pre-filled: one highlight per predicted region
-            browser.wait_for(f"document.querySelectorAll('.htx-highlight').length == {n_regions} && !!{SUBMIT}")
+            # the annotation opens pre-filled: one highlight per predicted region (and, on a busy
+            # machine a moment later, the task's title above them)
+            browser.wait_for(f"document.querySelectorAll('.htx-highlight').length == {n_regions} && !!{SUBMIT}"
+                             f" && document.body.innerText.includes({json.dumps(task.data['title'])})")
             title = browser.js("document.body.innerText")
             assert task.data["title"] in title and "Withdrawal (client)" in title and "repair/invite_discussion" in title
             if task.data["context_before"]:

@@ -66,3 +66,20 @@ def test_int8_adapter_file_without_scales_is_a_clear_error(tmp_path):
     save_file({k: v for k, v in load_file(str(w)).items() if not k.endswith(".scale")}, str(w))
     with pytest.raises(RuptureError, match="LoRA adapters do not fit"):
         RuptureClassifier.from_pretrained(tmp_path / "i8")
+
+
+def test_compact_files_are_byte_identical_across_processes(tmp_path):
+    """The model version hashes the adapter file, so two builds of the same weights must write
+    the same bytes whatever a process's hash seed (peft keeps target modules in a set)."""
+    import os
+    import subprocess
+    import sys
+    full_dir = tiny_model("full")
+    for seed in ("1", "2"):
+        subprocess.run([sys.executable, "-m", "rupture_nlp.model.compact", str(full_dir), str(tmp_path / seed),
+                        "--rank", "4", "--dtype", "int8"], check=True, capture_output=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed})
+    for name in ("adapter_model.safetensors", "adapter_config.json", "config.json"):
+        assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
+    assert RuptureClassifier.from_pretrained(tmp_path / "1").model_version == \
+        RuptureClassifier.from_pretrained(tmp_path / "2").model_version

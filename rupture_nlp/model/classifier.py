@@ -259,6 +259,8 @@ class RuptureClassifier:
                 files = {n: (d / ".adapter.tmp" / n).read_bytes() for n in ADAPTER_FILES}
                 ac = json.loads(files["adapter_config.json"])
                 ac["base_model_name_or_path"] = self.config.base.get("name")  # no local paths in the card
+                if isinstance(ac.get("target_modules"), list):  # peft keeps a set: fix the order
+                    ac["target_modules"] = sorted(ac["target_modules"])
                 files["adapter_config.json"] = (json.dumps(ac, indent=2, sort_keys=True) + "\n").encode()
                 import shutil
                 shutil.rmtree(d / ".adapter.tmp", ignore_errors=True)

@@ -127,7 +127,7 @@ def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 32,
             else:
                 tensors[k] = v.to(torch.float16) if v.is_floating_point() else v
         tmp = out / ".adapter_model.safetensors.tmp"
-        save_file(tensors, str(tmp), metadata={"format": "pt", "rupture_dtype": dtype})
+        save_file(tensors, str(tmp), metadata={"format": "pt"})  # one key: the header's bytes stay the same
         tmp.replace(w)
         cfg.lora["dtype"] = dtype
         from ..atomic import atomic_write_text
@@ -141,23 +141,30 @@ def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 32,
 
 
 def compact_model_dir(full_dir: str | Path, out_dir: str | Path, dev: Any, *, rank: int = 64,
-                      dtype: str = "int8", n_boot: int = 1000, seed: int = 13) -> dict[str, Any]:
+                      dtype: str = "int8", n_boot: int = 1000, seed: int = 13,
+                      name: str | None = None) -> dict[str, Any]:
     """Turn a trained full model directory into its compact form in ``out_dir``, ready to use.
 
     ``dev``: the dev sessions (gold labels) the full model was selected on. Writes the adapters
     (:func:`lora_from_full`), thresholds re-tuned on dev for the compact weights, the full
     model's baselines (copied), ``metrics.json`` with the compact model's dev scores (bootstrap
     CIs with ``n_boot`` resamples) and the full model's for comparison, ``training_config.json``
-    and the model card. Returns the new metrics.
+    and the model card. ``name``: the compact model's name (default: the full model's).
+    Returns the new metrics.
     """
     from ..atomic import atomic_write_text
     from ..decision import label_matrix, tune_thresholds
     from ..evaluate import evaluate_predictions
     from .card import render_card
+    from .train import _reproduce_sample
     full_dir, out = Path(full_dir), Path(out_dir)
     full_metrics = json.loads((full_dir / "metrics.json").read_text()) if (full_dir / "metrics.json").is_file() else {}
     shutil.rmtree(out / "encoder", ignore_errors=True)   # full weights of an earlier model in the same place
     clf, stats = lora_from_full(full_dir, out, rank, dtype)
+    if name is not None and name != clf.config.name:
+        clf.config.name = name
+        atomic_write_text(out / "config.json", json.dumps(clf.config.to_dict(), indent=2) + "\n")
+        clf = RuptureClassifier.from_pretrained(out)
     dev = list(dev)
     P = clf.predict_proba(dev)
     clf.thresholds = tune_thresholds(label_matrix(dev, clf.schema), P)
@@ -166,7 +173,6 @@ def compact_model_dir(full_dir: str | Path, out_dir: str | Path, dev: Any, *, ra
         shutil.rmtree(out / "baselines", ignore_errors=True)
         shutil.copytree(full_dir / "baselines", out / "baselines")
     res = evaluate_predictions(dev, P, clf.schema, clf.thresholds, n_boot=n_boot, seed=seed)
-    k = min(20, len(dev[0].utterances)) if dev else 0
     metrics = {**full_metrics,
                "model_version": clf.model_version,
                "dev": {key: res[key] for key in ("fine", "coarse", "session_icc", "bootstrap", "n_sessions",
@@ -175,8 +181,7 @@ def compact_model_dir(full_dir: str | Path, out_dir: str | Path, dev: Any, *, ra
                "compact": {"method": "truncated SVD of the full fine-tuning's weight updates", **stats,
                            "dtype": dtype, "full_dev_macro_f1": full_metrics.get("dev_macro_f1"),
                            "full_model_version": full_metrics.get("model_version")},
-               "reproduce": {"session_id": dev[0].session_id if dev else None, "n_utterances": k,
-                             "probabilities": np.round(P[:k], 5).tolist()}}
+               "reproduce": _reproduce_sample(dev, P)}
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     tc = json.loads((full_dir / "training_config.json").read_text()) if (full_dir / "training_config.json").is_file() else {}
     tc["compact"] = {"method": "svd", "rank": rank, "dtype": dtype, "thresholds": "re-tuned on dev"}
