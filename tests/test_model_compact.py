@@ -83,3 +83,12 @@ def test_compact_files_are_byte_identical_across_processes(tmp_path):
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
     assert RuptureClassifier.from_pretrained(tmp_path / "1").model_version == \
         RuptureClassifier.from_pretrained(tmp_path / "2").model_version
+
+
+def test_unknown_dtype_is_refused_before_anything_is_written(tmp_path):
+    import pytest
+
+    from rupture_nlp.errors import RuptureError
+    with pytest.raises(RuptureError, match="dtype must be one of"):
+        lora_from_full(tiny_model("full"), tmp_path / "x", rank=4, dtype="int4")
+    assert not (tmp_path / "x").exists()

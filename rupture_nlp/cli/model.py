@@ -85,10 +85,9 @@ def train(
         if compact:
             from ..evaluate import load_gold_sessions
             from ..model.compact import compact_model_dir
-            from ..model.classifier import RuptureClassifier
-            schema_obj = RuptureClassifier.from_pretrained(target).schema
-            metrics = compact_model_dir(target, out, load_gold_sessions(dev_file, schema_obj), rank=compact,
-                                        n_boot=bootstrap, seed=seed)
+            from ..schema import load_schema
+            dev = load_gold_sessions(dev_file, load_schema(target / "schema.yaml"))  # the schema trained on
+            metrics = compact_model_dir(target, out, dev, rank=compact, n_boot=bootstrap, seed=seed)
     finally:
         if compact:
             shutil.rmtree(target, ignore_errors=True)

@@ -73,6 +73,8 @@ def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 32,
     from peft import LoraConfig, get_peft_model
     from peft.tuners.lora import LoraLayer
 
+    if dtype not in DTYPES:
+        raise RuptureError(f"dtype must be one of {', '.join(DTYPES)}")
     full = RuptureClassifier.from_pretrained(full_dir)
     if full.config.weights != "full":
         raise RuptureError("not a fully fine-tuned model (config.json 'weights' is not 'full')", full_dir)
@@ -115,8 +117,6 @@ def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 32,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clf.save_pretrained(out, peft_encoder=peft_encoder)
-    if dtype not in DTYPES:
-        raise RuptureError(f"dtype must be one of {', '.join(DTYPES)}")
     if dtype != "float32":
         from safetensors.torch import load_file, save_file
         w = out / "adapter_model.safetensors"
