@@ -39,14 +39,17 @@ def test_annotator_submits_the_preannotations_in_the_browser(ls_server, tmp_path
             n_regions = len(pred["result"] if isinstance(pred, dict) else pred.result)
             assert n_regions
             browser.open(f"{ls_server.url}/projects/{rep.project_id}/data?task={task.id}", cookies, ls_server.url)
-            # the annotation opens pre-filled: one highlight per predicted region (and, on a busy
-            # machine a moment later, the task's title above them)
-            browser.wait_for(f"document.querySelectorAll('.htx-highlight').length == {n_regions} && !!{SUBMIT}"
-                             f" && document.body.innerText.includes({json.dumps(task.data['title'])})")
-            title = browser.js("document.body.innerText")
-            assert task.data["title"] in title and "Withdrawal (client)" in title and "repair/invite_discussion" in title
+            # the annotation opens pre-filled: one highlight per predicted region, under the task's
+            # title and the label groups. The page re-renders while it settles (on a busy machine the
+            # panel can be briefly gone), so the text is read at the moment all of it is there.
+            expected = [task.data["title"], "Withdrawal (client)", "repair/invite_discussion"]
             if task.data["context_before"]:
-                assert "context · " in title
+                expected.append("context · ")
+            shown = " && ".join(f"t.includes({json.dumps(x)})" for x in expected)
+            text = browser.wait_for(
+                f"(() => {{ const t = document.body.innerText; return document.querySelectorAll('.htx-highlight')"
+                f".length == {n_regions} && !!{SUBMIT} && {shown} ? t : '' }})()")
+            assert all(x in text for x in expected)
             # press Submit (again while the page is still settling: a click before it is ready is lost)
             deadline = time.monotonic() + 60
             while not list(client.sdk.annotations.list(id=task.id)):
