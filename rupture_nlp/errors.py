@@ -5,6 +5,7 @@ Messages name the file and line and say what is wrong; they never quote transcri
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -22,3 +23,16 @@ class RuptureError(Exception):
         if self.path is not None:
             where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
         return f"{where}{self.message}"
+
+
+def file_failure(err: Exception, path: str | Path, doing: str) -> "RuptureError":
+    """``err``, raised while ``doing`` something with one input file, as that file's one-line
+    failure: a RuptureError stays as it is; any other error becomes ``PATH: could not be DOING
+    (TypeName)`` — no message text, which may quote the transcript — unless ``RUPTURE_DEBUG`` is
+    set, in which case it is re-raised for its traceback."""
+    if isinstance(err, RuptureError):
+        return err
+    if os.environ.get("RUPTURE_DEBUG"):
+        raise err
+    return RuptureError(f"could not be {doing} ({type(err).__name__}); rerun with RUPTURE_DEBUG=1 for details",
+                        path)

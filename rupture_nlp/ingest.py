@@ -9,14 +9,15 @@ Transcript files (txt, csv/tsv, vtt, srt) hold one session each: they are read
 (:mod:`rupture_nlp.segment`). Canonical JSONL passes through unchanged (same utterances, ids,
 labels), streamed one session at a time. :func:`load_docs` gives the spaCy Docs instead.
 Every problem with an input raises :class:`~rupture_nlp.errors.RuptureError` naming the file
-(and line).
+(and line). Small damage (a timestamp slipping back a second, control characters, lines in
+another encoding) is repaired, recorded in the session's ``meta["repairs"]`` and logged as one
+warning line per file (see :mod:`rupture_nlp.readers`); ``strict=True`` refuses it instead.
 
 spaCy (and :mod:`rupture_nlp.segment`) is imported on first use, so that code that only
 streams canonical JSONL through :func:`load_sessions` does not pay for importing it.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
 from .atomic import atomic_write
-from .errors import RuptureError
+from .errors import RuptureError, file_failure
 from .readers import FORMATS, Turn, check_file, check_format, detect_format, read_turns
 from .readers.encoding import decode_head
 from .readers.speakers import parse_speakers
@@ -38,6 +39,8 @@ __all__ = ["FORMATS", "load_sessions", "load_docs", "make_pipeline", "default_pi
            "segment_files", "SegmentReport"]
 
 Speakers = str | Mapping[str, str] | None
+#: Keys of the reader's meta that a transcript session keeps, besides the source fields.
+_KEPT_META = ("header", "repairs", "notices", "speakers_from_first")
 
 
 def make_pipeline(overrides: dict | None = None) -> Language:
@@ -87,9 +90,10 @@ def _is_jsonl(path: Path, fmt: str | None, head: bytes) -> bool:
 
 
 def load_docs(path: str | Path, *, format: str | None = None, speakers: Speakers = None,
-              nlp: Language | None = None) -> Iterator[Doc]:
+              nlp: Language | None = None, strict: bool = False) -> Iterator[Doc]:
     """The sessions of a file as processed spaCy Docs (see :mod:`rupture_nlp.segment` for their
-    attributes). Canonical JSONL sessions become Docs without re-segmentation."""
+    attributes). Canonical JSONL sessions become Docs without re-segmentation. ``strict``: as
+    for :func:`load_sessions`."""
     path = Path(path)
     fmt = check_format(format)
     parse_speakers(speakers)  # a bad mapping fails before any file is read
@@ -100,37 +104,48 @@ def load_docs(path: str | Path, *, format: str | None = None, speakers: Speakers
         n = 0
         for session in read_sessions(path):
             n += 1
-            yield session_to_doc(nlp, session)
+            try:
+                doc = session_to_doc(nlp, session)
+            except RuptureError as e:  # a session too long for one Doc
+                raise RuptureError(e.message, e.path or path, e.line) from None
+            yield doc
         if not n:
             raise RuptureError("no sessions in this JSONL file (only blank lines)", path)
         return
-    yield _transcript_doc(path, fmt, speakers, nlp, head)
+    yield _transcript_doc(path, fmt, speakers, nlp, head, strict)
 
 
-def _transcript_doc(path: Path, fmt: str | None, speakers: Speakers, nlp: Language, head: bytes,
+def _transcript_doc(path: Path, fmt: str | None, speakers: Speakers, nlp: Language, head: bytes, strict: bool,
                     record_only: bool = False) -> Doc:
     """The processed Doc of a transcript file; ``record_only``: a Doc only for
     :func:`~rupture_nlp.segment.plain_session_json` (see ``make_record_doc``)."""
-    from .segment import make_doc, make_record_doc
-    turns, raw_meta = read_turns(path, format=fmt, speakers=speakers, head=head)
+    from .segment import MAX_SESSION_CHARS, make_doc, make_record_doc
+    turns, raw_meta = read_turns(path, format=fmt, speakers=speakers, head=head, strict=strict)
+    size = sum(len(t.text) + 1 for t in turns) - 1
+    if size > MAX_SESSION_CHARS:
+        raise RuptureError(f"session too long to segment ({size:,} characters of text; the limit is "
+                           f"{MAX_SESSION_CHARS:,}): split the transcript into several files", path)
     meta = {"source_file": raw_meta["source_file"], "source_format": raw_meta["source_format"],
             "source_encoding": raw_meta["source_encoding"], "time_source": _time_source(turns)}
-    if raw_meta.get("header"):
-        meta["header"] = raw_meta["header"]
+    meta.update((k, raw_meta[k]) for k in _KEPT_META if raw_meta.get(k))
     doc = (make_record_doc if record_only else make_doc)(nlp, turns, session_id=session_id_from_path(path),
                                                           meta=meta)
     return nlp(doc)
 
 
 def load_sessions(path: str | Path, *, format: str | None = None, speakers: Speakers = None,
-                  nlp: Language | None = None) -> Iterator[Session]:
+                  nlp: Language | None = None, strict: bool = False) -> Iterator[Session]:
     """Read any supported transcript file and yield its segmented canonical sessions.
 
     ``format``: one of ``txt, csv, tsv, vtt, srt, jsonl`` (default: detected from content and
     extension). ``speakers``: ``"NAME=therapist,NAME=client"`` or a dict, for speaker names
-    other than the built-in ones. ``nlp``: a pipeline from :func:`make_pipeline` (default: a
-    shared one). A transcript file gives one session, its id from the file name; canonical
-    JSONL passes through unchanged, streamed. Raises RuptureError on bad input.
+    other than the built-in ones, or ``"first"``: the first speaker to talk is the therapist,
+    the other the client (see :mod:`rupture_nlp.readers.speakers`). ``nlp``: a pipeline from
+    :func:`make_pipeline` (default: a shared one). ``strict``: refuse small damage (see
+    :mod:`rupture_nlp.readers`) instead of repairing it. A transcript file gives
+    one session, its id from the file name, with what was repaired in ``meta["repairs"]`` and
+    what was noticed in ``meta["notices"]``; canonical JSONL passes through unchanged,
+    streamed. Raises RuptureError on bad input.
     """
     path = Path(path)
     fmt = check_format(format)
@@ -145,11 +160,11 @@ def load_sessions(path: str | Path, *, format: str | None = None, speakers: Spea
             raise RuptureError("no sessions in this JSONL file (only blank lines)", path)
         return
     from .segment import doc_to_session
-    yield doc_to_session(_transcript_doc(path, fmt, speakers, nlp or default_pipeline(), head))
+    yield doc_to_session(_transcript_doc(path, fmt, speakers, nlp or default_pipeline(), head, strict))
 
 
 def _json_lines(path: Path, fmt: str | None, speakers: Speakers, nlp: Language,
-                plain: bool) -> Iterator[tuple[str, int, str]]:
+                plain: bool, strict: bool) -> Iterator[tuple[str, int, str]]:
     """``(session_id, number of utterances, JSON line without newline)`` of each session of a
     file: exactly ``load_sessions`` followed by ``Session.to_json``. With the plain pipeline
     (``plain``: ``plain_pipeline(nlp)``) a transcript's line is written from the values the
@@ -158,14 +173,14 @@ def _json_lines(path: Path, fmt: str | None, speakers: Speakers, nlp: Language,
     if plain:
         head = check_file(path)
         if not _is_jsonl(path, fmt, head):
-            record = plain_session_json(_transcript_doc(path, fmt, speakers, nlp, head, record_only=True))
+            record = plain_session_json(_transcript_doc(path, fmt, speakers, nlp, head, strict, record_only=True))
             if record is None:  # cannot happen with the plain pipeline; the long way round then
                 from .segment import doc_to_session
-                session = doc_to_session(_transcript_doc(path, fmt, speakers, nlp, head))
+                session = doc_to_session(_transcript_doc(path, fmt, speakers, nlp, head, strict))
                 record = session.session_id, len(session.utterances), session.to_json()
             yield record
             return
-    for session in load_sessions(path, format=fmt, speakers=speakers, nlp=nlp):
+    for session in load_sessions(path, format=fmt, speakers=speakers, nlp=nlp, strict=strict):
         yield session.session_id, len(session.utterances), session.to_json()
 
 
@@ -183,13 +198,14 @@ class SegmentReport:
 def segment_files(inputs: Iterable[str | Path], out: str | Path, *, format: str | None = None,
                   speakers: Speakers = None, nlp: Language | None = None,
                   on_error: Callable[[RuptureError], None] | None = None,
-                  on_file: Callable[[Path], None] | None = None) -> SegmentReport:
+                  on_file: Callable[[Path], None] | None = None, strict: bool = False) -> SegmentReport:
     """Segment many files into one canonical JSONL file, written atomically.
 
     A file that fails contributes nothing (its partial output is rolled back) and the batch
     goes on; ``on_error`` is called with each failure, ``on_file`` after each file. Session ids
     must be unique across the output: a second file with the same id fails. When no file
     succeeds, ``out`` is left untouched. Bad ``format``/``speakers`` raise RuptureError at once.
+    ``strict``: as for :func:`load_sessions`.
     """
     fmt = check_format(format)
     parse_speakers(speakers)
@@ -218,7 +234,7 @@ def segment_files(inputs: Iterable[str | Path], out: str | Path, *, format: str 
                 new_ids: list[str] = []
                 n_sess = n_utt = 0
                 try:
-                    for sid, n_utts, line in _json_lines(path, fmt, speakers, nlp, plain):
+                    for sid, n_utts, line in _json_lines(path, fmt, speakers, nlp, plain, strict):
                         if sid in seen or sid in new_ids:
                             other = seen.get(sid, path)
                             raise RuptureError(f"session id {sid!r} is already used by {other}; "
@@ -228,11 +244,7 @@ def segment_files(inputs: Iterable[str | Path], out: str | Path, *, format: str 
                         n_sess += 1
                         n_utt += n_utts
                 except Exception as e:  # noqa: BLE001 - one bad file must not stop the batch
-                    if not isinstance(e, RuptureError):
-                        if os.environ.get("RUPTURE_DEBUG"):
-                            raise
-                        e = RuptureError(f"internal error while reading this file ({type(e).__name__}); "
-                                         "rerun with RUPTURE_DEBUG=1 for details", path)
+                    e = file_failure(e, path, "read")
                     f.seek(mark)
                     f.truncate()
                     report.failures.append(e)

@@ -49,10 +49,11 @@ from typing import Any, Iterable, Sequence
 
 import numpy
 import spacy
-from spacy.attrs import IDX, LENGTH, SENT_START
+from spacy.attrs import IDX, LENGTH, ORTH, SENT_START, SPACY
 from spacy.language import Language
 from spacy.tokens import Doc, Span, SpanGroup
 
+from .errors import RuptureError
 from .readers.base import Turn, TurnPiece
 from .records import Session, Utterance
 from .timeline import Timeline
@@ -153,9 +154,48 @@ def make_record_doc(nlp: Language, turns: Sequence[Turn], *, session_id: str, me
     return _make_doc(nlp, turns, session_id, meta, spans=False)
 
 
+#: Longest session text (characters, turns joined by newlines) made into one Doc: about 150
+#: times a long real session (an hour of talk is some 60,000 characters). spaCy's own
+#: ``nlp.max_length`` (1,000,000) guards the memory of parsers and entity recognisers, which
+#: this pipeline does not have: above it the text is tokenized turn by turn
+#: (:func:`_tokenize`); above this limit a session is refused.
+MAX_SESSION_CHARS = 10_000_000
+
+
+_CHUNK_CHARS = 100_000
+
+
+def _tokenize(nlp: Language, turns: Sequence[Turn], text: str) -> Doc:
+    """``nlp.make_doc(text)`` for ``text`` = the turn texts joined by newlines. A text longer
+    than ``nlp.max_length`` is tokenized in runs of whole turns of about 100,000 characters
+    (the tokenizer splits at whitespace first, so the tokens are the same) and the Docs of the
+    runs joined into one."""
+    if len(text) <= nlp.max_length:
+        return nlp.make_doc(text)
+    if len(text) > MAX_SESSION_CHARS:
+        raise RuptureError(f"session too long to segment ({len(text):,} characters of text; the limit is "
+                           f"{MAX_SESSION_CHARS:,}): split the transcript into several files")
+    runs, start, end = [], 0, 0
+    for t in turns:
+        end += len(t.text) + 1
+        if end - start >= _CHUNK_CHARS:
+            runs.append(text[start:end])
+            start = end
+    if start < len(text):
+        runs.append(text[start:])
+    words: list[str] = []
+    spaces: list[bool] = []
+    strings = nlp.vocab.strings
+    for run in nlp.tokenizer.pipe(runs):  # Doc.from_docs would make a Token object per token
+        arr = run.to_array([ORTH, SPACY])
+        words += [strings[o] for o in arr[:, 0].tolist()]
+        spaces += arr[:, 1].astype(bool).tolist()
+    return Doc(nlp.vocab, words=words, spaces=spaces)
+
+
 def _make_doc(nlp: Language, turns: Sequence[Turn], session_id: str, meta: dict | None, spans: bool) -> Doc:
     text = "\n".join(t.text for t in turns)
-    doc = nlp.make_doc(text)
+    doc = _tokenize(nlp, turns, text)
     ud = doc.user_data
     ud[_TEXT_KEY] = text
     if not spans:

@@ -19,6 +19,8 @@ parsed is reported (one line, file and line) and contributes nothing; the others
 from __future__ import annotations
 
 import csv as csvlib
+import ctypes
+import functools
 import json
 import os
 import re
@@ -27,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from .atomic import atomic_write
+from .atomic import atomic_write, write_error
 from .decision import apply_predictions
-from .errors import RuptureError
-from .records import Session, read_sessions
+from .errors import RuptureError, file_failure
+from .records import Session
 
 JOURNAL_KIND = "rupture-tag-journal"
 JOURNAL_VERSION = 1
@@ -68,32 +70,28 @@ def score_column(label_id: str) -> str:
     return "score_" + re.sub(r"[^0-9A-Za-z]+", "_", label_id).strip("_")
 
 
+@functools.lru_cache(maxsize=1)
+def _libc() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by torch back to the operating system (glibc only).
+
+    glibc keeps freed blocks in per-thread arenas, and every new batch shape leaves some behind,
+    so without this the resident size of a long ``tag`` run creeps up batch after batch.
+    """
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
 def file_fingerprint(path: Path) -> str:
     from .model.base import file_sha256
     return "sha256:" + file_sha256(path)
-
-
-# ------------------------------------------------------------------------------------------
-# input
-# ------------------------------------------------------------------------------------------
-class _Reader:
-    """Reads any supported input; uses the ingestion pipeline when it is available."""
-
-    def __init__(self, format: str | None, speakers: Any):
-        self.format, self.speakers = format, speakers
-        try:
-            from . import ingest  # noqa: F401
-            self._ingest = ingest
-        except ImportError:
-            self._ingest = None
-
-    def __call__(self, path: Path) -> Iterator[Session]:
-        if self._ingest is None:
-            if path.suffix.lower() not in (".jsonl", ".json") and self.format not in ("jsonl", "canonical"):
-                raise RuptureError("only canonical JSONL can be read (the ingestion module is not installed)", path)
-            yield from read_sessions(path)
-            return
-        yield from self._ingest.load_sessions(path, format=self.format, speakers=self.speakers)
 
 
 # ------------------------------------------------------------------------------------------
@@ -150,15 +148,10 @@ def _open_journal(path: Path, model_version: str, resume: bool) -> tuple[Any, _J
                         state.partial.setdefault(fp, set()).add(rec["session"]["session_id"])
                         state.counts[fp] = state.counts.get(fp, 0) + 1
                     keep.append(line)
-                n = sum(state.counts.values())
-                note = f"resuming an interrupted run: {n} session(s) already tagged" if n else None
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as f:
+                note = (f"resuming an interrupted run from {path.name}" if state.counts else None)
+    with atomic_write(path) as f:
         f.write(json.dumps(_header(model_version)) + "\n")
         f.writelines(keep)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return path.open("a", encoding="utf-8", newline=""), state, note
 
 
@@ -214,23 +207,56 @@ def _finish(journal: Path, out: Path, csv_path: Path | None, wanted: Sequence[st
 
 
 # ------------------------------------------------------------------------------------------
+class TagInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM turned into KeyboardInterrupt) during :func:`tag_files`; ``report``
+    says what the journal keeps (``report.sessions`` sessions, resumable by the same call)."""
+
+    def __init__(self, report: TagReport, journal: Path):
+        super().__init__("interrupted")
+        self.report, self.journal = report, journal
+
+
+class _OutputFailed(RuptureError):
+    """Writing the journal failed (disk full...): the whole run stops, the journal is kept."""
+
+
+def _load_model(model: Any, threads: int | None) -> Any:
+    if isinstance(model, (str, Path)):
+        from .model import RuptureClassifier
+        return RuptureClassifier.from_pretrained(model, threads=threads)
+    return model
+
+
 def tag_files(inputs: Iterable[str | Path], model: Any, out: str | Path, csv: str | Path | None = None, *,
-              format: str | None = None, speakers: Any = None, batch_utterances: int = 512,
-              resume: bool = True, on_file: Callable[[Path, int], None] | None = None,
+              format: str | None = None, speakers: Any = None, strict: bool = False,
+              batch_utterances: int = 512, resume: bool = True, threads: int | None = None,
+              on_file: Callable[[Path, int], None] | None = None,
               on_session: Callable[[Session], None] | None = None,
               on_note: Callable[[str], None] | None = None) -> TagReport:
     """Tag every session of every input file; see the module docstring for outputs and resuming.
 
-    ``model``: a RuptureClassifier or a model directory. ``format``/``speakers``: passed to
-    ``rupture_nlp.ingest.load_sessions``. ``batch_utterances``: utterances per prediction batch
-    (memory bound). Callbacks: ``on_file(path, sessions_in_file)`` after each input,
-    ``on_session(session)`` after each tagged session is safely in the journal, ``on_note(text)``
-    for resume notices. Returns a :class:`TagReport`; bad files are in ``report.failed``.
+    ``model``: a RuptureClassifier, or a model directory (loaded with ``threads`` torch threads
+    only after the options are checked and the output is locked). ``format``/``speakers``/
+    ``strict``: passed to ``rupture_nlp.ingest.load_sessions``. ``batch_utterances``: utterances
+    per prediction batch (memory bound). Callbacks: ``on_file(path, sessions_in_file)`` after
+    each input, ``on_session(session)`` after each tagged session is safely in the journal,
+    ``on_note(text)`` for resume notices.
+
+    Returns a :class:`TagReport`; bad files are in ``report.failed`` (any error while reading,
+    segmenting or predicting one file is that file's failure; the others go on). Session ids
+    must be unique across the output: a file whose session id an earlier file already used
+    fails. When no file succeeds, existing outputs are left untouched and nothing is written.
+    A second run on the same ``out`` fails at once (see :mod:`rupture_nlp.locking`). Ctrl-C
+    raises :class:`TagInterrupted`; a write failure of the journal (disk full) raises
+    RuptureError naming the output, keeping what was written.
     """
+    from .ingest import load_sessions
+    from .locking import output_lock
+    from .readers import check_format
+    from .readers.speakers import parse_speakers
     t0 = time.perf_counter()
-    if isinstance(model, (str, Path)):
-        from .model import RuptureClassifier
-        model = RuptureClassifier.from_pretrained(model)
+    format = check_format(format)
+    parse_speakers(speakers)  # bad options: one error before any model or file is touched
     out = Path(out)
     csv_path = Path(csv) if csv is not None else None
     paths = [Path(p) for p in inputs]
@@ -241,18 +267,43 @@ def tag_files(inputs: Iterable[str | Path], model: Any, out: str | Path, csv: st
             raise RuptureError("the output file is also an input; choose another --out/--csv", target)
     if csv_path is not None and csv_path.resolve() == out.resolve():
         raise RuptureError("--csv and --out must be different files", csv_path)
+    jpath = journal_path(out)
+    with output_lock(out, csv_path, extra_temps=(jpath,)):
+        model = _load_model(model, threads)
+        return _tag_locked(paths, model, out, csv_path, jpath, t0, resume, batch_utterances,
+                           lambda path: load_sessions(path, format=format, speakers=speakers, strict=strict),
+                           on_file, on_session, on_note)
+
+
+def _tag_locked(paths: list[Path], model: Any, out: Path, csv_path: Path | None, jpath: Path, t0: float,
+                resume: bool, batch_utterances: int, read: Callable[[Path], Iterable[Session]],
+                on_file: Callable[[Path, int], None] | None, on_session: Callable[[Session], None] | None,
+                on_note: Callable[[str], None] | None) -> TagReport:
     report = TagReport(out=out, csv=csv_path, model_version=model.model_version)
     label_ids = model.schema.label_ids
-    jpath = journal_path(out)
-    jf, state, note = _open_journal(jpath, model.model_version, resume)
+    try:
+        jf, state, note = _open_journal(jpath, model.model_version, resume)
+    except OSError as e:
+        raise write_error(e, jpath) from None
     if note and on_note:
         on_note(note)
-    read = _Reader(format, speakers)
     wanted: list[str] = []
+    owner: dict[str, Path] = {}          # session id -> input file, over the whole output
+
+    def jwrite(lines: list[str]) -> None:
+        try:
+            jf.writelines(lines)
+            jf.flush()
+            os.fsync(jf.fileno())
+        except OSError as e:
+            raise _OutputFailed(write_error(e, jpath).message, jpath) from None
+
     try:
         for path in paths:
             report.files += 1
             try:
+                if path.exists() and not path.is_file():
+                    raise OSError(0, "not a regular file (a folder, device or pipe)")
                 fp = file_fingerprint(path)
             except OSError as e:
                 report.failed.append((str(path), f"{path}: cannot read: {e.strerror}"))
@@ -261,64 +312,81 @@ def tag_files(inputs: Iterable[str | Path], model: Any, out: str | Path, csv: st
                 if on_note:
                     on_note(f"{path}: same content as an earlier input, skipped")
                 continue
-            if fp in state.done:
+            seen = state.partial.get(fp, set())
+            clash = next((sid for sid in sorted(seen) if sid in owner), None)
+            if fp in state.done and clash is None:
                 wanted.append(fp)
+                owner.update({sid: path for sid in seen})
                 report.resumed_files += 1
                 report.resumed_sessions += state.counts.get(fp, 0)
                 report.sessions += state.counts.get(fp, 0)
                 if on_file:
                     on_file(path, state.counts.get(fp, 0))
                 continue
-            seen = state.partial.get(fp, set())
-            n_file = 0
+            n_file = n_new = u_new = 0
+            ids: list[str] = []
             buf: list[Session] = []
             n_buf = 0
 
             def flush() -> None:
-                nonlocal buf, n_buf
+                nonlocal buf, n_buf, n_new, u_new
                 if not buf:
                     return
                 P = model.predict_proba(buf)
                 apply_predictions(buf, P, model.schema, model.thresholds)
+                jwrite([json.dumps({"fp": fp, "session": s.to_dict()}, ensure_ascii=False) + "\n" for s in buf])
                 for s in buf:
-                    jf.write(json.dumps({"fp": fp, "session": s.to_dict()}, ensure_ascii=False) + "\n")
-                jf.flush()
-                os.fsync(jf.fileno())
-                for s in buf:
-                    report.sessions += 1
-                    report.utterances += len(s.utterances)
+                    n_new += 1
+                    u_new += len(s.utterances)
                     if on_session:
                         on_session(s)
                 buf, n_buf = [], 0
+                release_freed_memory()
 
             try:
-                jf.write(json.dumps({"begin": fp, "path": str(path)}) + "\n")
+                jwrite([json.dumps({"begin": fp, "path": str(path)}) + "\n"])
                 for s in read(path):
                     n_file += 1
-                    if s.session_id in seen:
-                        report.resumed_sessions += 1
-                        report.sessions += 1
+                    sid = s.session_id
+                    if sid in owner or sid in ids:
+                        other = owner.get(sid, path)
+                        raise RuptureError(f"session id {sid!r} is already used by {other}; rename one of "
+                                           "the files (session ids come from file names)", path)
+                    ids.append(sid)
+                    if sid in seen:
                         continue
                     buf.append(s)
                     n_buf += len(s.utterances)
                     if n_buf >= batch_utterances:
                         flush()
                 flush()
-            except RuptureError as e:
+            except (_OutputFailed, KeyboardInterrupt):
+                raise
+            except Exception as e:  # noqa: BLE001 - one bad file must not stop the batch
+                e = file_failure(e, path, "tagged")
                 buf, n_buf = [], 0
-                jf.write(json.dumps({"failed": fp}) + "\n")
-                jf.flush()
+                jwrite([json.dumps({"failed": fp}) + "\n"])
                 report.failed.append((str(path), str(e) if e.path else f"{path}: {e}"))
                 continue
-            jf.write(json.dumps({"end": fp, "n": n_file}) + "\n")
-            jf.flush()
-            os.fsync(jf.fileno())
+            jwrite([json.dumps({"end": fp, "n": n_file}) + "\n"])
+            resumed = len([sid for sid in ids if sid in seen])
+            report.resumed_sessions += resumed
+            report.sessions += n_new + resumed
+            report.utterances += u_new
             wanted.append(fp)
+            owner.update({sid: path for sid in ids})
             if on_file:
                 on_file(path, n_file)
+    except KeyboardInterrupt:
+        jf.close()
+        report.seconds = time.perf_counter() - t0
+        raise TagInterrupted(report, jpath) from None
     finally:
         jf.close()
-    _finish(jpath, out, csv_path, wanted, label_ids)
-    jpath.unlink(missing_ok=True)
+    if wanted:
+        _finish(jpath, out, csv_path, wanted, label_ids)
+        jpath.unlink(missing_ok=True)
+    elif not any(state.counts.values()):
+        jpath.unlink(missing_ok=True)   # nothing of this or an earlier run to keep
     report.seconds = time.perf_counter() - t0
     return report

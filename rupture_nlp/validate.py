@@ -1,4 +1,8 @@
-"""Check canonical JSONL files against the session JSON Schema and a label schema."""
+"""Check canonical JSONL files against the session JSON Schema and a label schema.
+
+Beyond the JSON Schema: duplicate ids, turns going backwards, end before start, empty or
+blank texts, labels not in the label schema, and labels whose schema speaker is the other role.
+"""
 from __future__ import annotations
 
 import json
@@ -56,6 +60,7 @@ def check_record(d: object, labels: LabelSchema | None = None) -> list[str]:
         return msgs
     ids: set[str] = set()
     prev_turn = -1
+    speaker_of = {l.id: l.speaker for l in labels.labels} if labels is not None else {}
     for i, u in enumerate(d["utterances"]):
         if u["id"] in ids:
             msgs.append(f"utterances/{i}/id: duplicate utterance id {u['id']!r}")
@@ -66,12 +71,18 @@ def check_record(d: object, labels: LabelSchema | None = None) -> list[str]:
         s, e = u.get("start"), u.get("end")
         if s is not None and e is not None and e < s:
             msgs.append(f"utterances/{i}: end ({e}) is before start ({s})")
+        if not u["text"].strip():
+            msgs.append(f"utterances/{i}/text: empty or blank")
         if labels is not None:
             for field in ("labels", "scores"):
                 vals = u.get(field) or []
                 unknown = labels.unknown(vals)
                 if unknown:
                     msgs.append(f"utterances/{i}/{field}: not in schema '{labels.name}': {', '.join(unknown)}")
+            wrong = [l for l in u.get("labels") or [] if speaker_of.get(l, "any") not in ("any", u["speaker"])]
+            if wrong:
+                msgs.append(f"utterances/{i}/labels: {speaker_of[wrong[0]]} label(s) on a {u['speaker']} "
+                            f"utterance (schema '{labels.name}'): {', '.join(wrong)}")
     return msgs
 
 

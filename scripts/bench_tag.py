@@ -21,6 +21,11 @@ loses at most 1 point).
 
     python scripts/bench_tag.py --model models/rupture-3rs-minilm --data corpora/dev.jsonl \
         [--limit 600] [--threads 2] [--json runs/bench_tag.json]
+
+``--memory 1,100,1000`` instead measures the peak memory of ``tag`` (one fresh process each) on
+corpora of that many sessions (the data's sessions cycled under new ids, each cut to
+``--memory-utterances`` utterances so that 1,000 sessions take minutes, not an hour): peak RSS
+must not grow with the number of sessions.
 """
 from __future__ import annotations
 
@@ -46,6 +51,40 @@ def _subset(data: Path, limit: int | None, out: Path) -> int:
         n += len(s.utterances)
     write_sessions(out, picked)
     return n
+
+
+def _cycled(data: Path, n_sessions: int, n_utts: int, out: Path) -> int:
+    """``n_sessions`` sessions cut from ``data``'s (cycled, new ids, ``n_utts`` utterances each)."""
+    import dataclasses
+    from rupture_nlp.records import read_sessions, write_sessions
+    src = [s for s in read_sessions(data) if s.utterances]
+    picked = []
+    for i in range(n_sessions):
+        s = src[i % len(src)]
+        sid = f"{s.session_id}-x{i:05d}"
+        utts = [dataclasses.replace(u, id=f"{sid}-u{j + 1:04d}") for j, u in enumerate(s.utterances[:n_utts])]
+        picked.append(dataclasses.replace(s, session_id=sid, utterances=utts))
+    write_sessions(out, picked)
+    return sum(len(s.utterances) for s in picked)
+
+
+def memory_table(args: argparse.Namespace) -> int:
+    print(f"peak memory of tag by corpus size ({args.memory_utterances} utterances per session, "
+          f"model {args.model})", flush=True)
+    print("sessions  utterances   seconds   peak RSS MiB")
+    with tempfile.TemporaryDirectory(prefix="bench-tag-mem-") as tmp:
+        for n in (int(x) for x in args.memory.split(",")):
+            data = Path(tmp) / f"mem{n}.jsonl"
+            n_utt = _cycled(Path(args.data), n, args.memory_utterances, data)
+            cmd = [sys.executable, __file__, "--worker", "tag", "--no-eval", "--model", args.model, "--data", str(data),
+                   "--tmp", tmp] + (["--threads", str(args.threads)] if args.threads else [])
+            r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+            if r.returncode:
+                print(f"tag failed:\n{r.stderr[-2000:]}", file=sys.stderr)
+                return 1
+            res = json.loads(r.stdout.strip().splitlines()[-1])
+            print(f"{n:8d}  {n_utt:10d}  {res['seconds']:8.1f}   {res['peak_rss_mib']:12.1f}", flush=True)
+    return 0
 
 
 def _have(*modules: str) -> bool:
@@ -110,7 +149,7 @@ def worker(args: argparse.Namespace) -> dict:
         tag_files([args.data], clf, out, resume=False)
         res["seconds"] = time.perf_counter() - t0
         from rupture_nlp.decision import label_matrix
-        if label_matrix(sessions, clf.schema).any():
+        if not args.no_eval and label_matrix(sessions, clf.schema).any():
             from rupture_nlp.evaluate import evaluate_predictions
             P = np.array([[u.scores[l] for l in clf.schema.label_ids] for s in read_sessions(out) for u in s.utterances])
             r = evaluate_predictions(sessions, P, clf.schema, clf.thresholds, n_boot=0)
@@ -140,8 +179,8 @@ def worker(args: argparse.Namespace) -> dict:
         from rupture_nlp.model.inputs import examples
         with quiet_transformers():
             cfg = AutoConfig.from_pretrained(str(clf.base.path if clf.base else Path(args.model) / "encoder"),
-                                             num_labels=len(clf.schema.label_ids))
-            hf = AutoModelForSequenceClassification.from_config(cfg)
+                                             num_labels=len(clf.schema.label_ids), trust_remote_code=False)
+            hf = AutoModelForSequenceClassification.from_config(cfg, trust_remote_code=False)
             missing = hf.base_model.load_state_dict(clf.net.encoder.state_dict(), strict=False)
             assert not [k for k in missing.missing_keys if not k.startswith("pooler")], missing
             hf.eval()
@@ -166,12 +205,18 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--only", default="naive,tag,tag-int8,tag-onnx,tag-unsorted")
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--memory", default=None, metavar="N,N,...",
+                    help="measure tag's peak memory on corpora of these numbers of sessions instead")
+    ap.add_argument("--memory-utterances", type=int, default=12, help="utterances per session with --memory")
+    ap.add_argument("--no-eval", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--tmp", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(worker(args)))
         return 0
+    if args.memory:
+        return memory_table(args)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-tag-") as tmp:
         data = Path(tmp) / "data.jsonl"

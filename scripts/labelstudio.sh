@@ -1,29 +1,33 @@
 #!/usr/bin/env bash
-# Run a local Label Studio server for rupture-nlp: install | start | stop | status.
+# Run a local Label Studio server for rupture-nlp: install | start | stop | status | creds.
 #
 #   bash scripts/labelstudio.sh install   # its own virtualenv (.venv-labelstudio); idempotent
 #   bash scripts/labelstudio.sh start     # start on 127.0.0.1:$LABEL_STUDIO_PORT, wait for /health
 #   bash scripts/labelstudio.sh status    # exit 0 if it runs and answers, 3 if not
 #   bash scripts/labelstudio.sh stop      # SIGTERM to the server started by `start`
+#   bash scripts/labelstudio.sh creds     # make sure credentials exist; print where (not what) they are
 #
 # Label Studio lives in its own virtualenv because its pins clash with ours (pyarrow,
 # python-dateutil). The project talks to it only through label-studio-sdk.
 #
 # Environment (all optional):
 #   LABEL_STUDIO_PORT            port to serve on (default 8080)
-#   LABEL_STUDIO_BASE_DATA_DIR   data directory: SQLite database, media, PID file, log
-#                                (default: .labelstudio/ at the repository root)
+#   LABEL_STUDIO_BASE_DATA_DIR   data directory: SQLite database, media, credentials, PID file, log
+#                                (default: .labelstudio/ at the repository root; created mode 0700)
 #   LABEL_STUDIO_USERNAME        admin user created on first start (default admin@rupture.local)
-#   LABEL_STUDIO_PASSWORD        its password              (default: a DEVELOPMENT-ONLY value)
-#   LABEL_STUDIO_USER_TOKEN      its API token (legacy)    (default: a DEVELOPMENT-ONLY value)
+#   LABEL_STUDIO_PASSWORD        its password              (default: random, see below)
+#   LABEL_STUDIO_USER_TOKEN      its API token (legacy)    (default: random, see below)
 #   LABEL_STUDIO_VENV            the virtualenv            (default .venv-labelstudio/ at the root)
 #   LABEL_STUDIO_VERSION         the label-studio version to install (default 1.23.2)
 #   LABEL_STUDIO_START_TIMEOUT   seconds to wait for /health (default 180)
 #   PYTHON                       interpreter for the virtualenv (default python3.11, else python3)
 #
-# The default password and token are for a server on your own machine (bound to 127.0.0.1)
-# only: set your own for anything else. This script never prints the token.
-# Clients use LABEL_STUDIO_URL=http://127.0.0.1:$PORT and LABEL_STUDIO_API_KEY=$LABEL_STUDIO_USER_TOKEN.
+# Without LABEL_STUDIO_PASSWORD / LABEL_STUDIO_USER_TOKEN, `install`, `start` and `creds` generate
+# random ones once and keep them in $LABEL_STUDIO_BASE_DATA_DIR/credentials.env (mode 0600; KEY=value
+# lines, also LABEL_STUDIO_API_KEY for clients); later starts reuse them; values set in the
+# environment take precedence. This script never prints a password or token.
+# Clients use LABEL_STUDIO_URL=http://127.0.0.1:$PORT and LABEL_STUDIO_API_KEY (the token):
+#   export "$(grep '^LABEL_STUDIO_API_KEY=' .labelstudio/credentials.env)"
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,9 +36,8 @@ LS_VERSION="${LABEL_STUDIO_VERSION:-1.23.2}"
 PORT="${LABEL_STUDIO_PORT:-8080}"
 DATA_DIR="${LABEL_STUDIO_BASE_DATA_DIR:-$ROOT/.labelstudio}"
 START_TIMEOUT="${LABEL_STUDIO_START_TIMEOUT:-180}"
-LS_USERNAME="${LABEL_STUDIO_USERNAME:-admin@rupture.local}"
-LS_PASSWORD="${LABEL_STUDIO_PASSWORD:-rupture-dev-password}"        # development only
-LS_TOKEN="${LABEL_STUDIO_USER_TOKEN:-rupture-dev-token-0123456789abcdef}"  # development only
+LS_USERNAME="" LS_PASSWORD="" LS_TOKEN=""  # set by load_credentials
+CRED_FILE="$DATA_DIR/credentials.env"
 PID_FILE="$DATA_DIR/server.pid"
 LOG_FILE="$DATA_DIR/server.log"
 STAMP="$VENV/.rupture-label-studio-version"
@@ -105,6 +108,58 @@ terminate() {
   return 1
 }
 
+# `new_secret`: 40 random hex characters (160 bits).
+new_secret() {
+  local s
+  s="$(python3 -c 'import secrets; print(secrets.token_hex(20))' 2>/dev/null)" \
+    || s="$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')"
+  [[ "$s" =~ ^[0-9a-f]{40}$ ]] || die "cannot generate a random secret"
+  echo "$s"
+}
+
+# `cred_value KEY`: the value of the last KEY=... line of the credentials file (empty if none).
+cred_value() {
+  [[ -f "$CRED_FILE" ]] || return 0
+  sed -n "s/^$1=//p" "$CRED_FILE" | tail -n 1
+}
+
+# `make_data_dir`: create the data directory private to its owner (0700) when it is new.
+make_data_dir() {
+  [[ -d "$DATA_DIR" ]] && return 0
+  mkdir -p "$(dirname "$DATA_DIR")" && mkdir -m 700 "$DATA_DIR" || die "cannot create the data directory $DATA_DIR"
+}
+
+# `load_credentials`: set LS_USERNAME / LS_PASSWORD / LS_TOKEN from the environment, else from the
+# credentials file, else new random values stored there (mode 0600). Nothing secret is printed.
+load_credentials() {
+  make_data_dir
+  local pw tok tmp new=0
+  pw="$(cred_value LABEL_STUDIO_PASSWORD)"
+  tok="$(cred_value LABEL_STUDIO_USER_TOKEN)"
+  LS_USERNAME="${LABEL_STUDIO_USERNAME:-$(cred_value LABEL_STUDIO_USERNAME)}"
+  LS_USERNAME="${LS_USERNAME:-admin@rupture.local}"
+  if [[ -z "${LABEL_STUDIO_PASSWORD:-}" && -z "$pw" ]]; then pw="$(new_secret)"; new=1; fi
+  if [[ -z "${LABEL_STUDIO_USER_TOKEN:-}" && -z "$tok" ]]; then tok="$(new_secret)"; new=1; fi
+  LS_PASSWORD="${LABEL_STUDIO_PASSWORD:-$pw}"
+  LS_TOKEN="${LABEL_STUDIO_USER_TOKEN:-$tok}"
+  if (( new )); then
+    tmp="$CRED_FILE.tmp.$$"
+    ( umask 077
+      { echo "# Label Studio credentials made by scripts/labelstudio.sh (keep private; mode 0600)"
+        echo "LABEL_STUDIO_USERNAME=$LS_USERNAME"
+        [[ -n "$pw" ]] && echo "LABEL_STUDIO_PASSWORD=$pw"
+        [[ -n "$tok" ]] && echo "LABEL_STUDIO_USER_TOKEN=$tok" && echo "LABEL_STUDIO_API_KEY=$tok"
+        true; } >"$tmp" ) && chmod 600 "$tmp" && mv -f "$tmp" "$CRED_FILE" \
+      || { rm -f "$tmp"; die "cannot write $CRED_FILE"; }
+    say "stored a new random password and API token in $CRED_FILE (mode 0600; not printed)"
+    if [[ -e "$DATA_DIR/label_studio.sqlite3" ]]; then
+      say "warning: $DATA_DIR already has a database: its admin user keeps the password and token it was created with"
+    fi
+  elif [[ -f "$CRED_FILE" ]]; then
+    chmod 600 "$CRED_FILE"
+  fi
+}
+
 # `server_env_for DIR CMD...`: run CMD with Label Studio's settings and data directory DIR.
 server_env_for() {
   local dir="$1"; shift
@@ -126,6 +181,7 @@ server_env_for() {
 # --- commands -----------------------------------------------------------------------------
 
 cmd_install() {
+  load_credentials
   if [[ -x "$VENV/bin/label-studio" && -f "$STAMP" && "$(cat "$STAMP")" == "$LS_VERSION" ]]; then
     say "label-studio $LS_VERSION already installed in $VENV"
   else
@@ -194,7 +250,7 @@ cmd_start() {
   if port_in_use "$PORT"; then
     die "port $PORT on $HOST is already in use by another process; Label Studio would silently move to port $((PORT + 1)). Free it or set LABEL_STUDIO_PORT"
   fi
-  mkdir -p "$DATA_DIR"
+  load_credentials
   if [[ ! -e "$DATA_DIR/label_studio.sqlite3" && -f "$TEMPLATE_DIR/label_studio.sqlite3" ]]; then
     cp "$TEMPLATE_DIR/label_studio.sqlite3" "$DATA_DIR/label_studio.sqlite3"
   fi
@@ -227,6 +283,7 @@ cmd_start() {
     fi
     if [[ -n "$ports" ]] && health "$URL"; then
       say "ready after $((SECONDS - t0)) s: pid $pid, $URL"
+      [[ -z "${LABEL_STUDIO_USER_TOKEN:-}" ]] && say "API token: LABEL_STUDIO_API_KEY in $CRED_FILE"
       echo "LABEL_STUDIO_URL=$URL"
       return 0
     fi
@@ -252,10 +309,20 @@ cmd_stop() {
   die "server pid $pid did not stop within 30 s of SIGTERM"
 }
 
+cmd_creds() {
+  load_credentials
+  if [[ -f "$CRED_FILE" ]]; then
+    echo "credentials: $CRED_FILE (mode 0600; values set in the environment take precedence)"
+  else
+    echo "credentials: from the environment (LABEL_STUDIO_PASSWORD, LABEL_STUDIO_USER_TOKEN); no file"
+  fi
+}
+
 case "${1:-}" in
   install) cmd_install ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+  creds) cmd_creds ;;
+  *) echo "usage: $0 install|start|stop|status|creds" >&2; exit 2 ;;
 esac

@@ -107,10 +107,12 @@ def test_cli_errors_are_one_line(tmp_path):
     assert str(missing) in proc.stderr
 
 
-def test_atomic_write_uses_umask_permissions(tmp_path):
-    mask = os.umask(0)
-    os.umask(mask)
+def test_atomic_write_creates_owner_only_files_and_keeps_a_replaced_files_mode(tmp_path):
     target = tmp_path / "perm.txt"
     with atomic_write(target) as f:
         f.write("x")
-    assert (target.stat().st_mode & 0o777) == 0o666 & ~mask != 0o600
+    assert target.stat().st_mode & 0o777 == 0o600          # clinical data: owner only
+    os.chmod(target, 0o640)
+    with atomic_write(target) as f:
+        f.write("y")
+    assert target.read_text() == "y" and target.stat().st_mode & 0o777 == 0o640

@@ -1,6 +1,6 @@
 """CLI commands ``rupture ls ...``: the Label Studio server, labelling config, push and pull.
 
-    rupture ls server install|start|stop|status
+    rupture ls server install|start|stop|status|creds
     rupture ls config [--schema FILE] [--out FILE]
     rupture ls push INPUT... --project TITLE [--model DIR] [--order uncertainty|session] [--chunk N]
     rupture ls pull --project TITLE --out FILE.jsonl [--annotator EMAIL | --policy majority|latest]
@@ -42,6 +42,8 @@ SERVER_COMMANDS = {
     "start": "Start Label Studio on 127.0.0.1:$LABEL_STUDIO_PORT (default 8080) and wait until it answers.",
     "stop": "Stop the server started by 'start' (SIGTERM to its PID).",
     "status": "Say whether the server runs and answers (exit 0) or not (exit 3).",
+    "creds": "Make sure the server's password and API token exist (random, in DATA_DIR/credentials.env, "
+             "mode 0600); say where they are, never what they are.",
 }
 
 
@@ -176,9 +178,11 @@ def pull(
         raise RuptureError(f"--policy must be one of {', '.join(POLICIES)}, not '{policy}'")
     if annotator is not None and policy != "latest":
         raise RuptureError("give either --annotator or --policy, not both")
+    from ..locking import output_lock
     labels = load_schema_option(schema)
-    client = connect()
-    rep = pull_project(client, project, out, labels, policy=policy, annotator=annotator, raw_path=raw,
-                       agreement_path=agreement, include_partial=include_partial)
+    with output_lock(out):
+        client = connect()
+        rep = pull_project(client, project, out, labels, policy=policy, annotator=annotator, raw_path=raw,
+                           agreement_path=agreement, include_partial=include_partial)
     for line in summarize(rep):
         typer.echo(line)

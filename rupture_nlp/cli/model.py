@@ -7,7 +7,8 @@ from typing import List, Optional
 import typer
 
 from ..errors import RuptureError
-from .app import SchemaOption, app, console, err_console, expand_inputs, progress, report_error
+from .app import SchemaOption, app, console, err_console, expand_inputs, progress, report_error, run_files
+from .segment import FormatOption, SpeakersFromFirstOption, SpeakersOption, StrictOption, speakers_option
 
 
 def bundled_model_dir() -> Path:
@@ -111,36 +112,50 @@ def tag(
     model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: the bundled model)."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write one row per utterance with one score "
                                        "column per label (for R/SPSS)."),
-    format: Optional[str] = typer.Option(None, "--format", help="Input format (default: detected per file)."),
-    speakers: Optional[str] = typer.Option(None, "--speakers", help='Speaker names to roles, e.g. '
-                                           '"Dr Lee=therapist,Sam=client".'),
+    format: Optional[str] = FormatOption,
+    speakers: Optional[str] = SpeakersOption,
+    speakers_from_first: bool = SpeakersFromFirstOption,
+    strict: bool = StrictOption,
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue an interrupted run (default) or start over."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
     batch: int = typer.Option(512, "--batch-utterances", min=1, help="Utterances per prediction batch (memory)."),
 ) -> None:
     """Tag every utterance of the inputs with labels and scores. Bad files are reported and
     skipped (exit status 1); an interrupted run resumes where it stopped."""
-    from ..model import RuptureClassifier
-    from ..tagging import tag_files
-    files = expand_inputs(inputs)
+    from ..readers.speakers import parse_speakers
+    from ..tagging import TagInterrupted, journal_path, tag_files
+    speakers = speakers_option(speakers, speakers_from_first)
+    parse_speakers(speakers)  # bad options fail before any file or model is touched
+    note = lambda t: err_console.print(t, markup=False)  # noqa: E731
+    files = expand_inputs(inputs, exclude=run_files(out, csv), note=note)
     if not files:
         raise RuptureError("no input files found")
-    clf = RuptureClassifier.from_pretrained(_model_dir(model), threads=threads)
-    with progress() as prog:
-        task = prog.add_task("tagging", total=len(files))
-        n = {"s": 0}
+    model_dir = _model_dir(model)
+    try:
+        with progress() as prog:
+            task = prog.add_task("tagging", total=len(files))
+            n = {"s": 0}
 
-        def on_session(_s) -> None:
-            n["s"] += 1
-            prog.update(task, description=f"tagging ({n['s']} sessions)")
+            def on_session(_s) -> None:
+                n["s"] += 1
+                prog.update(task, description=f"tagging ({n['s']} sessions)")
 
-        rep = tag_files(files, clf, out, csv, format=format, speakers=speakers, batch_utterances=batch, resume=resume,
-                        on_file=lambda _p, _n: prog.advance(task), on_session=on_session,
-                        on_note=lambda t: err_console.print(t, markup=False))
+            rep = tag_files(files, model_dir, out, csv, format=format, speakers=speakers, strict=strict,
+                            batch_utterances=batch, resume=resume, threads=threads,
+                            on_file=lambda _p, _n: prog.advance(task), on_session=on_session, on_note=note)
+    except TagInterrupted as e:
+        report_error(RuptureError(f"interrupted; {e.report.sessions} session(s) kept in {journal_path(out)}, "
+                                  "rerun the same command to resume"))
+        raise typer.Exit(130) from None
     for _path, msg in rep.failed:
         report_error(RuptureError(msg))
+    if rep.sessions == 0 and rep.failed:
+        err_console.print(f"nothing written: all {len(rep.failed)} file(s) failed"
+                          + (f"; {out} left as it was" if out.exists() else ""), markup=False)
+        raise typer.Exit(1)
     console.print(f"wrote {out}" + (f" and {csv}" if csv else "") + f": {rep.sessions} session(s) from "
-                  f"{rep.files - len(rep.failed)} file(s)" + (f" ({rep.resumed_sessions} resumed)" if rep.resumed_sessions else "")
+                  f"{rep.files - len(rep.failed)} file(s)"
+                  + (f" ({rep.resumed_sessions} resumed from the interrupted run)" if rep.resumed_sessions else "")
                   + f", model {rep.model_version}, {rep.seconds:.1f} s", markup=False, soft_wrap=True)
     if rep.failed:
         err_console.print(f"{len(rep.failed)} file(s) failed", markup=False)

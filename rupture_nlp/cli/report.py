@@ -20,9 +20,11 @@ def report(
     schema: Optional[Path] = SchemaOption,
 ) -> None:
     """Per-session and per-segment 3RS counts, rupture-repair episodes, timelines and an HTML report."""
+    from ..locking import output_lock
     from ..report import build_report
     labels = load_schema_option(schema)
-    res = build_report(files, out, schema=labels, segment_minutes=segment_minutes,
-                       segment_utterances=segment_utterances, repair_window=repair_window, html=not no_html)
+    with output_lock(out):
+        res = build_report(files, out, schema=labels, segment_minutes=segment_minutes,
+                           segment_utterances=segment_utterances, repair_window=repair_window, html=not no_html)
     console.print(f"report: {res.n_sessions} session(s), {res.n_episodes} episode(s) -> {out}"
                   + ("" if no_html else f" (open {out / 'index.html'})"), markup=False)

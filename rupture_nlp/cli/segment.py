@@ -15,7 +15,7 @@ from typing import List, Optional
 import typer
 
 from ..readers import FORMAT_ALIASES, FORMATS
-from .app import app, err_console, expand_inputs, progress, report_error
+from .app import app, err_console, expand_inputs, progress, report_error, run_files
 
 
 def _check_format(value: Optional[str]) -> Optional[str]:
@@ -36,6 +36,23 @@ SpeakersOption = typer.Option(
     None, "--speakers", metavar="MAP",
     help="Roles of speaker names other than T/C/P, Therapist, Client, Patient, Counselor: "
          "\"DR. LEE=therapist,MARIA=client\" (names match in any case).")
+SpeakersFromFirstOption = typer.Option(
+    False, "--speakers-from-first",
+    help="Unknown speaker names: the first to speak is the therapist, the other the client (batch jobs "
+         "where names differ per file; check the output).")
+StrictOption = typer.Option(
+    False, "--strict",
+    help="Refuse transcripts with small timestamp glitches or damaged encoding instead of repairing them "
+         "with a warning.")
+
+
+def speakers_option(speakers: Optional[str], from_first: bool) -> Optional[str]:
+    """The ``speakers`` value of ``--speakers``/``--speakers-from-first`` (not both)."""
+    if from_first:
+        if speakers:
+            raise typer.BadParameter("give either --speakers or --speakers-from-first, not both")
+        return "first"
+    return speakers
 
 
 @app.command()
@@ -45,6 +62,8 @@ def segment(
     out: Path = typer.Option(..., "--out", "-o", help="Canonical session JSONL to write (atomically)."),
     format: Optional[str] = FormatOption,
     speakers: Optional[str] = SpeakersOption,
+    speakers_from_first: bool = SpeakersFromFirstOption,
+    strict: bool = StrictOption,
 ) -> None:
     """Read transcripts, split turns into utterances with ids and times, write canonical JSONL.
 
@@ -53,16 +72,18 @@ def segment(
     any file failed.
     """
     from ..ingest import segment_files
+    from ..locking import output_lock
     from ..readers.speakers import parse_speakers
+    speakers = speakers_option(speakers, speakers_from_first)
     parse_speakers(speakers)  # a bad mapping: one error line before any work
-    files = expand_inputs(inputs)
+    files = expand_inputs(inputs, exclude=run_files(out), note=lambda t: err_console.print(t, markup=False))
     if not files:
         report_error("no input files")
         raise typer.Exit(1)
-    with progress() as bar:
+    with output_lock(out), progress() as bar:
         task = bar.add_task("segmenting", total=len(files))
         rep = segment_files(files, out, format=format, speakers=speakers, on_error=report_error,
-                            on_file=lambda _p: bar.advance(task))
+                            on_file=lambda _p: bar.advance(task), strict=strict)
     failed = len(rep.failures)
     if rep.files_ok:
         err_console.print(f"wrote {rep.sessions} session(s), {rep.utterances} utterances from "

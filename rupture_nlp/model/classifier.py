@@ -32,7 +32,7 @@ from ..errors import RuptureError
 from ..records import Session
 from ..schema import LabelSchema, load_schema
 from .base import BaseModel, resolve_recorded_base
-from .hf import load_encoder, load_tokenizer, quiet_transformers
+from .hf import load_encoder, load_tokenizer, quiet_transformers, refuse_remote_code
 from .inputs import N_PAUSE_FEATURES, InputConfig, encode, examples
 from .modeling import OutputLayout, RuptureNet, collate
 
@@ -41,7 +41,8 @@ FORMAT_VERSION = 1
 WEIGHT_MODES = ("lora", "full")
 QUANTIZE = (None, "int8")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
-                   "merges.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model")
+                   "merges.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model", "tokenizer.model",
+                   "added_tokens.json", "chat_template.jinja", "chat_template.json")
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 
 
@@ -86,6 +87,24 @@ class ModelConfig:
         return cfg
 
 
+#: Inference batches hold at most this many (padded) tokens: up to ``batch_size`` short inputs,
+#: fewer long ones, so peak memory depends on this bound, not on the longest batch a corpus has.
+INFERENCE_BATCH_TOKENS = 4096
+
+
+def _token_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int, max_tokens: int) -> list[np.ndarray]:
+    """Consecutive slices of ``order`` (indexes sorted by length, shape (n,)) with at most
+    ``batch_size`` members and at most ``max_tokens`` tokens once padded to their longest."""
+    out, s = [], 0
+    while s < len(order):
+        e = min(len(order), s + batch_size)
+        while e - s > 1 and lengths[order[e - 1]] * (e - s) > max_tokens:
+            e -= 1
+        out.append(order[s:e])
+        s = e
+    return out
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -107,6 +126,24 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 def _sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _file_digests(d: Path, cfg: "ModelConfig", base: BaseModel | None) -> dict[str, str]:
+    """sha256 of every file loading a model reads besides config.json, thresholds.json and the
+    weights (those enter ``model_version`` by content): schema, adapter config, tokenizer files,
+    the full encoder's config, and the base model's checked files (``base/NAME``)."""
+    names = ["schema.yaml", *TOKENIZER_FILES]
+    if cfg.weights == "lora":
+        names.append("adapter_config.json")
+    else:
+        names.append("encoder/config.json")
+    out = {n: _sha256_bytes((d / n).read_bytes()) for n in names if (d / n).is_file()}
+    if (d / "additional_chat_templates").is_dir():
+        out.update({f"additional_chat_templates/{p.name}": _sha256_bytes(p.read_bytes())
+                    for p in sorted((d / "additional_chat_templates").iterdir()) if p.is_file()})
+    if base is not None:
+        out.update({f"base/{k}": v for k, v in base.sha256.items()})
+    return out
 
 
 def _speaker_allowed(schema: LabelSchema) -> dict[str, np.ndarray]:
@@ -144,7 +181,8 @@ class RuptureClassifier:
 
     def __init__(self, net: RuptureNet, tokenizer: Any, schema: LabelSchema, thresholds: np.ndarray,
                  config: ModelConfig, *, adapter_files: dict[str, bytes] | None = None,
-                 base: BaseModel | None = None):
+                 base: BaseModel | None = None, files: dict[str, str] | None = None,
+                 raw_config: dict[str, Any] | None = None):
         self.net = net.eval()
         self.tokenizer = tokenizer
         self.schema = schema
@@ -152,6 +190,8 @@ class RuptureClassifier:
         self.config = config
         self.base = base
         self._adapter_files = adapter_files
+        self._files = dict(files or {})            # file name -> sha256 of the files loaded
+        self._raw_config = dict(raw_config or {})  # config.json as read (unknown keys included)
         self._infer_net: torch.nn.Module | None = None
         self._allowed = _speaker_allowed(schema)
         self._version: str | None = None
@@ -170,7 +210,9 @@ class RuptureClassifier:
             raise RuptureError("model directory not found", d)
         if not (d / "config.json").is_file():
             raise RuptureError("not a rupture model directory (no config.json)", d)
-        cfg = ModelConfig.from_dict(_read_json(d / "config.json"), d / "config.json")
+        refuse_remote_code(d)
+        raw_config = _read_json(d / "config.json")
+        cfg = ModelConfig.from_dict(raw_config, d / "config.json")
         if quantize is not False:
             if quantize not in QUANTIZE:
                 raise RuptureError("quantize must be None or 'int8'")
@@ -228,7 +270,8 @@ class RuptureClassifier:
                 raise RuptureError(f"LoRA adapters do not fit the base model ({type(e).__name__})", d) from None
         net = RuptureNet(encoder, layout, cfg.pooling, n_pause, cfg.dropout)
         net.head.load_state_dict(head)
-        return cls(net, tokenizer, schema, thresholds, cfg, adapter_files=adapter_files, base=base_model)
+        return cls(net, tokenizer, schema, thresholds, cfg, adapter_files=adapter_files, base=base_model,
+                   files=_file_digests(d, cfg, base_model), raw_config=raw_config)
 
     # -- saving -----------------------------------------------------------------------------
     def save_pretrained(self, model_dir: str | Path, peft_encoder: Any = None) -> None:
@@ -274,6 +317,8 @@ class RuptureClassifier:
             self.tokenizer.save_pretrained(str(d))
         for junk in ("chat_template.jinja",):
             (d / junk).unlink(missing_ok=True)
+        self._files = _file_digests(d, self.config, self.base)
+        self._raw_config = {}
         self._version = None
 
     def save_thresholds(self, model_dir: str | Path) -> None:
@@ -287,15 +332,17 @@ class RuptureClassifier:
     # -- identity ---------------------------------------------------------------------------
     @property
     def model_version(self) -> str:
-        """``name@<12 hex>``: a digest of everything that decides the predictions (weights,
-        head, thresholds, labels, input and pooling settings, base weights)."""
+        """``name@<12 hex>``: a digest of everything loading the model read (settings, weights,
+        head, thresholds, labels, schema, tokenizer files, adapter config, base files): a changed
+        file gives another version."""
         if self._version is None:
             h = hashlib.sha256()
-            cfg = self.config.to_dict()
+            cfg = {**self._raw_config, **self.config.to_dict()}
             for k in ("rupture_version", "batch_size"):
                 cfg.pop(k, None)
             cfg["labels"] = self.schema.label_ids
             h.update(json.dumps(cfg, sort_keys=True).encode())
+            h.update(json.dumps(self._files, sort_keys=True).encode())
             h.update(np.round(self.thresholds, 4).tobytes())
             for k, v in sorted(self.net.head.state_dict().items()):
                 h.update(k.encode())
@@ -338,14 +385,14 @@ class RuptureClassifier:
         keys = [k for k in ("input_ids", "token_type_ids", "pause") if k in enc]
         if not self.config.input.pause_feature:
             keys.remove("pause")
-        order = np.argsort([len(x) for x in enc["input_ids"]], kind="stable")
+        lengths = np.array([len(x) for x in enc["input_ids"]])
+        order = np.argsort(lengths, kind="stable")
         bs = int(batch_size or self.config.batch_size)
         net = self._inference_net()
         pad = self.tokenizer.pad_token_id or 0
         layout = self.net.layout
         with torch.inference_mode():
-            for s in range(0, len(order), bs):
-                idx = order[s:s + bs]
+            for idx in _token_batches(order, lengths, bs, max(bs, INFERENCE_BATCH_TOKENS)):
                 batch = collate([{k: enc[k][i] for k in keys} for i in idx], pad)
                 P[idx] = layout.probabilities(net(**batch)).float().numpy()
                 if on_batch:

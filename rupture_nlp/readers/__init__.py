@@ -9,9 +9,16 @@ here: it is streamed by :func:`rupture_nlp.records.read_sessions` (see
 Formats: ``txt`` (speaker prefixes, optional timestamps), ``csv``, ``tsv``, ``vtt``, ``srt``,
 ``jsonl``. Detection: unmistakable content first (a ``WEBVTT`` header, an SRT cue, a JSON
 object), then the file extension, then a CSV-like header; anything else is plain text.
+
+Repairs and notices: small damage is repaired unless ``strict`` (timestamps slipping back at
+most :data:`~rupture_nlp.readers.base.MAX_TIME_SLIP` seconds, control characters, lines in
+another encoding) and recorded in ``meta["repairs"]``; overlapping cues and transcripts with
+one speaker role only are recorded in ``meta["notices"]``. Each file's repairs and notices
+are logged as one warning line, ``"<path>: <what>; <what>"``, on this module's logger.
 """
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Callable, Mapping
@@ -32,6 +39,7 @@ EXTENSIONS = {
 }
 FORMAT_ALIASES = {"text": "txt", "webvtt": "vtt", "ndjson": "jsonl", "json": "jsonl", "canonical": "jsonl",
                   "subrip": "srt"}
+log = logging.getLogger(__name__)
 _SRT_START = re.compile(r"^\s*\d+\s*\r?\n\s*\d{1,3}:\d{2}:\d{2}[,.]\d{1,3}\s*-->")
 
 __all__ = ["FORMATS", "Piece", "RawTranscript", "Turn", "TurnPiece", "KNOWN_SPEAKERS", "SpeakerResolver",
@@ -81,10 +89,10 @@ def check_file(path: Path) -> bytes:
     return head
 
 
-_READERS: dict[str, Callable[[str, Path, SpeakerResolver], RawTranscript]] = {
+_READERS: dict[str, Callable[..., RawTranscript]] = {  # (text, path, resolver, *, strict)
     "txt": read_text,
-    "csv": lambda text, path, _r: read_table(text, path),
-    "tsv": lambda text, path, _r: read_table(text, path, delimiter="\t"),
+    "csv": lambda text, path, _r, strict: read_table(text, path, strict=strict),
+    "tsv": lambda text, path, _r, strict: read_table(text, path, delimiter="\t", strict=strict),
     "vtt": read_vtt,
     "srt": read_srt,
 }
@@ -92,15 +100,23 @@ _READERS: dict[str, Callable[[str, Path, SpeakerResolver], RawTranscript]] = {
 
 def read_transcript(path: str | Path, *, format: str | None = None,
                     speakers: str | Mapping[str, str] | None = None,
-                    head: bytes | None = None) -> RawTranscript:
+                    head: bytes | None = None, strict: bool = False) -> RawTranscript:
     """Read one non-JSONL transcript file into pieces.
 
     ``format`` overrides detection; ``speakers`` is a ``"NAME=role,..."`` string or a dict.
     ``meta`` of the result holds ``source_file`` (the file name), ``source_format`` and
-    ``source_encoding``. Plain text without any speaker label in its first 64 KiB fails
-    before the rest of the file is read. Raises RuptureError on any bad input.
+    ``source_encoding``, and ``repairs``/``notices`` when there are any (see the module
+    docstring; ``strict``: refuse instead of repairing). Plain text without any speaker label
+    in its first 64 KiB fails before the rest of the file is read. Raises RuptureError on any
+    bad input.
     """
-    path = Path(path)
+    raw = _read(Path(path), format, speakers, head, strict)
+    warn(path, raw.meta)
+    return raw
+
+
+def _read(path: Path, format: str | None, speakers: str | Mapping[str, str] | None, head: bytes | None,
+          strict: bool) -> RawTranscript:
     head = head if head is not None else check_file(path)
     head_text = decode_head(head)
     if not head_text.strip():
@@ -109,22 +125,69 @@ def read_transcript(path: str | Path, *, format: str | None = None,
     if fmt == "jsonl":
         raise RuptureError("canonical JSONL is not a transcript format for read_transcript; "
                            "use rupture_nlp.ingest.load_sessions", path)
-    resolver = SpeakerResolver(parse_speakers(speakers))
+    resolver = SpeakerResolver.of(speakers)
     if fmt == "txt" and not has_speaker_lines(head_text, resolver):
         where = "in the first 64 KiB" if len(head) >= HEAD_BYTES else "in the file"
         raise RuptureError(f"no speaker labels {where}: expected lines such as 'T: ...', "
                            "'Therapist: ...' or 'NAME: ...' (is this a transcript?)", path)
     data = head if len(head) < HEAD_BYTES else read_bytes(path)
-    text, encoding = decode(data, path)
-    raw = _READERS[fmt](text, path, resolver)
+    found: dict = {}
+    text, encoding = decode(data, path, strict=strict, meta=found)
+    raw = _READERS[fmt](text, path, resolver, strict=strict)
     raw.meta.update({"source_file": path.name, "source_encoding": encoding})
+    if found:
+        raw.meta["repairs"] = found["repairs"] + raw.meta.get("repairs", [])
     return raw
 
 
 def read_turns(path: str | Path, *, format: str | None = None,
                speakers: str | Mapping[str, str] | None = None,
-               head: bytes | None = None) -> tuple[list[Turn], dict]:
-    """Read a non-JSONL transcript and return ``(turns, meta)`` with speaker roles resolved."""
-    raw = read_transcript(path, format=format, speakers=speakers, head=head)
-    turns = build_turns(raw, SpeakerResolver(parse_speakers(speakers)), path)
+               head: bytes | None = None, strict: bool = False) -> tuple[list[Turn], dict]:
+    """Read a non-JSONL transcript and return ``(turns, meta)`` with speaker roles resolved
+    (``meta`` as :func:`read_transcript` gives it; a transcript in which only one role speaks
+    is noted in ``meta["notices"]``)."""
+    raw = _read(Path(path), format, speakers, head, strict)
+    turns = build_turns(raw, SpeakerResolver.of(speakers), path)
+    roles = {t.speaker for t in turns}
+    if len(roles) == 1:
+        raw.meta.setdefault("notices", []).append({"kind": "one_speaker", "speaker": roles.pop(),
+                                                   "turns": len(turns)})
+    warn(path, raw.meta)
     return turns, raw.meta
+
+
+def describe(meta: dict) -> str:
+    """What ``meta["repairs"]`` and ``meta["notices"]`` of one file say, in one line (``""``
+    when there are none): counts and line numbers, never transcript text."""
+    items = meta.get("repairs", []) + meta.get("notices", [])
+    parts = []
+    clamped = [r for r in items if r["kind"] == "timestamp_clamped"]
+    if clamped:
+        back = max(r["to"] - r["from"] for r in clamped)
+        parts.append(f"set {len(clamped)} timestamp(s) that went back in time (by up to {back:.3g} s) to the time "
+                     f"before ({_lines([r['line'] for r in clamped])})")
+    for r in items:
+        kind = r["kind"]
+        if kind == "control_chars_removed":
+            parts.append(f"removed {r['count']} control character(s) such as NUL (first at line {r['line']})")
+        elif kind == "mixed_encoding":
+            parts.append(f"decoded {r['count']} line(s) that are not UTF-8 as {r['encoding']} "
+                         f"({_lines(r['lines'], r['count'])})")
+        elif kind == "overlapping_cues":
+            parts.append(f"{r['count']} cue(s) overlap the cue before (first at line {r['line']})")
+        elif kind == "one_speaker":
+            parts.append(f"only the {r['speaker']} speaks ({r['turns']} turn(s)); check the speaker labels")
+    return "; ".join(parts)
+
+
+def _lines(lines: list, total: int | None = None, shown: int = 5) -> str:
+    total = len(lines) if total is None else total
+    more = ", ..." if total > shown else ""
+    return f"line{'s' if total > 1 else ''} {', '.join(str(n) for n in lines[:shown])}{more}"
+
+
+def warn(path: str | Path, meta: dict) -> None:
+    """Log one warning line for a file's repairs and notices, if it has any."""
+    text = describe(meta)
+    if text:
+        log.warning("%s: %s", path, text)

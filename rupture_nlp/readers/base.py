@@ -5,6 +5,10 @@ line, row or subtitle cue) in spoken order, each with the speaker name as writte
 its times when the source has them and its source line. Speaker roles and turns come later
 (:mod:`rupture_nlp.readers.speakers`); sentence-like utterances come from the spaCy pipeline
 (:mod:`rupture_nlp.segment`).
+
+What a reader repaired goes to ``meta["repairs"]``, what it only noticed to
+``meta["notices"]`` (lists of dicts with a ``kind``, and ``line``/``lines``/``count`` where they
+apply); :func:`rupture_nlp.readers.read_turns` logs both as one warning line per file.
 """
 from __future__ import annotations
 
@@ -129,6 +133,27 @@ def split_speaker(line: str, is_known) -> tuple[str | None, str]:
     if is_known(name) or plausible_name(name):
         return name, m.group("text")
     return None, line
+
+
+#: Largest step back in time (seconds) that is repaired rather than refused: human
+#: transcribers slip by a second around interruptions (``[00:13:48]`` then ``[00:13:47]``).
+MAX_TIME_SLIP = 2.0
+
+
+def repair_time_slip(start: float, prev: float | None, meta: dict, *, strict: bool, path, line: int | None,
+                     message: str) -> float:
+    """A start time checked against the previous one: ``start`` when not earlier; ``prev`` when
+    earlier by at most :data:`MAX_TIME_SLIP` seconds (clamped, recorded in
+    ``meta["repairs"]``); else, or whenever ``strict``, RuptureError(``message``) at ``line``."""
+    if prev is None or start >= prev:
+        return start
+    back = prev - start
+    if strict or back > MAX_TIME_SLIP + 1e-9:
+        if not strict:
+            message += f" by {back:.3g} s (only slips up to {MAX_TIME_SLIP:g} s are repaired)"
+        raise RuptureError(message, path, line)
+    meta.setdefault("repairs", []).append({"kind": "timestamp_clamped", "line": line, "from": start, "to": prev})
+    return prev
 
 
 def fail(message: str, path, line: int | None = None) -> RuptureError:

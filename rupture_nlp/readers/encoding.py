@@ -3,11 +3,17 @@
 UTF-8 (with or without BOM) and UTF-16/32 with a BOM are decoded directly; anything else
 (Latin-1, Windows-1252, ...) is identified by charset-normalizer. Binary files (PDF, Word,
 audio, ...) are refused with a line saying what they look like.
+
+Damage is repaired and recorded in ``meta["repairs"]``, or refused with the line when
+``strict``: control characters (NUL, ...) anywhere in the text are removed; a file whose
+lines are partly UTF-8 and partly a legacy code page (pasted together from two sources) is
+decoded line by line instead of becoming mojibake as a whole.
 """
 from __future__ import annotations
 
 import codecs
 import re
+import unicodedata
 from pathlib import Path
 
 import charset_normalizer
@@ -34,6 +40,9 @@ _MAGIC = (
 )
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\ufffd]")
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0e, 0x20)])  # _CONTROL's ASCII characters
+_STRAY = re.compile("[\x00-\x08\x0e-\x1f]")  # control characters removed from text
+#: Line numbers listed in a repair record at most.
+MAX_LISTED_LINES = 20
 _HINT = "rupture reads plain-text transcripts (.txt, .csv, .tsv, .vtt, .srt) and canonical .jsonl"
 
 
@@ -46,23 +55,28 @@ def bom_encoding(data: bytes) -> str | None:
 
 
 def check_not_binary(head: bytes, path: str | Path) -> None:
-    """Raise RuptureError when the first bytes of a file show it is not text."""
+    """Raise RuptureError when the first bytes of a file show it is not text (a known
+    signature, or NUL bytes in more than 1% of them: a few are damage that :func:`decode`
+    removes)."""
     for magic, what in _MAGIC:
         if head.startswith(magic):
             raise RuptureError(f"binary file (looks like {what}); {_HINT}", path)
     if head[4:8] == b"ftyp":
         raise RuptureError(f"binary file (looks like an MP4/M4A media file); {_HINT}", path)
-    if b"\x00" in head and bom_encoding(head) is None:
+    if head.count(b"\x00") > max(8, len(head) // 100) and bom_encoding(head) is None:
         raise RuptureError(f"binary file (contains NUL bytes; UTF-16 text needs a byte-order mark); {_HINT}", path)
 
 
-def decode(data: bytes, path: str | Path) -> tuple[str, str]:
+def decode(data: bytes, path: str | Path, *, strict: bool = False, meta: dict | None = None) -> tuple[str, str]:
     """Decode a whole file: returns ``(text, encoding name)``; the BOM is dropped.
 
     Raises RuptureError when the bytes are not text in any encoding charset-normalizer knows,
     or when the decoded text is mostly control characters (a binary file without a known
-    signature).
+    signature). A few control characters are removed, and lines that are not UTF-8 in an
+    otherwise UTF-8 file decoded in the code page they are in; both are recorded in
+    ``meta["repairs"]``, or refused (naming the first line) when ``strict``.
     """
+    meta = {} if meta is None else meta
     enc = bom_encoding(data)
     if enc is not None:
         try:
@@ -76,9 +90,73 @@ def decode(data: bytes, path: str | Path) -> tuple[str, str]:
         try:
             text, enc = data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
-            text, enc = _detect(data, path)
+            text, enc = _decode_mixed(data, path, strict, meta) or _detect(data, path)
     _check_control_chars(text, path)
-    return text, enc
+    return _remove_control_chars(text, path, strict, meta), enc
+
+
+def _decode_mixed(data: bytes, path: str | Path, strict: bool, meta: dict) -> tuple[str, str] | None:
+    """The text of a file that is not UTF-8 as a whole but has lines with non-ASCII UTF-8:
+    the lines that are not UTF-8 decoded in their code page (:func:`_legacy_codec`); None when
+    no line has non-ASCII UTF-8 (a legacy file)."""
+    lines = data.splitlines(keepends=True)
+    bad: list[int] = []
+    utf8 = 0
+    for i, line in enumerate(lines):
+        if not line.isascii():
+            try:
+                line.decode("utf-8")
+                utf8 += 1
+            except UnicodeDecodeError:
+                bad.append(i)
+    if not utf8:
+        return None
+    if strict:
+        raise RuptureError(f"mixed text encodings: this line is not UTF-8 ({len(bad)} such line(s)) while {utf8} "
+                           "other line(s) are; save the file as UTF-8", path, bad[0] + 1)
+    enc = _legacy_codec(b"".join(lines[i] for i in bad),
+                        b"".join(line for line in lines if not line.isascii()).decode("utf-8", errors="ignore"))
+    for i in bad:
+        lines[i] = lines[i].decode(enc, errors="replace").encode("utf-8")
+    meta.setdefault("repairs", []).append({"kind": "mixed_encoding", "encoding": enc, "count": len(bad),
+                                           "lines": [i + 1 for i in bad[:MAX_LISTED_LINES]]})
+    return b"".join(lines).decode("utf-8"), f"utf-8 (some lines {enc})"
+
+
+def _legacy_codec(data: bytes, utf8_text: str) -> str:
+    """The code page of the lines of a mixed file that are not UTF-8: of Windows-1252 and the
+    candidates of charset-normalizer, the first that gives the most non-ASCII characters that
+    are either no letters (quotes, ...) or letters of a script (Latin, Cyrillic, ...) the
+    file's UTF-8 lines use. A few short lines leave charset-normalizer unsure (CJK code pages
+    read ``Très`` as readily as Windows-1252 does); the UTF-8 lines show what the text is
+    written in."""
+    def script(c: str) -> str:
+        return unicodedata.name(c, "").partition(" ")[0] if c.isalpha() else ""
+
+    scripts = {script(c) for c in utf8_text if not c.isascii()} | {""}
+    best, best_share = "latin_1", -1.0
+    for enc in dict.fromkeys(["cp1252", *(m.encoding for m in charset_normalizer.from_bytes(data)), "latin_1"]):
+        try:
+            chars = [c for c in data.decode(enc) if not c.isascii()]
+        except (UnicodeDecodeError, LookupError):
+            continue
+        share = sum(script(c) in scripts for c in chars) / max(1, len(chars))
+        if share > best_share:
+            best, best_share = enc, share
+    return best
+
+
+def _remove_control_chars(text: str, path: str | Path, strict: bool, meta: dict) -> str:
+    """``text`` without the control characters (NUL, ...) a damaged file has here and there."""
+    m = _STRAY.search(text)
+    if m is None:
+        return text
+    line = text.count("\n", 0, m.start()) + 1
+    if strict:
+        raise RuptureError(f"control character U+{ord(m.group()):04X} in the text (a damaged file)", path, line)
+    text, n = _STRAY.subn("", text)
+    meta.setdefault("repairs", []).append({"kind": "control_chars_removed", "count": n, "line": line})
+    return text
 
 
 def _detect(data: bytes, path: str | Path) -> tuple[str, str]:

@@ -4,6 +4,11 @@ Built-in names (any case): ``T``, ``Therapist``, ``Counselor``, ``Counsellor`` a
 therapist; ``C``, ``P``, ``Client``, ``Patient`` the client. Any other name needs a mapping
 (``--speakers "DR. LEE=therapist,MARIA=client"``); without one, reading fails with one error
 that lists every unmapped name found.
+
+For batch jobs, ``speakers="first"`` (``--speakers-from-first``) gives the other names their
+roles by who talks first: the first of them to talk is the therapist, the next one the client
+(a role a built-in name already holds is skipped). More names than free roles is an error.
+The names given so are kept in the session's ``meta["speakers_from_first"]``.
 """
 from __future__ import annotations
 
@@ -22,6 +27,13 @@ KNOWN_SPEAKERS: dict[str, str] = {
 ROLE_WORDS: dict[str, str] = {**KNOWN_SPEAKERS, "th": "therapist", "cl": "client", "pt": "client"}
 
 SpeakerMap = Mapping[str, str]
+#: The ``speakers`` value that gives roles by order of speaking (see the module docstring).
+FROM_FIRST = "first"
+
+
+def from_first(spec: object) -> bool:
+    """Whether a ``speakers`` value asks for roles by order of speaking."""
+    return isinstance(spec, str) and spec.strip().casefold() == FROM_FIRST
 
 
 def name_key(name: str) -> str:
@@ -30,11 +42,12 @@ def name_key(name: str) -> str:
 
 
 def parse_speakers(spec: str | Mapping[str, str] | None) -> dict[str, str]:
-    """``"DR. LEE=therapist, MARIA=client"`` (or a dict) -> ``{name_key: role}``.
+    """``"DR. LEE=therapist, MARIA=client"`` (or a dict) -> ``{name_key: role}``; ``"first"``
+    (see :data:`FROM_FIRST`) gives ``{}``.
 
     Raises RuptureError on a malformed entry or an unknown role.
     """
-    if spec is None:
+    if spec is None or from_first(spec):
         return {}
     items = spec.items() if isinstance(spec, Mapping) else (
         _split_entry(e) for e in str(spec).replace(";", ",").split(",") if e.strip())
@@ -57,11 +70,22 @@ def _split_entry(entry: str) -> tuple[str, str]:
 
 
 class SpeakerResolver:
-    """Maps speaker names to roles with the built-in names and a user mapping (which wins)."""
+    """Maps speaker names to roles with the built-in names and a user mapping (which wins);
+    ``first``: other names get roles by order of speaking (in :func:`build_turns`)."""
 
-    def __init__(self, mapping: SpeakerMap | None = None):
+    def __init__(self, mapping: SpeakerMap | None = None, first: bool = False):
         self.mapping = {name_key(k): v for k, v in (mapping or {}).items()}
+        self.first = first
         self._cache: dict[str, str | None] = {}
+
+    @classmethod
+    def of(cls, spec: str | Mapping[str, str] | None) -> "SpeakerResolver":
+        """The resolver for a ``speakers`` value (a mapping, ``"first"`` or None)."""
+        return cls(parse_speakers(spec), first=from_first(spec))
+
+    def assign(self, name: str, role: str) -> None:
+        self.mapping[name_key(name)] = role
+        self._cache.clear()
 
     def role(self, name: str) -> str | None:
         try:
@@ -79,7 +103,8 @@ def build_turns(raw: RawTranscript, resolver: SpeakerResolver, path: str | Path)
     """Resolve roles and merge consecutive pieces of one speaker into turns.
 
     Raises RuptureError listing every unmapped speaker name (with its first line and count),
-    or when the transcript has no text at all.
+    or when the transcript has no text at all. With ``resolver.first`` the unmapped names take
+    the free roles in order of speaking (recorded in ``raw.meta["speakers_from_first"]``).
     """
     unknown: Counter[str] = Counter()
     first_line: dict[str, int | None] = {}
@@ -95,13 +120,24 @@ def build_turns(raw: RawTranscript, resolver: SpeakerResolver, path: str | Path)
             unknown[k] += 1
             first_line.setdefault(k, p.line)
             spelled.setdefault(k, label)
+    if unknown and resolver.first:
+        held = {resolver.role(label) for label in known}
+        free = [r for r in ("therapist", "client") if r not in held]
+        if len(unknown) <= len(free):
+            for k, role in zip(unknown, free):  # a Counter keeps the order names were first met
+                resolver.assign(spelled[k], role)
+            raw.meta["speakers_from_first"] = {spelled[k]: role for k, role in zip(unknown, free)}
+            unknown.clear()
     if unknown:
+        # The names are quoted although they come from the transcript: the user has to type
+        # them into --speakers, and speaker labels are not what people said.
         names = sorted(unknown, key=lambda k: (first_line[k] or 0))
+        too_many = "more speakers than free roles to give by who talks first; " if resolver.first else ""
         shown = ", ".join(f"{spelled[k]!r} ({unknown[k]}x, first at line {first_line[k]})" for k in names[:8])
         more = f" and {len(names) - 8} more" if len(names) > 8 else ""
         example = ",".join(f"{spelled[k]}={'therapist' if i == 0 else 'client'}" for i, k in enumerate(names[:2]))
         raise RuptureError(
-            f"speaker name(s) not known: {shown}{more}; say who is who with --speakers \"{example}\" "
+            f"{too_many}speaker name(s) not known: {shown}{more}; say who is who with --speakers \"{example}\" "
             "(roles: therapist, client)", path, first_line[names[0]])
     turns: list[Turn] = []
     keys: dict[str, str] = {}

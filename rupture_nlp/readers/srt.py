@@ -142,14 +142,22 @@ def cue_texts(text: str, timings: list[Timing]) -> list[tuple[str, float, float]
     return out if len(out) == len(timings) else None
 
 
-def read_srt(text: str, path: str | Path, resolver: SpeakerResolver) -> RawTranscript:
+def _clamped(start: float, end: float, prev: float) -> tuple[float, float]:
+    """A cue's times with its start moved up to ``prev`` if earlier: the slips
+    :func:`scan_timings` allowed (and recorded) on the timing lines, applied to the times read."""
+    start = max(start, prev)
+    return start, max(end, start)
+
+
+def read_srt(text: str, path: str | Path, resolver: SpeakerResolver, *, strict: bool = False) -> RawTranscript:
     """Parse an SRT file into pieces (one per cue, or per speaker within a cue).
 
-    Raises RuptureError for malformed or out-of-order cue timings, unparseable blocks and
-    cues without speakers.
+    Raises RuptureError for malformed or out-of-order cue timings (small slips repaired
+    unless ``strict``, see :func:`scan_timings`), unparseable blocks and cues without speakers.
     """
     text = text.lstrip("\ufeff")
-    timings = scan_timings(text.splitlines(), _srt_seconds, path, "SRT", _COMMON_TIMING)
+    meta: dict = {"source_format": "srt"}
+    timings = scan_timings(text.splitlines(), _srt_seconds, path, "SRT", _COMMON_TIMING, strict=strict, meta=meta)
     if not timings:
         raise RuptureError("not an SRT file: no 'hh:mm:ss,mmm --> hh:mm:ss,mmm' cue timings", path)
     cues = plain_cues(text, timings)
@@ -160,10 +168,14 @@ def read_srt(text: str, path: str | Path, resolver: SpeakerResolver) -> RawTrans
     if cues is not None:  # srt.parse's cues, each with its timing line (as below when aligned)
         pieces = []
         is_known = resolver.is_known
+        prev = 0.0
         for timing, (lines, start, end) in zip(timings, cues):
+            if start < prev:
+                start, end = _clamped(start, end, prev)
+            prev = start
             pieces += cue_pieces(lines, timing, start, end, is_known)
         check_speakers(pieces, path, "SRT")
-        return RawTranscript(pieces, {"source_format": "srt"})
+        return RawTranscript(pieces, meta)
     import srt
     try:
         subs = list(srt.parse(text))
@@ -174,8 +186,13 @@ def read_srt(text: str, path: str | Path, resolver: SpeakerResolver) -> RawTrans
                            path, line) from None
     aligned = len(subs) == len(timings)
     pieces = []
+    prev = 0.0
     for i, sub in enumerate(subs):
-        pieces += cue_pieces(sub.content.splitlines(), timings[i] if aligned else None,
-                             sub.start.total_seconds(), sub.end.total_seconds(), resolver.is_known)
+        start, end = sub.start.total_seconds(), sub.end.total_seconds()
+        if start < prev:
+            start, end = _clamped(start, end, prev)
+        prev = start
+        pieces += cue_pieces(sub.content.splitlines(), timings[i] if aligned else None, start, end,
+                             resolver.is_known)
     check_speakers(pieces, path, "SRT")
-    return RawTranscript(pieces, {"source_format": "srt"})
+    return RawTranscript(pieces, meta)

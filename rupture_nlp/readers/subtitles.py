@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import RuptureError
-from .base import Piece, clean_text, split_speaker
+from .base import Piece, clean_text, repair_time_slip, split_speaker
 
 VOICE = re.compile(r"^\s*<v(?:\.[\w-]+)*\s+([^>]*[^>\s])\s*>")
 _TAG = re.compile(r"</?[^<>]*>")
@@ -31,9 +31,12 @@ class Timing:
 
 
 def scan_timings(lines: list[str], parse: Callable[[str], float], path: str | Path, what: str,
-                 common: re.Pattern | None = None) -> list[Timing]:
+                 common: re.Pattern | None = None, *, strict: bool = False, meta: dict | None = None) -> list[Timing]:
     """Every ``a --> b`` line, parsed and checked: well-formed, end not before start, and
-    starts in order (overlaps, as in crosstalk, are fine). RuptureError names the line.
+    starts in order. RuptureError names the line. A start earlier than the cue before by at
+    most :data:`~rupture_nlp.readers.base.MAX_TIME_SLIP` seconds is clamped to that cue's
+    start (recorded in ``meta["repairs"]``) unless ``strict``. Overlaps, as in crosstalk or
+    diarized speech recognition, are kept and counted in ``meta["notices"]``.
 
     ``parse`` reads the time left of the arrow (stripped) and the first word right of it.
     ``common`` optionally matches the usual shape of a whole timing line, with the hours
@@ -41,6 +44,8 @@ def scan_timings(lines: list[str], parse: Callable[[str], float], path: str | Pa
     only match lines where ``parse`` gives the same times (it saves its cost per cue)."""
     out: list[Timing] = []
     prev: Timing | None = None
+    meta = {} if meta is None else meta
+    overlaps, first_overlap = 0, None
     for no, line in enumerate(lines, 1):
         if "-->" not in line:
             continue
@@ -59,9 +64,17 @@ def scan_timings(lines: list[str], parse: Callable[[str], float], path: str | Pa
                                    f"mmm --> hh:mm:ss{',' if what == 'SRT' else '.'}mmm')", path, no) from None
         if end < start:
             raise RuptureError("cue ends before it starts", path, no)
-        if prev is not None and start < prev.start:
-            raise RuptureError(f"cue starts before the cue at line {prev.line} (cues out of time order)", path, no)
+        if prev is not None:
+            if start < prev.start:
+                start = repair_time_slip(start, prev.start, meta, strict=strict, path=path, line=no, message=(
+                    f"cue starts before the cue at line {prev.line} (cues out of time order)"))
+                end = max(end, start)
+            elif start < prev.end:
+                overlaps += 1
+                first_overlap = first_overlap or no
         out.append(prev := Timing(no, start, end))
+    if overlaps:
+        meta.setdefault("notices", []).append({"kind": "overlapping_cues", "count": overlaps, "line": first_overlap})
     return out
 
 
@@ -111,9 +124,9 @@ def check_speakers(pieces: list[Piece], path: str | Path, what: str) -> None:
     if not pieces:
         raise RuptureError(f"no cues with text in this {what} file", path)
     if all(p.speaker_name is None for p in pieces):
-        raise RuptureError(f"no speaker in any cue: rupture needs <v Name> voice tags or 'Name:' prefixes in "
-                           f"the cues (speech-recognition output without speaker labels cannot be split into "
-                           f"therapist and client)", path)
+        raise RuptureError("no speaker in any cue: rupture needs <v Name> voice tags or 'Name:' prefixes in "
+                           "the cues (speech-recognition output without speaker labels cannot be split into "
+                           "therapist and client)", path)
     if pieces[0].speaker_name is None:
         raise RuptureError("first cue has no speaker (<v Name> voice tag or 'Name:' prefix expected)",
                            path, pieces[0].line)

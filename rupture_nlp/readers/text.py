@@ -21,7 +21,8 @@ import re
 from pathlib import Path
 
 from ..errors import RuptureError
-from .base import CLOCK, Piece, RawTranscript, clean_text, parse_clock, plausible_name, split_speaker
+from .base import (CLOCK, Piece, RawTranscript, clean_text, parse_clock, plausible_name, repair_time_slip,
+                   split_speaker)
 from .speakers import SpeakerResolver
 
 
@@ -93,12 +94,15 @@ def has_speaker_lines(text: str, resolver: SpeakerResolver, max_lines: int = 200
     return False
 
 
-def read_text(text: str, path: str | Path, resolver: SpeakerResolver) -> RawTranscript:
+def read_text(text: str, path: str | Path, resolver: SpeakerResolver, *, strict: bool = False) -> RawTranscript:
     """Parse a plain-text transcript (see the module docstring).
 
-    Raises RuptureError for text before the first turn, a malformed timestamp or
-    timestamps that go back in time.
+    Raises RuptureError for text before the first turn, a malformed timestamp or a
+    timestamp that goes back in time; a slip back of at most
+    :data:`~rupture_nlp.readers.base.MAX_TIME_SLIP` seconds is clamped to the time before
+    (recorded in ``meta["repairs"]``) unless ``strict``.
     """
+    meta: dict = {"source_format": "txt"}
     pieces: list[Piece] = []
     header: dict[str, str] = {}
     buf: list[str] = []
@@ -129,8 +133,9 @@ def read_text(text: str, path: str | Path, resolver: SpeakerResolver) -> RawTran
             if end is not None and end < start:
                 raise RuptureError("timestamp range ends before it starts", path, no)
             if prev_start is not None and start < prev_start:
-                raise RuptureError(f"timestamp goes back in time (earlier than the one at line {prev_line})",
-                                   path, no)
+                start = repair_time_slip(start, prev_start, meta, strict=strict, path=path, line=no, message=(
+                    f"timestamp goes back in time (earlier than the one at line {prev_line})"))
+                end = end if end is None else max(end, start)
             prev_start, prev_line = start, no
         if is_turn or start is not None:
             if not pieces and not is_turn:
@@ -145,7 +150,6 @@ def read_text(text: str, path: str | Path, resolver: SpeakerResolver) -> RawTran
         else:
             buf.append(rest)
     flush()
-    meta: dict = {"source_format": "txt"}
     if header:
         meta["header"] = header
     return RawTranscript([p for p in pieces if p.text], meta)

@@ -90,17 +90,19 @@ def plain_cue_lines(text: str, lines: list[str], timings: list[Timing]) -> list[
     return out
 
 
-def read_vtt(text: str, path: str | Path, resolver: SpeakerResolver) -> RawTranscript:
+def read_vtt(text: str, path: str | Path, resolver: SpeakerResolver, *, strict: bool = False) -> RawTranscript:
     """Parse a WebVTT file into pieces (one per cue, or per speaker within a cue).
 
     Raises RuptureError for a missing ``WEBVTT`` header, malformed or out-of-order cue
-    timings, and cues without speakers.
+    timings (small slips repaired unless ``strict``, see :func:`scan_timings`), and cues
+    without speakers.
     """
     text = text.lstrip("\ufeff")
     lines = text.splitlines()
     if not lines or not lines[0].startswith("WEBVTT"):
         raise RuptureError("not a WebVTT file: the first line must be 'WEBVTT'", path, 1)
-    timings = scan_timings(lines, _vtt_seconds, path, "WebVTT", _COMMON_TIMING)
+    meta: dict = {"source_format": "vtt"}
+    timings = scan_timings(lines, _vtt_seconds, path, "WebVTT", _COMMON_TIMING, strict=strict, meta=meta)
     pieces = []
     is_known = resolver.is_known
     cues = plain_cue_lines(text, lines, timings)
@@ -111,7 +113,7 @@ def read_vtt(text: str, path: str | Path, resolver: SpeakerResolver) -> RawTrans
         for cue, timing, start, end in _library_cues(text, timings, path):
             pieces += cue_pieces(cue, timing, start, end, is_known)
     check_speakers(pieces, path, "WebVTT")
-    return RawTranscript(pieces, {"source_format": "vtt"})
+    return RawTranscript(pieces, meta)
 
 
 def _library_cues(text: str, timings: list[Timing], path: str | Path) -> list[tuple[list[str], Timing | None,
@@ -126,11 +128,15 @@ def _library_cues(text: str, timings: list[Timing], path: str | Path) -> list[tu
         raise RuptureError("malformed WebVTT file", path) from None
     aligned = len(captions) == len(timings)
     out = []
+    prev = 0.0
     for i, cap in enumerate(captions):
         timing = timings[i] if aligned else None
         if timing is not None:
             start, end = timing.start, timing.end
-        else:
+        else:  # slips the checked timing lines allowed are clamped here as well
             start, end = cap.start_time.in_milliseconds() / 1000.0, cap.end_time.in_milliseconds() / 1000.0
+            if start < prev:
+                start, end = prev, max(end, prev)
+        prev = start
         out.append((cap.lines, timing, start, end))
     return out
