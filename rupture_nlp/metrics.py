@@ -221,7 +221,7 @@ def icc_2_1(gold: Sequence[float], pred: Sequence[float], *,
         out["reason"] = f"too few sessions ({len(g)}; at least {min_sessions} needed)"
         return out
     if np.ptp(np.concatenate([g, p])) == 0:
-        out["reason"] = "no variance: every session has the same gold and predicted count"
+        out["reason"] = "no variance: every count of both raters is the same"
         return out
     import pandas as pd
     import pingouin as pg
@@ -245,3 +245,37 @@ def icc_2_1(gold: Sequence[float], pred: Sequence[float], *,
     lo, hi = _num(ci[0]), _num(ci[1])
     out["ci95"] = [lo, hi] if lo is not None and hi is not None else None
     return out
+
+
+# ------------------------------------------------------------------------------------------
+# agreement of coders (Label Studio pull, corpus agreement)
+# ------------------------------------------------------------------------------------------
+AGREEMENT_METRICS = ("cohen_kappa", "krippendorff_alpha")
+
+
+def nominal_agreement(M: np.ndarray, metric: str) -> float | None:
+    """Agreement of coders on one nominal code per unit (e.g. "carries this label": 0/1).
+
+    ``M`` has shape (n_coders, n_units), NaN where a coder did not code a unit. ``cohen_kappa``
+    (scikit-learn; exactly two coders) is computed over the units both coded;
+    ``krippendorff_alpha`` (the krippendorff package, nominal) uses every code, NaN as missing.
+    None where the statistic is undefined: no unit to compare, or every code identical (a label
+    nobody used, or one every unit carries).
+    """
+    import krippendorff
+    from sklearn.metrics import cohen_kappa_score
+
+    M = np.asarray(M, dtype=float)
+    if metric == "cohen_kappa":
+        if M.ndim != 2 or M.shape[0] != 2:
+            raise ValueError(f"Cohen's kappa needs exactly two coders, got codes of shape {M.shape}")
+        both = ~np.isnan(M).any(axis=0)
+        a, b = M[0, both], M[1, both]
+        if np.unique(np.concatenate([a, b])).size < 2:
+            return None
+        return _num(cohen_kappa_score(a, b))
+    if metric == "krippendorff_alpha":
+        if np.unique(M[~np.isnan(M)]).size < 2:
+            return None
+        return _num(krippendorff.alpha(reliability_data=M, level_of_measurement="nominal"))
+    raise ValueError(f"metric must be one of {', '.join(AGREEMENT_METRICS)}, not {metric!r}")

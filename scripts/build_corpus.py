@@ -12,14 +12,34 @@ per line, in this format::
 
 * ``T:`` is the therapist, ``C:`` the client; consecutive lines of one speaker form a turn.
 * ``{+N}`` right after the prefix: N seconds of silence before the utterance.
-* `` || a, b`` at the end: the gold labels of the utterance (schema ids).
+* `` || a, b`` at the end: the gold labels of the utterance (schema ids). Tags written
+  ``hn:<class>`` there are not labels: they mark a deliberate hard negative (an unlabelled
+  utterance of a kind a model tends to mistake for a marker, e.g. ``hn:sustain_talk``) so the
+  datasheet can count them; ``HARD_NEGATIVES`` lists the classes.
 
 ``python scripts/build_corpus.py --check corpora/src/b1`` prints statistics of one batch
-(counts per label, labelled share, repeated texts) without writing anything.
-``python scripts/build_corpus.py`` builds ``corpora/{train,dev,test}.jsonl`` (canonical
-session format with gold labels and synthetic times), ``corpora/splits.json`` and the raw
-example renderings in ``corpora/examples/``. Only the standard library is used, so writers
-can run it anywhere; the output is deterministic.
+(counts per label, labelled share, minutes per session, repeated texts) without writing
+anything; it needs only the standard library, so writers can run it anywhere.
+
+``python scripts/build_corpus.py`` (in the project venv) builds, deterministically:
+
+* ``corpora/{train,dev,test}.jsonl``: the sessions the trainer reads — **segmenter-aligned**:
+  each authored session is rendered as WebVTT, segmented by the project's own pipeline (exactly
+  what ``rupture tag`` does with that file) and its gold labels projected onto the units by the
+  rule of :mod:`rupture_nlp.corpus.align` (``source_ids`` on every unit name its authored lines);
+* ``corpora/splits.json`` (session id -> part) and the raw example renderings in
+  ``corpora/examples/``;
+* ``corpora/asr/{train,dev,test}.jsonl``: every session rendered as speech recognition plus
+  diarization would deliver it (:mod:`rupture_nlp.corpus.asr`, default knobs, seed
+  ``ASR_SEED``), then segmenter-aligned like the clean files — the test rendering is the ASR test
+  set, never trained on unless a trainer chooses ``asr/train.jsonl`` as augmentation;
+* ``corpora/agreement/coder1.jsonl`` and ``coder2.jsonl``: the double-coded sessions as authored
+  (one utterance per line) with the first coding (``src/``) and the independent second coding
+  (``agreement/coder2/``), for ``rupture corpus agreement``.
+
+Batch folders: ``b*`` are the first corpus's 6–12-minute stretches, ``w*`` whole sessions of
+40–55 minutes, ``h*`` health-behaviour counselling consultations of 10–30 minutes; the kind is
+recorded as ``meta["collection"]``.
 """
 from __future__ import annotations
 
@@ -35,7 +55,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "corpora" / "src"
+CODER2 = ROOT / "corpora" / "agreement" / "coder2"
+ASR_SEED = 2026
+#: batch folder prefix -> (collection, allowed utterances, allowed minutes)
+COLLECTIONS = {
+    "b": ("stretch", (50, 110), (4, 14)),
+    "w": ("whole_session", (250, 600), (40, 55)),
+    "h": ("health_counselling", (60, 320), (10, 30)),
+}
 SCHEMA = ROOT / "rupture_nlp" / "data" / "schema_3rs.yaml"
+HARD_NEGATIVES = {
+    # therapist talk that is not a repair strategy
+    "reflection", "open_question", "information", "agenda", "empathy",
+    # client talk that is not a rupture marker
+    "sustain_talk", "ambivalence", "problem_talk", "tiredness", "third_party_complaint",
+    "brief_answer", "collaborative_disagreement", "honest_agreement",
+}
 LINE = re.compile(r"^(?P<spk>[TC]):\s*(?:\{\+(?P<pause>\d+(?:\.\d+)?)\}\s*)?(?P<text>.*?)\s*(?:\|\|\s*(?P<labels>.*))?$")
 
 
@@ -62,7 +97,14 @@ def parse_file(path: Path, valid: set[str]) -> tuple[dict, list[dict], list[str]
         if not m or not m.group("text"):
             problems.append(f"{path}:{no}: not a 'T:' or 'C:' utterance line")
             continue
-        labels = [x.strip() for x in (m.group("labels") or "").split(",") if x.strip()]
+        tags = [x.strip() for x in (m.group("labels") or "").split(",") if x.strip()]
+        hard = [x[3:] for x in tags if x.startswith("hn:")]
+        labels = [x for x in tags if not x.startswith("hn:")]
+        if hard and labels:
+            problems.append(f"{path}:{no}: a labelled utterance cannot also be a hard negative")
+        unknown_hn = [x for x in hard if x not in HARD_NEGATIVES]
+        if unknown_hn:
+            problems.append(f"{path}:{no}: unknown hard-negative class(es) {unknown_hn}")
         bad = [x for x in labels if x not in valid]
         if bad:
             problems.append(f"{path}:{no}: unknown label(s) {bad}")
@@ -72,6 +114,7 @@ def parse_file(path: Path, valid: set[str]) -> tuple[dict, list[dict], list[str]
             "text": m.group("text"),
             "pause": float(m.group("pause")) if m.group("pause") else None,
             "labels": labels,
+            "hard_negative": hard,
             "line": no,
         })
     if "session_id" not in meta:
@@ -119,6 +162,8 @@ def to_canonical(meta: dict, utts: list[dict]) -> dict:
             "speaker_name": "T" if u["speaker"] == "therapist" else "C",
             "text": u["text"], "start": u["start"], "end": u["end"], "labels": u["labels"],
         })
+        if u.get("hard_negative"):
+            out[-1]["hard_negative"] = u["hard_negative"]
     m = {k: v for k, v in meta.items() if k != "session_id"}
     return {"session_id": sid, "meta": m, "utterances": out}
 
@@ -129,6 +174,8 @@ def load_sessions(dirs: list[Path], valid: set[str]) -> tuple[list[tuple[dict, l
         for p in sorted(d.rglob("*.txt")):
             meta, utts, probs = parse_file(p, valid)
             meta.setdefault("source_file", str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p))
+            batch = p.relative_to(d).parts[0] if len(p.relative_to(d).parts) > 1 else d.name
+            meta.setdefault("collection", COLLECTIONS.get(batch[:1], ("other",))[0])
             problems += probs
             sessions.append((meta, utts))
     return sessions, problems
@@ -144,17 +191,35 @@ def stats(sessions, label_ids) -> str:
     lines = [f"sessions: {len(sessions)}  utterances: {n_utt}  labelled: {labelled} ({100*labelled/max(1,n_utt):.1f}%)"
              f"  sessions without rupture: {no_rupture} ({100*no_rupture/max(1,len(sessions)):.0f}%)",
              f"utterances per session: min {min(lens, default=0)} max {max(lens, default=0)}"]
+    for m, us in sessions:
+        timed = [dict(u) for u in us]
+        add_times(m["session_id"], timed)
+        labelled_s = sum(1 for u in us if u["labels"])
+        lines.append(f"  {m['session_id']}: {len(us)} utterances, {timed[-1]['end'] / 60 if timed else 0:.1f} min, "
+                     f"{100 * labelled_s / max(1, len(us)):.1f}% labelled")
     for lab in label_ids:
         lines.append(f"  {counts.get(lab, 0):5d}  {lab}")
+    hn = collections.Counter(h for _, us in sessions for u in us for h in u.get("hard_negative", []))
+    if hn:
+        lines.append("hard negatives (unlabelled on purpose): " + ", ".join(f"{k} {v}" for k, v in sorted(hn.items())))
     text_count = collections.Counter(" ".join(words(u["text"])) for _, us in sessions for u in us
                                      if len(words(u["text"])) > 6)
     reps = [(c, t) for t, c in text_count.items() if c > 2]
     if reps:
         lines.append("texts of more than six words used more than twice (must be fixed):")
         lines += [f"  {c}x  {t}" for c, t in sorted(reps, reverse=True)]
-    bad_len = [m["session_id"] for m, u in sessions if not 50 <= len(u) <= 110]
+    bad_len = []
+    for m, us in sessions:
+        spec = next((v for v in COLLECTIONS.values() if v[0] == m.get("collection")), None)
+        if spec is None:
+            continue
+        timed = [dict(u) for u in us]
+        add_times(m["session_id"], timed)
+        minutes = timed[-1]["end"] / 60 if timed else 0
+        if not (spec[1][0] <= len(us) <= spec[1][1] and spec[2][0] <= minutes <= spec[2][1]):
+            bad_len.append(f"{m['session_id']} ({len(us)} utterances, {minutes:.1f} min)")
     if bad_len:
-        lines.append(f"sessions outside 50-110 utterances: {bad_len}")
+        lines.append("sessions outside their collection's length (must be fixed): " + ", ".join(bad_len))
     return "\n".join(lines)
 
 
@@ -196,6 +261,84 @@ def stratified_split(sessions: list[dict], label_ids: list[str], seed: int = 13,
     for i in best[1]:
         assign[sessions[i]["session_id"]] = "test"
     return assign
+
+
+def extend_split(first: list[dict], first_assign: dict[str, str], new: list[dict], label_ids: list[str],
+                 seed: int = 17, trials: int = 3000, min_count: int = 15) -> dict[str, str]:
+    """Assign the sessions added after the first corpus, keeping the first corpus's split.
+
+    Among ``trials`` seeded random partitions of ``new`` (15% dev, 15% test), keep the one in
+    which dev and test — with the first corpus's dev and test sessions — hold every label at least
+    ``min_count`` times and at least two sessions of every new collection, and whose per-label
+    shares of the whole corpus are closest (squared error) to 15% each. Deterministic.
+    """
+    rng = random.Random(seed)
+    def counts(ss):
+        c = collections.Counter()
+        for s in ss:
+            c.update(l for u in s["utterances"] for l in u["labels"])
+        return c
+    base = {part: counts([s for s in first if first_assign[s["session_id"]] == part]) for part in ("dev", "test")}
+    per = [counts([s]) for s in new]
+    total = counts(first) + counts(new)
+    kinds = sorted({s["meta"]["collection"] for s in new})
+    n_part = round(0.15 * len(new))
+    order = list(range(len(new)))
+    best, best_score = None, None
+    for _ in range(trials):
+        rng.shuffle(order)
+        parts = {"dev": order[:n_part], "test": order[n_part:2 * n_part]}
+        score, ok = 0.0, True
+        for name, idx in parts.items():
+            c = collections.Counter(base[name])
+            for i in idx:
+                c.update(per[i])
+            if any(c[l] < min_count for l in label_ids):
+                ok = False
+                break
+            if any(sum(new[i]["meta"]["collection"] == k for i in idx) < 2 for k in kinds):
+                ok = False
+                break
+            score += sum((c[l] / max(1, total[l]) - 0.15) ** 2 for l in label_ids)
+        if ok and (best_score is None or score < best_score):
+            best, best_score = {k: list(v) for k, v in parts.items()}, score
+    if best is None:
+        raise SystemExit(f"no split of the new sessions gives every label {min_count}x in dev and test")
+    assign = {s["session_id"]: "train" for s in new}
+    for name, idx in best.items():
+        for i in idx:
+            assign[new[i]["session_id"]] = name
+    return assign
+
+
+def align(canon: list[dict]) -> list[dict]:
+    """The sessions as the tagger sees them (see :mod:`rupture_nlp.corpus.align`)."""
+    sys.path.insert(0, str(ROOT))
+    from rupture_nlp.corpus.align import align_session
+    from rupture_nlp.records import Session
+    return [align_session(Session.from_dict(s)).to_dict() for s in canon]
+
+
+def asr_align(canon: list[dict]) -> list[dict]:
+    """The sessions as the tagger sees their ASR renderings (seed ``ASR_SEED``)."""
+    sys.path.insert(0, str(ROOT))
+    from rupture_nlp.corpus.align import align_session
+    from rupture_nlp.corpus.asr import render_session, speakers_spec, to_vtt
+    from rupture_nlp.records import Session
+    out = []
+    for s in canon:
+        r = render_session(Session.from_dict(s), seed=ASR_SEED)
+        out.append(align_session(r, vtt=to_vtt(r), speakers=speakers_spec(r)).to_dict())
+    return out
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for s in rows:
+            f.write(json.dumps(s, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
 
 
 def fmt_clock(t: float, sep: str = ".") -> str:
@@ -241,6 +384,29 @@ def write_examples(sessions: list[dict], outdir: Path) -> None:
         (outdir / f"{s['session_id']}.{ext}").write_text(render(s), encoding="utf-8")
 
 
+def write_agreement(canon: list[dict], valid: set[str], outdir: Path) -> None:
+    """The double-coded sessions as authored: the first coding and the independent second one."""
+    if not CODER2.is_dir():
+        return
+    second, problems = load_sessions([CODER2], valid)
+    if problems:
+        raise SystemExit("\n".join(problems))
+    by_id = {s["session_id"]: s for s in canon}
+    first_rows, second_rows = [], []
+    for meta, utts in sorted(second, key=lambda x: x[0]["session_id"]):
+        one = by_id[meta["session_id"]]
+        two = to_canonical({**meta, "collection": one["meta"]["collection"]}, utts)
+        if [u["text"] for u in two["utterances"]] != [u["text"] for u in one["utterances"]]:
+            raise SystemExit(f"{meta['source_file']}: the second coding's lines differ from the source")
+        two["meta"] = {**one["meta"], "coder": 2}
+        first_rows.append({**one, "meta": {**one["meta"], "coder": 1}})
+        second_rows.append(two)
+    write_jsonl(outdir / "coder1.jsonl", first_rows)
+    write_jsonl(outdir / "coder2.jsonl", second_rows)
+    print(f"agreement: {len(first_rows)} double-coded sessions, "
+          f"{sum(len(s['utterances']) for s in first_rows)} utterances")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", nargs="*", metavar="DIR", help="print statistics of these batch folders only")
@@ -260,22 +426,31 @@ def main() -> int:
     if problems:
         return 1
     canon = [to_canonical(m, u) for m, u in sessions]
-    assign = stratified_split(canon, label_ids)
+    first = [s for s in canon if s["meta"]["collection"] == "stretch"]
+    added = [s for s in canon if s["meta"]["collection"] != "stretch"]
+    assign = stratified_split(first, label_ids)          # the first corpus keeps its split
+    if added:
+        assign.update(extend_split(first, assign, added, label_ids))
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
+    for s in canon:
+        s["meta"]["split"] = assign[s["session_id"]]
+    aligned = align(canon)
     for part in ("train", "dev", "test"):
-        rows = [s for s in canon if assign[s["session_id"]] == part]
-        for s in rows:
-            s["meta"]["split"] = part
-        tmp = out / f".{part}.jsonl.tmp"
-        with tmp.open("w", encoding="utf-8") as f:
-            for s in rows:
-                f.write(json.dumps(s, ensure_ascii=False) + "\n")
-        os.replace(tmp, out / f"{part}.jsonl")
+        rows = [s for s in aligned if assign[s["session_id"]] == part]
+        write_jsonl(out / f"{part}.jsonl", rows)
         c = collections.Counter(l for s in rows for u in s["utterances"] for l in u["labels"])
         missing = [l for l in label_ids if not c[l]]
-        print(f"{part}: {len(rows)} sessions, {sum(len(s['utterances']) for s in rows)} utterances"
-              + (f"; MISSING labels {missing}" if missing else ""))
+        authored = sum(len(s["utterances"]) for s in canon if assign[s["session_id"]] == part)
+        print(f"{part}: {len(rows)} sessions, {sum(len(s['utterances']) for s in rows)} units "
+              f"({authored} authored utterances)" + (f"; MISSING labels {missing}" if missing else ""))
+    asr = asr_align(canon)
+    for part in ("train", "dev", "test"):
+        rows = [s for s in asr if assign[s["session_id"]] == part]
+        write_jsonl(out / "asr" / f"{part}.jsonl", rows)
+        n_lab = sum(1 for s in rows for u in s["utterances"] if u["labels"])
+        print(f"asr/{part}: {len(rows)} sessions, {sum(len(s['utterances']) for s in rows)} units, {n_lab} labelled")
+    write_agreement(canon, valid, out / "agreement")
     (out / "splits.json").write_text(json.dumps(dict(sorted(assign.items())), indent=1) + "\n", encoding="utf-8")
     write_examples([s for s in canon if assign[s["session_id"]] == "test"], out / "examples")
     return 0

@@ -31,12 +31,30 @@ def all_sessions(corpus):
     return [s for p in PARTS for s in corpus[p]]
 
 
+def authored_count(s) -> int:
+    """Authored utterances (source lines) of an aligned session."""
+    return len({i for u in s.utterances for i in u.extra["source_ids"]})
+
+
+def minutes(s) -> float:
+    return s.utterances[-1].end / 60
+
+
 def test_size_and_session_lengths(corpus):
     sessions = all_sessions(corpus)
-    assert len(sessions) >= 120
-    assert sum(len(s.utterances) for s in sessions) >= 9000
-    assert all(50 <= len(s.utterances) <= 110 for s in sessions)
+    assert len(sessions) >= 184
+    assert sum(authored_count(s) for s in sessions) >= 22000
+    assert sum(len(s.utterances) for s in sessions) > sum(authored_count(s) for s in sessions)
     assert len({s.session_id for s in sessions}) == len(sessions)
+    kinds = collections.defaultdict(list)
+    for s in sessions:
+        kinds[s.meta["collection"]].append(s)
+    assert set(kinds) == {"stretch", "whole_session", "health_counselling"}
+    assert all(50 <= authored_count(s) <= 110 for s in kinds["stretch"])
+    assert len(kinds["whole_session"]) >= 30 and all(40 <= minutes(s) <= 55 for s in kinds["whole_session"])
+    assert all(authored_count(s) >= 250 for s in kinds["whole_session"])
+    assert len(kinds["health_counselling"]) >= 30
+    assert all(10 <= minutes(s) <= 30 for s in kinds["health_counselling"])
 
 
 def test_label_coverage_and_rates(corpus):
@@ -44,10 +62,11 @@ def test_label_coverage_and_rates(corpus):
     utts = [u for s in sessions for u in s.utterances]
     counts = collections.Counter(l for u in utts for l in u.labels or [])
     assert set(counts) <= set(SCHEMA.label_ids)
-    low = {l: counts[l] for l in SCHEMA.label_ids if counts[l] < 60}
-    assert not low, f"labels under 60 occurrences: {low}"
-    share = sum(1 for u in utts if u.labels) / len(utts)
-    assert 0.12 <= share <= 0.22
+    low = {l: counts[l] for l in SCHEMA.label_ids if counts[l] < 120}
+    assert not low, f"labels under 120 occurrences: {low}"
+    # near real base rates: the share of authored utterances (coded lines) that carry a label
+    share = sum(1 for u in utts if u.labels) / sum(authored_count(s) for s in sessions)
+    assert 0.08 <= share <= 0.18
     no_rupture = [s for s in sessions if not any(
         SCHEMA.category_of(l) != "repair" for u in s.utterances for l in u.labels or [])]
     assert len(no_rupture) >= 0.15 * len(sessions)
@@ -55,6 +74,26 @@ def test_label_coverage_and_rates(corpus):
     for u in utts:
         for l in u.labels or []:
             assert SCHEMA.label(l).speaker in ("any", u.speaker), (u.id, l)
+
+
+def test_hard_negatives_are_unlabelled_and_in_every_new_collection(corpus):
+    sessions = all_sessions(corpus)
+    hn = collections.Counter()
+    for s in sessions:
+        for u in s.utterances:
+            for h in u.extra.get("hard_negative") or []:
+                hn[(s.meta["collection"], h)] += 1
+                if not u.labels:
+                    continue
+                # a unit holding a labelled line and a hard-negative line is the only exception
+                assert len(u.extra["source_ids"]) > 1, u.id
+    for kind in ("whole_session", "health_counselling"):
+        classes = {h for k, h in hn if k == kind}
+        assert {"reflection", "information", "sustain_talk", "problem_talk", "third_party_complaint",
+                "brief_answer", "tiredness"} <= classes, kind
+    readme = (ROOT / "corpora" / "README.md").read_text()
+    for h in ("sustain_talk", "third_party_complaint", "brief_answer", "reflection"):
+        assert h in readme
 
 
 def test_times_are_plausible(corpus):
@@ -91,13 +130,17 @@ def test_split_is_by_session_stratified_and_documented(corpus):
     assert 0.62 <= n["train"] / total <= 0.78
     assert 0.10 <= n["dev"] / total <= 0.20 and 0.10 <= n["test"] / total <= 0.20
     for p in PARTS:
-        labs = {l for s in corpus[p] for u in s.utterances for l in u.labels or []}
-        assert labs == set(SCHEMA.label_ids), f"{p} lacks {set(SCHEMA.label_ids) - labs}"
+        labs = collections.Counter(l for s in corpus[p] for u in s.utterances for l in u.labels or [])
+        assert set(labs) == set(SCHEMA.label_ids), f"{p} lacks {set(SCHEMA.label_ids) - set(labs)}"
+        if p != "train":
+            assert min(labs.values()) >= 15, f"{p}: {labs.most_common()[-3:]}"
+            kinds = collections.Counter(s.meta["collection"] for s in corpus[p])
+            assert kinds["whole_session"] >= 2 and kinds["health_counselling"] >= 2, kinds
         assert all(s.meta["split"] == p for s in corpus[p])
     splits = json.loads((ROOT / "corpora" / "splits.json").read_text())
     assert splits == {s.session_id: p for p in PARTS for s in corpus[p]}
     readme = (ROOT / "corpora" / "README.md").read_text()
-    for word in ("synthetic", "train", "dev", "test", "split"):
+    for word in ("synthetic", "train", "dev", "test", "split", "aligned", "agreement"):
         assert word in readme.lower()
 
 
@@ -107,6 +150,9 @@ def test_committed_corpus_is_what_the_sources_build(tmp_path):
     assert r.returncode == 0, r.stderr
     for f in FILES + [ROOT / "corpora" / "splits.json"]:
         assert (tmp_path / f.name).read_bytes() == f.read_bytes(), f"{f.name} is stale: rebuild the corpus"
+    for name in ("coder1.jsonl", "coder2.jsonl"):
+        built, committed = tmp_path / "agreement" / name, ROOT / "corpora" / "agreement" / name
+        assert built.read_bytes() == committed.read_bytes(), f"{name} is stale: rebuild the corpus"
     for f in (tmp_path / "examples").iterdir():
         assert f.read_bytes() == (ROOT / "corpora" / "examples" / f.name).read_bytes()
 

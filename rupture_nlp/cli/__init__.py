@@ -9,6 +9,7 @@ from .app import app, report_error
 
 # Each module registers its commands on ``app`` when imported.
 from . import basic  # noqa: F401,E402  validate, labels, corpus stats
+from . import corpus_asr  # noqa: F401,E402  corpus render-asr
 from . import segment  # noqa: F401,E402  segment
 from . import model  # noqa: F401,E402  train, evaluate, tag
 from . import labelstudio  # noqa: F401,E402  ls ...

@@ -82,3 +82,38 @@ def corpus_stats(
     console.print(f"speakers: therapist {st.speakers['therapist']}, client {st.speakers['client']}; "
                   f"labelled share {100 * sum(st.labelled.values()) / max(1, n_utt):.1f}%; "
                   f"sessions without any rupture marker: {st.sessions_without_rupture}", markup=False)
+
+
+@corpus_app.command("agreement")
+def corpus_agreement(
+    file_a: Path = typer.Argument(..., help="Canonical JSONL file coded by coder A.", dir_okay=False),
+    file_b: Path = typer.Argument(..., help="The same sessions and utterances coded by coder B.", dir_okay=False),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full result as JSON here."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=0,
+                                  help="Bootstrap resamples of sessions for the 95% CIs (0: no CIs)."),
+    seed: int = typer.Option(13, "--seed", help="Seed of the bootstrap resampling."),
+    schema: Optional[Path] = SchemaOption,
+) -> None:
+    """Two-coder agreement: Cohen's kappa and Krippendorff's alpha per category, kappa per label,
+    ICC(2,1) of per-session category counts, with session-bootstrap 95% CIs."""
+    import json
+
+    from ..atomic import atomic_write_text, output_target
+    from ..corpus.agreement import agreement_files, agreement_tables
+    from .app import progress
+    labels = load_schema_option(schema)
+    if json_out is not None:
+        output_target(json_out)  # refuse a folder before the bootstrap, not after
+    with progress(transient=True) as bar:
+        task = bar.add_task("bootstrap over sessions", total=bootstrap)
+        result = agreement_files(file_a, file_b, labels, n_boot=bootstrap, seed=seed,
+                                 on_resample=lambda: bar.advance(task))
+    for t in agreement_tables(result):
+        console.print(t)
+    for c, r in result["categories"].items():
+        if r["icc_reason"]:
+            console.print(f"ICC not computed for {c}: {r['icc_reason']}", markup=False)
+    console.print("overall alpha: agreement on each utterance's set of categories (nominal)", markup=False)
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps(result, indent=2) + "\n")
+        err_console.print(f"wrote {json_out}", markup=False)

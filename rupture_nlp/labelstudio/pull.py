@@ -31,6 +31,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import RuptureError
+from ..metrics import nominal_agreement
 from ..records import Session, Utterance, write_sessions
 from ..schema import LabelSchema
 from .client import LSClient
@@ -202,11 +203,9 @@ def agreement(multi: list[list[Annotation]], schema: LabelSchema) -> dict[str, A
     Each label is a yes/no code per utterance. With exactly two annotators in all: Cohen's
     kappa (scikit-learn) over the utterances both coded; with more: Krippendorff's alpha
     (nominal; annotators who did not code a task count as missing). ``value`` is None where
-    the statistic is undefined (e.g. a label nobody used).
+    the statistic is undefined (e.g. a label nobody used). Both statistics come from
+    :func:`rupture_nlp.metrics.nominal_agreement`, as in ``rupture corpus agreement``.
     """
-    import krippendorff
-    from sklearn.metrics import cohen_kappa_score
-
     annotators = sorted({a.annotator for anns in multi for a in anns})
     units: list[tuple[str, dict[str, set[str]]]] = []  # (utterance id, annotator -> labels)
     for anns in multi:
@@ -221,20 +220,7 @@ def agreement(multi: list[list[Annotation]], schema: LabelSchema) -> dict[str, A
                 if who in by:
                     M[i, j] = 1.0 if lid in by[who] else 0.0
         positives = int(np.nansum(M))
-        value: float | None = None
-        if metric == "cohen_kappa":
-            both = ~np.isnan(M).any(axis=0)
-            a, b = M[0, both], M[1, both]
-            if both.sum() and len(set(a) | set(b)) > 1:
-                value = float(cohen_kappa_score(a, b))
-            elif both.sum():
-                value = None  # every code identical: kappa undefined
-        else:
-            values = M[~np.isnan(M)]
-            if values.size and len(set(values)) > 1:
-                value = float(krippendorff.alpha(reliability_data=M, level_of_measurement="nominal"))
-        if value is not None and np.isnan(value):
-            value = None
+        value = nominal_agreement(M, metric)
         per_label[lid] = {"value": None if value is None else round(value, 4), "positive_codes": positives}
     return {"metric": metric, "annotators": annotators, "tasks": len(multi), "utterances": len(units),
             "labels": per_label}

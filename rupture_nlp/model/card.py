@@ -87,7 +87,7 @@ def render_card(clf: Any, metrics: dict[str, Any], training_config: dict[str, An
           + "; sigmoid per label (multi-label)"
           + ("; a softmax over 'none' plus the labels of each exclusive category" if any(c.exclusive for c in schema.categories) else "")
           + ". The coarse level (category) of an utterance is on when any of its labels is.",
-          f"- Input: text A is the utterance with its speaker role"
+          "- Input: text A is the utterance with its speaker role"
           + (" and the pause before it in words (1.5 s, 3 s and 6 s buckets)" if inp.pause_marker else "")
           + (f"; text B the {inp.context} preceding utterances with their speakers, most recent first" if inp.context else "")
           + f"; at most {inp.max_length} tokens.",

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from .records import read_sessions
-from .schema import LabelSchema
+from ..records import read_sessions
+from ..schema import LabelSchema
 
 
 @dataclass
