@@ -87,6 +87,23 @@ def card_notes(metrics: dict, extra: dict) -> dict:
         if lost:
             line += f"It does **not** beat {', '.join(lost)} on both levels."
         notes.append(line)
+    asr = extra.get("test_asr")
+    if asr:
+        icc = asr.get("session_icc") or {}
+        notes.append(
+            f"**ASR rendering of the test split** (`{asr['data']['path']}`: the same sessions as speech "
+            f"recognition and diarization would deliver them, re-segmented; never trained on). Fine macro-F1 "
+            f"{asr['fine']['macro']['f1']:.3f}, coarse {asr['coarse']['macro']['f1']:.3f}; "
+            + "; ".join(f"{n} fine {b['fine']['macro']['f1']:.3f}, coarse {b['coarse']['macro']['f1']:.3f}"
+                        for n, b in asr["baselines"].items())
+            + ". Session ICC(2,1) " + ", ".join(
+                f"{c} {v['icc']:.2f} (mean count {v['pred_mean']:.1f} predicted vs {v['gold_mean']:.1f} gold)"
+                for c, v in icc.items() if v.get("icc") is not None) + ".")
+    if test and test.get("session_icc"):
+        notes.append("**Count bias on the test split** (mean per-session count of utterances with a marker of the "
+                     "category, predicted vs gold): " + ", ".join(
+                         f"{c} {v['pred_mean']:.1f} vs {v['gold_mean']:.1f}" for c, v in test["session_icc"].items())
+                     + ". Thresholds are tuned for F1 on dev, not for unbiased counts.")
     notes.append("**Not measured:** the sampling ratio of unlabelled utterances (1.5 per labelled one throughout), "
                  "contexts other than 2 and 3 utterances, the pause features' contribution, and the [CLS] head "
                  "beyond 2 epochs of LoRA training. Each design row is one seed; on a dev split with a "
@@ -140,7 +157,32 @@ def summary_extra(summary: dict) -> dict:
     for key in ("bench", "bench_previous"):
         if summary.get(key):
             extra[key] = summary[key]
+    if (summary.get("corpus") or {}).get("note"):
+        extra["comparisons_data"] = summary["corpus"]["note"]
     return extra
+
+
+TEST_FILES = {"test": "test_metrics.json", "test_asr": "test_asr_metrics.json"}
+
+
+def evaluate_tests(out: Path, final: Path, args: argparse.Namespace) -> dict:
+    """Evaluate the model directory ``out`` (to be moved to ``final``) on the clean test split and
+    on its ASR rendering; writes ``test_metrics.json`` / ``test_asr_metrics.json`` (paths relative
+    to the repository) and returns them as ``{"test": ..., "test_asr": ...}``."""
+    from rupture_nlp.evaluate import evaluate_model_dir, result_to_json
+    res = {}
+    for key, data_path in (("test", args.test), ("test_asr", args.test_asr)):
+        if not data_path or not Path(data_path).is_file():
+            continue
+        r = evaluate_model_dir(out, data_path)
+        fin = final.resolve()
+        r["model"]["dir"] = str(fin.relative_to(ROOT)) if fin.is_relative_to(ROOT) else fin.name
+        data = Path(r["data"]["path"]).resolve()
+        r["data"]["path"] = str(data.relative_to(ROOT)) if data.is_relative_to(ROOT) else data.name
+        text = result_to_json(r)
+        (out / TEST_FILES[key]).write_text(text)
+        res[key] = json.loads(text)
+    return res
 
 
 def refresh_card(out: Path, summary: dict, extra_notes: dict | None = None) -> None:
@@ -152,8 +194,9 @@ def refresh_card(out: Path, summary: dict, extra_notes: dict | None = None) -> N
     tc = json.loads((out / "training_config.json").read_text())
     extra: dict = {"comparisons": comparison_rows(summary)} if summary else {}
     extra.update(summary_extra(summary))
-    if (out / "test_metrics.json").is_file():
-        extra["test"] = json.loads((out / "test_metrics.json").read_text())
+    for key, name in TEST_FILES.items():
+        if (out / name).is_file():
+            extra[key] = json.loads((out / name).read_text())
     extra["extra_notes"] = extra_notes or {}
     extra.update(card_notes(metrics, extra))
     if summary:
@@ -205,14 +248,7 @@ def build_compact(full_dir: Path, out: Path, args: argparse.Namespace, extra: di
                      "baselines_seconds": round(t_base, 1)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     tc = json.loads((out / "training_config.json").read_text())
-    if Path(args.test).is_file():
-        test = evaluate_model_dir(out, args.test)
-        final = Path(args.out).resolve()
-        test["model"]["dir"] = str(final.relative_to(ROOT)) if final.is_relative_to(ROOT) else final.name
-        data = Path(test["data"]["path"]).resolve()
-        test["data"]["path"] = str(data.relative_to(ROOT)) if data.is_relative_to(ROOT) else data.name
-        (out / "test_metrics.json").write_text(result_to_json(test))
-        extra["test"] = json.loads(result_to_json(test))
+    extra.update(evaluate_tests(out, Path(args.out), args))
     extra.update(card_notes(metrics, extra))
     (out / "README.md").write_text(render_card(RuptureClassifier.from_pretrained(out), metrics, tc, extra))
     return metrics
@@ -223,6 +259,10 @@ def main() -> int:
     ap.add_argument("--train", default=str(ROOT / "corpora" / "train.jsonl"))
     ap.add_argument("--dev", default=str(ROOT / "corpora" / "dev.jsonl"))
     ap.add_argument("--test", default=str(ROOT / "corpora" / "test.jsonl"))
+    ap.add_argument("--test-asr", default=str(ROOT / "corpora" / "asr" / "test.jsonl"),
+                    help="the ASR rendering of the test split ('' to skip)")
+    ap.add_argument("--evaluate-tests", action="store_true", help="only (re)evaluate the built model on the test "
+                    "files and re-render its card")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--full-dir", default=str(DEFAULT_FULL), help="where the full fine-tuned model is written")
     ap.add_argument("--from-full", default=None, help="use this existing full fine-tuned model (skip training)")
@@ -232,7 +272,9 @@ def main() -> int:
     ap.add_argument("--refresh-card", action="store_true", help="only re-render the card of the built model "
                     "(with --experiments)")
     args = ap.parse_args()
-    if args.refresh_card:
+    if args.evaluate_tests:
+        evaluate_tests(Path(args.out), Path(args.out), args)
+    if args.refresh_card or args.evaluate_tests:
         exp = Path(args.experiments) if args.experiments else Path(args.out) / "experiments.json"
         refresh_card(Path(args.out), json.loads(exp.read_text()) if exp.is_file() else {})
         return 0

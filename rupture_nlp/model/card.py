@@ -107,7 +107,7 @@ def render_card(clf: Any, metrics: dict[str, Any], training_config: dict[str, An
         L += [_table(["split", "file", "sessions", "utterances", "labelled utterances"], rows), ""]
     L += ["The bundled corpus is synthetic: sessions written for rupture-nlp, with gold 3RS labels per "
           "utterance and synthetic times (pauses written into the sessions where they matter). It is not "
-          "clinical data and is small (tens of examples per label).", ""]
+          "clinical data and is small (at most a few hundred examples per label).", ""]
     L += ["## Training", "",
           f"{'LoRA' if training_config.get('weights', cfg.weights) == 'lora' else 'Full'} fine-tuning, "
           f"{training_config.get('epochs')} epoch(s) at most, "
@@ -136,7 +136,8 @@ def render_card(clf: Any, metrics: dict[str, Any], training_config: dict[str, An
         L += ["## Results on the test split", "", format_report(extra["test"]), ""]
     if extra.get("comparisons"):
         L += ["## How the design was chosen", "",
-              "Dev-split experiments on the same data and seed (fine / coarse macro-F1 with thresholds tuned on "
+              f"Dev-split experiments {extra.get('comparisons_data', 'on the same data and seed')} (fine / coarse "
+              "macro-F1 with thresholds tuned on "
               "dev, by each label's own optimum unless the note says otherwise, which flatters dev scores; training "
               "minutes as measured on the 2-core machine, often shared with other jobs).", "",
               comparison_table(extra["comparisons"]), ""]
