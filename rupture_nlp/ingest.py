@@ -26,16 +26,17 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
 from .atomic import atomic_write
 from .errors import RuptureError, file_failure
-from .readers import FORMATS, Turn, check_file, check_format, detect_format, read_turns
+from .readers import Turn, check_file, check_format, detect_format, format_names, get_format, read_turns
 from .readers.encoding import decode_head
+from .readers.registry import SessionReader
 from .readers.speakers import parse_speakers
-from .records import Session, read_sessions
+from .records import Session
 
 if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc
 
-__all__ = ["FORMATS", "load_sessions", "load_docs", "make_pipeline", "default_pipeline", "session_id_from_path",
+__all__ = ["load_sessions", "load_docs", "make_pipeline", "default_pipeline", "session_id_from_path",
            "segment_files", "SegmentReport"]
 
 Speakers = str | Mapping[str, str] | None
@@ -85,8 +86,17 @@ def _time_source(turns: list[Turn]) -> str:
     return "partial" if starts or ends else "none"
 
 
-def _is_jsonl(path: Path, fmt: str | None, head: bytes) -> bool:
-    return (fmt or detect_format(path, decode_head(head))) == "jsonl"
+def __getattr__(name: str):
+    """``FORMATS``: the names of the input formats registered now."""
+    if name == "FORMATS":
+        return tuple(format_names())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _session_reader(path: Path, fmt: str | None, head: bytes) -> SessionReader | None:
+    """How to stream the sessions of a file whose format holds whole sessions (canonical
+    JSONL); None for a transcript (one session, to be segmented)."""
+    return get_format(fmt or detect_format(path, decode_head(head))).sessions
 
 
 def load_docs(path: str | Path, *, format: str | None = None, speakers: Speakers = None,
@@ -99,18 +109,15 @@ def load_docs(path: str | Path, *, format: str | None = None, speakers: Speakers
     parse_speakers(speakers)  # a bad mapping fails before any file is read
     nlp = nlp or default_pipeline()
     head = check_file(path)
-    if _is_jsonl(path, fmt, head):
+    sessions = _session_reader(path, fmt, head)
+    if sessions is not None:
         from .segment import session_to_doc
-        n = 0
-        for session in read_sessions(path):
-            n += 1
+        for session in sessions(path):
             try:
                 doc = session_to_doc(nlp, session)
             except RuptureError as e:  # a session too long for one Doc
                 raise RuptureError(e.message, e.path or path, e.line) from None
             yield doc
-        if not n:
-            raise RuptureError("no sessions in this JSONL file (only blank lines)", path)
         return
     yield _transcript_doc(path, fmt, speakers, nlp, head, strict)
 
@@ -118,7 +125,7 @@ def load_docs(path: str | Path, *, format: str | None = None, speakers: Speakers
 def _transcript_doc(path: Path, fmt: str | None, speakers: Speakers, nlp: Language, head: bytes, strict: bool,
                     record_only: bool = False) -> Doc:
     """The processed Doc of a transcript file; ``record_only``: a Doc only for
-    :func:`~rupture_nlp.segment.plain_session_json` (see ``make_record_doc``)."""
+    :func:`~rupture_nlp.segment.doc_to_session` (see ``make_record_doc``)."""
     from .segment import MAX_SESSION_CHARS, make_doc, make_record_doc
     turns, raw_meta = read_turns(path, format=fmt, speakers=speakers, head=head, strict=strict)
     size = sum(len(t.text) + 1 for t in turns) - 1
@@ -137,7 +144,8 @@ def load_sessions(path: str | Path, *, format: str | None = None, speakers: Spea
                   nlp: Language | None = None, strict: bool = False) -> Iterator[Session]:
     """Read any supported transcript file and yield its segmented canonical sessions.
 
-    ``format``: one of ``txt, csv, tsv, vtt, srt, jsonl`` (default: detected from content and
+    ``format``: an input format's name or alias (:mod:`rupture_nlp.readers.registry`: ``txt,
+    csv, tsv, vtt, srt, jsonl`` and any other registered; default: detected from content and
     extension). ``speakers``: ``"NAME=therapist,NAME=client"`` or a dict, for speaker names
     other than the built-in ones, or ``"first"``: the first speaker to talk is the therapist,
     the other the client (see :mod:`rupture_nlp.readers.speakers`). ``nlp``: a pipeline from
@@ -151,13 +159,9 @@ def load_sessions(path: str | Path, *, format: str | None = None, speakers: Spea
     fmt = check_format(format)
     parse_speakers(speakers)
     head = check_file(path)
-    if _is_jsonl(path, fmt, head):
-        n = 0
-        for session in read_sessions(path):
-            n += 1
-            yield session
-        if not n:
-            raise RuptureError("no sessions in this JSONL file (only blank lines)", path)
+    sessions = _session_reader(path, fmt, head)
+    if sessions is not None:
+        yield from sessions(path)
         return
     from .segment import doc_to_session
     yield doc_to_session(_transcript_doc(path, fmt, speakers, nlp or default_pipeline(), head, strict))
@@ -167,20 +171,15 @@ def _json_lines(path: Path, fmt: str | None, speakers: Speakers, nlp: Language,
                 plain: bool, strict: bool) -> Iterator[tuple[str, int, str]]:
     """``(session_id, number of utterances, JSON line without newline)`` of each session of a
     file: exactly ``load_sessions`` followed by ``Session.to_json``. With the plain pipeline
-    (``plain``: ``plain_pipeline(nlp)``) a transcript's line is written from the values the
-    components recorded, without building Session and Utterance objects in between."""
-    from .segment import plain_session_json
+    (``plain``: ``plain_pipeline(nlp)``) a transcript's Doc is one of ``make_record_doc``
+    (no span groups: the record is all that is written)."""
+    sessions: Iterable[Session] | None = None
     if plain:
         head = check_file(path)
-        if not _is_jsonl(path, fmt, head):
-            record = plain_session_json(_transcript_doc(path, fmt, speakers, nlp, head, strict, record_only=True))
-            if record is None:  # cannot happen with the plain pipeline; the long way round then
-                from .segment import doc_to_session
-                session = doc_to_session(_transcript_doc(path, fmt, speakers, nlp, head, strict))
-                record = session.session_id, len(session.utterances), session.to_json()
-            yield record
-            return
-    for session in load_sessions(path, format=fmt, speakers=speakers, nlp=nlp, strict=strict):
+        if _session_reader(path, fmt, head) is None:
+            from .segment import doc_to_session
+            sessions = [doc_to_session(_transcript_doc(path, fmt, speakers, nlp, head, strict, record_only=True))]
+    for session in sessions or load_sessions(path, format=fmt, speakers=speakers, nlp=nlp, strict=strict):
         yield session.session_id, len(session.utterances), session.to_json()
 
 

@@ -12,8 +12,7 @@ that coincide with cues keep the cue times exactly.
 """
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -40,82 +39,53 @@ class Timeline:
     def at(self, pos: float, side: str) -> float:
         """Seconds at word position ``pos``; ``side`` is ``"start"`` or ``"end"`` (which
         anchor wins where two meet, see the module docstring)."""
-        return self.at_each((pos,), side)[0]
+        return float(self.at_array(np.array([pos]), side)[0])
 
-    def at_each(self, positions: Iterable[float], side: str) -> list[float]:
-        """:meth:`at` for many positions (same side) in one call: a list of seconds."""
-        P, T, flags, rate = self.pos, self.time, self.is_start, self.rate
-        n = len(P)
-        start = side == "start"
-        out: list[float] = []
-        add = out.append
-        for pos in positions:
-            lo = bisect_left(P, pos)
-            if lo < n and P[lo] == pos:  # anchors exactly here: lo..hi-1
-                hi = bisect_right(P, pos, lo)
-                if hi - lo == 1:  # one anchor: it wins on either side
-                    add(T[lo])
-                elif start:  # the last piece start here, else the last anchor
-                    for i in range(hi - 1, lo - 1, -1):
-                        if flags[i]:
-                            add(T[i])
-                            break
-                    else:
-                        add(T[hi - 1])
-                else:  # the first piece end here, else the first anchor
-                    for i in range(lo, hi):
-                        if not flags[i]:
-                            add(T[i])
-                            break
-                    else:
-                        add(T[lo])
-            elif lo == 0:
-                add(max(0.0, T[0] - (P[0] - pos) / rate))
-            elif lo == n:
-                add(T[-1] + (pos - P[-1]) / rate)
-            else:
-                p0, t0, p1, t1 = P[lo - 1], T[lo - 1], P[lo], T[lo]
-                add(max(t0, t0 + (t1 - t0) * (pos - p0) / (p1 - p0)))
-        return out
+    def at_array(self, positions: np.ndarray, side: str) -> np.ndarray:
+        """:meth:`at` for many positions (same side) at once, as a float64 array.
 
-    def at_array(self, positions: np.ndarray, side: str) -> np.ndarray | None:
-        """:meth:`at_each` for many positions at once, as a float64 array of the very same
-        values (the same IEEE operations in the same order, vectorised), when anchor and
-        query positions are integers and all anchor times are finite and not negative (nor
-        -0.0, so that no maximum compares zeros of two signs); else None."""
+        The values are those of the plain Python arithmetic on each position (the same IEEE
+        operations in the same order, and maxima as Python's ``max``), whatever the times:
+        not finite or negative ones too."""
         P = np.asarray(self.pos)
         T = np.asarray(self.time, dtype=np.float64)
         q = np.asarray(positions)
-        if P.dtype.kind != "i" or q.dtype.kind != "i" or not np.isfinite(T).all() or np.signbit(T).any():
-            return None
-        P = P.astype(np.int64, copy=False)
-        q = q.astype(np.int64, copy=False)
         n = len(P)
+        if not n:
+            raise ValueError("a timeline without anchors gives no times")
         out = np.empty(len(q), dtype=np.float64)
-        if not n or not len(q):
-            return out if n else None
+        if not len(q):
+            return out
         flags = np.asarray(self.is_start, dtype=bool)
         lo = np.searchsorted(P, q, "left")
         hi = np.searchsorted(P, q, "right")
         exact = hi > lo
-        if exact.any():  # anchors exactly here: lo..hi-1 (see at_each)
-            idx = np.arange(n)
-            l, h = lo[exact], hi[exact]
-            if side == "start":  # the last piece start among them, else the last anchor
-                last = np.maximum.accumulate(np.where(flags, idx, -1))[h - 1]
-                out[exact] = T[np.where(last >= l, last, h - 1)]
-            else:  # the first piece end among them, else the first anchor
-                first = np.minimum.accumulate(np.where(flags, n, idx)[::-1])[::-1][l]
-                out[exact] = T[np.where(first < h, first, l)]
-        before = ~exact & (lo == 0)
-        if before.any():
-            out[before] = np.maximum(0.0, T[0] - (P[0] - q[before]) / self.rate)
-        after = ~exact & (lo == n)
-        if after.any():
-            out[after] = T[-1] + (q[after] - P[-1]) / self.rate
-        inside = ~exact & (lo > 0) & (lo < n)
-        if inside.any():
-            k = lo[inside]
-            p0, t0, p1, t1 = P[k - 1], T[k - 1], P[k], T[k]
-            out[inside] = np.maximum(t0, t0 + (t1 - t0) * (q[inside] - p0) / (p1 - p0))
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is nan, as in Python
+            if exact.any():  # anchors exactly here: lo..hi-1
+                idx = np.arange(n)
+                l, h = lo[exact], hi[exact]
+                if side == "start":  # the last piece start among them, else the last anchor
+                    last = np.maximum.accumulate(np.where(flags, idx, -1))[h - 1]
+                    out[exact] = T[np.where(last >= l, last, h - 1)]
+                else:  # the first piece end among them, else the first anchor
+                    first = np.minimum.accumulate(np.where(flags, n, idx)[::-1])[::-1][l]
+                    out[exact] = T[np.where(first < h, first, l)]
+            before = ~exact & (lo == 0)  # extended back at the nominal rate, never before 0
+            if before.any():
+                out[before] = python_max(0.0, T[0] - (P[0] - q[before]) / self.rate)
+            after = ~exact & (lo == n)  # extended on at the nominal rate
+            if after.any():
+                out[after] = T[-1] + (q[after] - P[-1]) / self.rate
+            inside = ~exact & (lo > 0) & (lo < n)  # interpolated, never before the anchor before
+            if inside.any():
+                k = lo[inside]
+                p0, t0, p1, t1 = P[k - 1], T[k - 1], P[k], T[k]
+                out[inside] = python_max(t0, t0 + (t1 - t0) * (q[inside] - p0) / (p1 - p0))
         return out
+
+
+def python_max(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """``max(a, b)`` element by element as Python computes it: ``b`` where ``b > a``, else
+    ``a`` (so NaN, and zeros of two signs, come out as from Python's ``max``; ``np.maximum``
+    differs there)."""
+    return np.where(b > a, b, a)

@@ -17,6 +17,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColum
                            TimeElapsedColumn, TimeRemainingColumn)
 
 from ..errors import RuptureError
+from ..readers import extensions
 
 app = typer.Typer(
     name="rupture",
@@ -80,12 +81,11 @@ _NOT_TRANSCRIPT_NAMES = ("readme", "license", "licence", "changelog", "notice")
 def _looks_like_transcript(path: Path) -> bool:
     """In a folder, only files with a transcript extension count (``.json`` only when it holds
     canonical sessions); READMEs and licences never do."""
-    from ..readers import EXTENSIONS
     name = path.name.lower()
     if name.startswith(_NOT_TRANSCRIPT_NAMES):
         return False
     suffix = path.suffix.lower()
-    if suffix not in EXTENSIONS:
+    if suffix not in extensions():
         return False
     if suffix == ".json":
         try:

@@ -9,6 +9,7 @@ Server and token come from ``LABEL_STUDIO_URL`` and ``LABEL_STUDIO_API_KEY``.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import List, Optional
@@ -19,20 +20,20 @@ from ..errors import RuptureError
 from .app import SchemaOption, err_console, expand_inputs, load_schema_option, ls_app, progress, report_error
 from .segment import FormatOption, SpeakersOption
 
-server_app = typer.Typer(help="Run a local Label Studio server (scripts/labelstudio.sh).", no_args_is_help=True)
+server_app = typer.Typer(help="Run a local Label Studio server (the packaged labelstudio.sh; its virtualenv and "
+                         "data in $RUPTURE_LABELSTUDIO_HOME: the checkout's root in a checkout, else "
+                         "~/.local/share/rupture-nlp).", no_args_is_help=True)
 ls_app.add_typer(server_app, name="server")
 
 
-def server_script() -> Path:
-    """``scripts/labelstudio.sh`` of the source checkout this package runs from."""
-    p = Path(__file__).resolve().parents[2] / "scripts" / "labelstudio.sh"
-    if not p.is_file():
-        raise RuptureError("scripts/labelstudio.sh not found: 'rupture ls server' needs a source checkout", p)
-    return p
-
-
 def _run_script(command: str) -> None:
-    rc = subprocess.call(["bash", str(server_script()), command])
+    from ..resources import LABELSTUDIO_HOME_ENV, checkout_root, labelstudio_script
+    env = dict(os.environ)
+    root = checkout_root()
+    if not env.get(LABELSTUDIO_HOME_ENV) and root is not None:
+        env[LABELSTUDIO_HOME_ENV] = str(root)  # as scripts/labelstudio.sh: .venv-labelstudio/ at the root
+    with labelstudio_script() as script:
+        rc = subprocess.call(["bash", str(script), command], env=env)
     if rc:
         raise typer.Exit(rc)
 

@@ -11,18 +11,11 @@ from .app import SchemaOption, app, console, err_console, expand_inputs, progres
 from .segment import FormatOption, SpeakersFromFirstOption, SpeakersOption, StrictOption, speakers_option
 
 
-def bundled_model_dir() -> Path:
-    """The default model committed in the repository (``models/rupture-3rs-minilm``)."""
-    return Path(__file__).resolve().parents[2] / "models" / "rupture-3rs-minilm"
-
-
 def _model_dir(model: Optional[Path]) -> Path:
     if model is not None:
         return model
-    d = bundled_model_dir()
-    if not (d / "config.json").is_file():
-        raise RuptureError("no --model given and the bundled model is missing", d)
-    return d
+    from ..resources import default_model_dir
+    return default_model_dir()
 
 
 @app.command()
@@ -109,7 +102,8 @@ def tag(
     inputs: List[Path] = typer.Argument(..., help="Transcript files or folders (txt, timestamped txt, csv/tsv, "
                                         "vtt, srt, canonical jsonl)."),
     out: Path = typer.Option(..., "--out", help="Tagged sessions: canonical JSONL."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: the bundled model)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: $RUPTURE_MODEL, else the "
+                                        "default model shipped with rupture-nlp)."),
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write one row per utterance with one score "
                                        "column per label (for R/SPSS)."),
     format: Optional[str] = FormatOption,

@@ -14,23 +14,21 @@ from typing import List, Optional
 
 import typer
 
-from ..readers import FORMAT_ALIASES, FORMATS
+from ..errors import RuptureError
+from ..readers import check_format, format_names
 from .app import app, err_console, expand_inputs, progress, report_error, run_files
 
 
 def _check_format(value: Optional[str]) -> Optional[str]:
-    if value is None:
-        return None
-    v = value.strip().lower().lstrip(".")
-    v = FORMAT_ALIASES.get(v, v)
-    if v not in FORMATS:
-        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}")
-    return v
+    try:
+        return check_format(value)
+    except RuptureError:
+        raise typer.BadParameter(f"choose one of {', '.join(format_names())}") from None
 
 
 FormatOption = typer.Option(
     None, "--format", "-f", callback=_check_format, metavar="FORMAT",
-    help=f"Input format for every input ({', '.join(FORMATS)}); default: detected per file from "
+    help=f"Input format for every input ({', '.join(format_names())}); default: detected per file from "
          "content and extension.")
 SpeakersOption = typer.Option(
     None, "--speakers", metavar="MAP",
@@ -58,7 +56,7 @@ def speakers_option(speakers: Optional[str], from_first: bool) -> Optional[str]:
 @app.command()
 def segment(
     inputs: List[Path] = typer.Argument(..., metavar="INPUT...",
-                                        help="Transcript files (txt, csv, tsv, vtt, srt, jsonl) or folders."),
+                                        help=f"Transcript files ({', '.join(format_names())}) or folders."),
     out: Path = typer.Option(..., "--out", "-o", help="Canonical session JSONL to write (atomically)."),
     format: Optional[str] = FormatOption,
     speakers: Optional[str] = SpeakersOption,

@@ -1,14 +1,17 @@
 """Transcript readers: one small module per input format, plus format and encoding detection.
 
-:func:`read_transcript` reads any supported non-JSONL file into a
+:func:`read_transcript` reads any supported transcript file into a
 :class:`~rupture_nlp.readers.base.RawTranscript`; :func:`read_turns` also resolves speaker
-roles and joins consecutive pieces of one speaker into turns. Canonical JSONL is not read
-here: it is streamed by :func:`rupture_nlp.records.read_sessions` (see
-:func:`rupture_nlp.ingest.load_sessions`).
+roles and joins consecutive pieces of one speaker into turns. Formats of whole sessions
+(canonical JSONL) are not read here: :func:`rupture_nlp.ingest.load_sessions` streams them.
 
-Formats: ``txt`` (speaker prefixes, optional timestamps), ``csv``, ``tsv``, ``vtt``, ``srt``,
-``jsonl``. Detection: unmistakable content first (a ``WEBVTT`` header, an SRT cue, a JSON
-object), then the file extension, then a CSV-like header; anything else is plain text.
+Formats: every module of this package that registers an
+:class:`~rupture_nlp.readers.registry.InputFormat` (all of them are imported below), and those
+of other packages' ``rupture_nlp_formats`` entry points: ``txt`` (speaker prefixes, optional
+timestamps), ``csv``, ``tsv``, ``vtt``, ``srt``, ``jsonl``. Detection
+(:func:`~rupture_nlp.readers.registry.detect_format`): unmistakable content first (a ``WEBVTT``
+header, an SRT cue, a JSON object), then the file extension, then a CSV-like header; anything
+else is plain text.
 
 Repairs and notices: small damage is repaired unless ``strict`` (timestamps slipping back at
 most :data:`~rupture_nlp.readers.base.MAX_TIME_SLIP` seconds, control characters, lines in
@@ -18,62 +21,41 @@ are logged as one warning line, ``"<path>: <what>; <what>"``, on this module's l
 """
 from __future__ import annotations
 
+import importlib
 import logging
-import re
+import pkgutil
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 from ..errors import RuptureError
 from .base import Piece, RawTranscript, Turn, TurnPiece
 from .encoding import HEAD_BYTES, check_not_binary, decode, decode_head, read_bytes, read_head
+from .registry import (InputFormat, aliases, check_format, detect_format, extensions, format_names, get_format,
+                       register_format, unregister_format)
 from .speakers import KNOWN_SPEAKERS, SpeakerResolver, build_turns, parse_speakers
-from .srt import read_srt
-from .table import looks_like_table, read_table, sniff_delimiter
-from .text import has_speaker_lines, read_text
-from .vtt import read_vtt
 
-FORMATS = ("txt", "csv", "tsv", "vtt", "srt", "jsonl")
-EXTENSIONS = {
-    ".txt": "txt", ".text": "txt", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".vtt": "vtt",
-    ".webvtt": "vtt", ".srt": "srt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
-}
-FORMAT_ALIASES = {"text": "txt", "webvtt": "vtt", "ndjson": "jsonl", "json": "jsonl", "canonical": "jsonl",
-                  "subrip": "srt"}
+# Every module of the package, so that each reader module registers its format.
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+del _module
+
 log = logging.getLogger(__name__)
-_SRT_START = re.compile(r"^\s*\d+\s*\r?\n\s*\d{1,3}:\d{2}:\d{2}[,.]\d{1,3}\s*-->")
 
-__all__ = ["FORMATS", "Piece", "RawTranscript", "Turn", "TurnPiece", "KNOWN_SPEAKERS", "SpeakerResolver",
-           "parse_speakers", "build_turns", "detect_format", "check_format", "read_transcript", "read_turns",
-           "check_file"]
-
-
-def check_format(fmt: str | None) -> str | None:
-    """``fmt`` lower-cased, or RuptureError if it is not one of :data:`FORMATS`."""
-    if fmt is None:
-        return None
-    f = fmt.strip().lower().lstrip(".")
-    f = FORMAT_ALIASES.get(f, f)
-    if f not in FORMATS:
-        raise RuptureError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    return f
+__all__ = ["Piece", "RawTranscript", "Turn", "TurnPiece", "KNOWN_SPEAKERS", "SpeakerResolver", "parse_speakers",
+           "build_turns", "InputFormat", "register_format", "unregister_format", "get_format", "format_names",
+           "extensions", "aliases", "detect_format", "check_format", "read_transcript", "read_turns", "check_file"]
 
 
-def detect_format(path: str | Path, head_text: str) -> str:
-    """The format of a file from its first characters and its extension (see module docstring)."""
-    head = head_text.lstrip("\ufeff")
-    stripped = head.lstrip()
-    if head.startswith("WEBVTT"):
-        return "vtt"
-    if _SRT_START.match(head):
-        return "srt"
-    if stripped.startswith('{"'):
-        return "jsonl"
-    by_ext = EXTENSIONS.get(Path(path).suffix.lower())
-    if by_ext is not None:
-        return by_ext
-    if looks_like_table(stripped):
-        return "tsv" if sniff_delimiter(stripped.split("\n", 1)[0]) == "\t" else "csv"
-    return "txt"
+def __getattr__(name: str):
+    """``FORMATS``, ``EXTENSIONS`` and ``FORMAT_ALIASES``: what the registry holds now (the
+    names of the tables these were before it)."""
+    if name == "FORMATS":
+        return tuple(format_names())
+    if name == "EXTENSIONS":
+        return extensions()
+    if name == "FORMAT_ALIASES":
+        return aliases()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def check_file(path: Path) -> bytes:
@@ -89,21 +71,13 @@ def check_file(path: Path) -> bytes:
     return head
 
 
-_READERS: dict[str, Callable[..., RawTranscript]] = {  # (text, path, resolver, *, strict)
-    "txt": read_text,
-    "csv": lambda text, path, _r, strict: read_table(text, path, strict=strict),
-    "tsv": lambda text, path, _r, strict: read_table(text, path, delimiter="\t", strict=strict),
-    "vtt": read_vtt,
-    "srt": read_srt,
-}
-
-
 def read_transcript(path: str | Path, *, format: str | None = None,
                     speakers: str | Mapping[str, str] | None = None,
                     head: bytes | None = None, strict: bool = False) -> RawTranscript:
-    """Read one non-JSONL transcript file into pieces.
+    """Read one transcript file into pieces.
 
-    ``format`` overrides detection; ``speakers`` is a ``"NAME=role,..."`` string or a dict.
+    ``format`` (a format's name or alias) overrides detection; ``speakers`` is a
+    ``"NAME=role,..."`` string or a dict.
     ``meta`` of the result holds ``source_file`` (the file name), ``source_format`` and
     ``source_encoding``, and ``repairs``/``notices`` when there are any (see the module
     docstring; ``strict``: refuse instead of repairing). Plain text without any speaker label
@@ -121,19 +95,18 @@ def _read(path: Path, format: str | None, speakers: str | Mapping[str, str] | No
     head_text = decode_head(head)
     if not head_text.strip():
         raise RuptureError("blank file (only whitespace)", path)
-    fmt = check_format(format) or detect_format(path, head_text)
-    if fmt == "jsonl":
-        raise RuptureError("canonical JSONL is not a transcript format for read_transcript; "
-                           "use rupture_nlp.ingest.load_sessions", path)
+    fmt = get_format(detect_format(path, head_text) if format is None else format)
+    if fmt.read is None:
+        raise RuptureError(f"{fmt.name} files hold whole sessions, not one transcript; "
+                           "read them with rupture_nlp.ingest.load_sessions", path)
     resolver = SpeakerResolver.of(speakers)
-    if fmt == "txt" and not has_speaker_lines(head_text, resolver):
-        where = "in the first 64 KiB" if len(head) >= HEAD_BYTES else "in the file"
-        raise RuptureError(f"no speaker labels {where}: expected lines such as 'T: ...', "
-                           "'Therapist: ...' or 'NAME: ...' (is this a transcript?)", path)
+    if fmt.check_head is not None:
+        fmt.check_head(head_text, resolver, path, len(head) < HEAD_BYTES)
     data = head if len(head) < HEAD_BYTES else read_bytes(path)
     found: dict = {}
     text, encoding = decode(data, path, strict=strict, meta=found)
-    raw = _READERS[fmt](text, path, resolver, strict=strict)
+    raw = fmt.read(text, path, resolver, strict=strict)
+    raw.meta.setdefault("source_format", fmt.name)
     raw.meta.update({"source_file": path.name, "source_encoding": encoding})
     if found:
         raw.meta["repairs"] = found["repairs"] + raw.meta.get("repairs", [])
@@ -143,7 +116,7 @@ def _read(path: Path, format: str | None, speakers: str | Mapping[str, str] | No
 def read_turns(path: str | Path, *, format: str | None = None,
                speakers: str | Mapping[str, str] | None = None,
                head: bytes | None = None, strict: bool = False) -> tuple[list[Turn], dict]:
-    """Read a non-JSONL transcript and return ``(turns, meta)`` with speaker roles resolved
+    """Read a transcript and return ``(turns, meta)`` with speaker roles resolved
     (``meta`` as :func:`read_transcript` gives it; a transcript in which only one role speaks
     is noted in ``meta["notices"]``)."""
     raw = _read(Path(path), format, speakers, head, strict)

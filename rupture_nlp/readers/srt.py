@@ -1,24 +1,28 @@
 """SRT (SubRip) transcripts, parsed with the ``srt`` library.
 
 Cue timings are checked line by line first so an error can name its line; speakers: see
-:mod:`rupture_nlp.readers.subtitles`.
+:mod:`rupture_nlp.readers.subtitles`. The cues come from ``srt.parse`` (the library's public
+API; :func:`cue_texts`).
 
 Speed: ``srt.parse`` finds the cues with one regular expression (slow: it looks ahead at
 every character for where a cue's text could end), then builds a Subtitle with two
 timedelta times for each. A file of plain blocks (index line, timing line, text lines,
-blank line) is split into its cues directly (:func:`plain_cues`), any other one read with
-the library's own expressions as ``srt.parse`` does but without those objects
-(:func:`cue_texts`), and what neither takes (gaps it reports as errors, cues without a
-checked timing line) is left to ``srt.parse``.
+blank line) is split into its cues directly (:func:`plain_cues`): what ``srt.parse`` reads
+from such a file, checked against the srt version pinned in ``pyproject.toml`` by
+``tests/test_ingest_fastpaths.py``.
+
+Format ``srt``: a file that starts with an index line and a timing line, or a ``.srt`` file.
 """
 from __future__ import annotations
 
 import re
-from functools import cache
 from pathlib import Path
+
+import srt
 
 from ..errors import RuptureError
 from .base import RawTranscript
+from .registry import InputFormat, register_format
 from .speakers import SpeakerResolver
 from .subtitles import Timing, check_speakers, cue_pieces, scan_timings
 
@@ -41,33 +45,6 @@ def _srt_seconds(value: str) -> float:
     return int(h) * 3600 + int(mi) * 60 + int(s) + int((ms or "0").ljust(3, "0")) / 1000.0
 
 
-@cache
-def _srt_regexes() -> tuple[re.Pattern, re.Pattern] | None:
-    """``(srt.SRT_REGEX, srt.TS_REGEX)`` in the srt versions whose parse() :func:`cue_texts`
-    follows (3.5: SRT_REGEX groups index, start, end, proprietary, content; TS_REGEX groups
-    hours, minutes, seconds, milliseconds), else None."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    import srt
-    try:
-        v = tuple(int(x) for x in re.findall(r"\d+", version("srt"))[:2])
-    except (PackageNotFoundError, ValueError):
-        return None
-    cue, ts = getattr(srt, "SRT_REGEX", None), getattr(srt, "TS_REGEX", None)
-    if v == (3, 5) and isinstance(cue, re.Pattern) and isinstance(ts, re.Pattern) and cue.groups == 5 \
-            and ts.groups == 4:
-        return cue, ts
-    return None
-
-
-def _seconds(ts: re.Pattern, value: str) -> float:
-    """``srt.srt_timestamp_to_timedelta(value).total_seconds()``: the time as a whole number
-    of microseconds, divided by a million (``value`` matched srt's timestamp expression)."""
-    hours, minutes, seconds, millis = ts.match(value).groups()  # all digits; only millis may be ""
-    return (((int(hours) * 60 + int(minutes)) * 60 + int(seconds)) * 1000 + (int(millis) if millis else 0)) * 1000 \
-        / 10**6
-
-
 # The timing line of a plain block, and a line srt.parse could take for a cue's index.
 _PLAIN_TIMING = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2}),([0-9]{3}) --> "
                            r"([0-9]{2}):([0-9]{2}):([0-9]{2}),([0-9]{3})")
@@ -87,8 +64,7 @@ def plain_cues(text: str, timings: list[Timing]) -> list[tuple[list[str], float,
     blank line (its look-ahead for a next cue starting early needs an index-like line), so
     the cue holds the block's text lines, and its times are the timestamps' whole
     milliseconds (as a timedelta's total_seconds)."""
-    if not text or text[0] not in "0123456789" or "\n\n\n" in text or any(c in text for c in _OTHER_BREAKS) \
-            or _srt_regexes() is None:
+    if not text or text[0] not in "0123456789" or "\n\n\n" in text or any(c in text for c in _OTHER_BREAKS):
         return None
     blocks = text.rstrip("\n").split("\n\n")
     if len(blocks) != len(timings):
@@ -112,34 +88,32 @@ def plain_cues(text: str, timings: list[Timing]) -> list[tuple[list[str], float,
     return out
 
 
-def cue_texts(text: str, timings: list[Timing]) -> list[tuple[str, float, float]] | None:
-    """``(content, start, end)`` of every cue as ``srt.parse(text)`` gives them (times in
-    seconds, as ``Subtitle.start.total_seconds()``), when the file is read by it without
-    complaint and has one checked timing line per cue; else None (use ``srt.parse``).
+def cue_texts(text: str, timings: list[Timing] | None = None) -> list[tuple[str, float, float]] | None:
+    """``(content, start, end)`` of every cue ``srt.parse(text)`` reads (times in seconds, as
+    ``Subtitle.start.total_seconds()``), or None when it refuses the file; with ``timings``
+    (the checked timing lines) also None unless it reads one cue per timing line."""
+    try:
+        cues = _parsed(text)
+    except (srt.SRTParseError, ValueError, OverflowError):
+        return None
+    return cues if timings is None or len(cues) == len(timings) else None
 
-    As ``srt.parse``: the cues are the matches of ``srt.SRT_REGEX``, which must follow each
-    other without a gap (only whitespace or a BOM may come before the first); a cue's content
-    is its last group with CRLF as LF, its times the whole microseconds its timestamps
-    (``srt.TS_REGEX``) give. A cue qualifies only when its timestamps are short enough that
-    they cannot overflow a timedelta (12 characters: at most about 10**10 hours)."""
-    regexes = _srt_regexes()
-    if regexes is None:
-        return None
-    cue, ts = regexes
-    out = []
-    expected = 0
-    for m in cue.finditer(text):
-        start = m.start()
-        if start != expected and not (expected == 0 and (text[:start].isspace() or text[:start] == "\ufeff")):
-            return None
-        _idx, raw_start, raw_end, _prop, content = m.groups()
-        if len(raw_start) > 12 or len(raw_end) > 12:
-            return None
-        out.append((content.replace("\r\n", "\n"), _seconds(ts, raw_start), _seconds(ts, raw_end)))
-        expected = m.end()
-    if expected != len(text) and not (expected == 0 and (text.isspace() or text == "\ufeff")):
-        return None
-    return out if len(out) == len(timings) else None
+
+def _parsed(text: str) -> list[tuple[str, float, float]]:
+    return [(sub.content, sub.start.total_seconds(), sub.end.total_seconds()) for sub in srt.parse(text)]
+
+
+def _refusal(text: str, path: str | Path) -> RuptureError:
+    """Why ``srt.parse`` refuses ``text``, naming the line where the block it could not read starts."""
+    try:
+        _parsed(text)
+    except srt.SRTParseError as e:
+        rest = text[e.expected_start:]
+        line = text.count("\n", 0, e.expected_start + len(rest) - len(rest.lstrip())) + 1
+        return RuptureError("malformed SRT block (expected an index line, a timing line and text)", path, line)
+    except (ValueError, OverflowError):
+        pass
+    return RuptureError("malformed SRT cue timing", path)
 
 
 def _clamped(start: float, end: float, prev: float) -> tuple[float, float]:
@@ -162,37 +136,24 @@ def read_srt(text: str, path: str | Path, resolver: SpeakerResolver, *, strict: 
         raise RuptureError("not an SRT file: no 'hh:mm:ss,mmm --> hh:mm:ss,mmm' cue timings", path)
     cues = plain_cues(text, timings)
     if cues is None:
-        cues = cue_texts(text, timings)
-        if cues is not None:
-            cues = [(content.splitlines(), start, end) for content, start, end in cues]
-    if cues is not None:  # srt.parse's cues, each with its timing line (as below when aligned)
-        pieces = []
-        is_known = resolver.is_known
-        prev = 0.0
-        for timing, (lines, start, end) in zip(timings, cues):
-            if start < prev:
-                start, end = _clamped(start, end, prev)
-            prev = start
-            pieces += cue_pieces(lines, timing, start, end, is_known)
-        check_speakers(pieces, path, "SRT")
-        return RawTranscript(pieces, meta)
-    import srt
-    try:
-        subs = list(srt.parse(text))
-    except srt.SRTParseError as e:
-        rest = text[e.expected_start:]
-        line = text.count("\n", 0, e.expected_start + len(rest) - len(rest.lstrip())) + 1
-        raise RuptureError("malformed SRT block (expected an index line, a timing line and text)",
-                           path, line) from None
-    aligned = len(subs) == len(timings)
+        parsed = cue_texts(text)
+        if parsed is None:
+            raise _refusal(text, path)
+        cues = [(content.splitlines(), start, end) for content, start, end in parsed]
+    aligned = len(cues) == len(timings)  # else srt.parse took lines for cues that scan_timings did not
     pieces = []
+    is_known = resolver.is_known
     prev = 0.0
-    for i, sub in enumerate(subs):
-        start, end = sub.start.total_seconds(), sub.end.total_seconds()
+    for i, (lines, start, end) in enumerate(cues):
         if start < prev:
             start, end = _clamped(start, end, prev)
         prev = start
-        pieces += cue_pieces(sub.content.splitlines(), timings[i] if aligned else None, start, end,
-                             resolver.is_known)
+        pieces += cue_pieces(lines, timings[i] if aligned else None, start, end, is_known)
     check_speakers(pieces, path, "SRT")
     return RawTranscript(pieces, meta)
+
+
+_SRT_START = re.compile(r"^\s*\d+\s*\r?\n\s*\d{1,3}:\d{2}:\d{2}[,.]\d{1,3}\s*-->")
+
+FORMAT = register_format(InputFormat("srt", read=read_srt, extensions=(".srt",), aliases=("subrip",),
+                                     sniff=lambda head: _SRT_START.match(head) is not None))

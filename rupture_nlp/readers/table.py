@@ -11,6 +11,9 @@ A row with an empty speaker continues the previous speaker; rows with empty text
 A quoted field may span lines, but one that holds what look like further rows (a line
 starting with a speaker of the file), or that runs to the end of the file, is an unclosed
 quote that swallowed the rows after it: refused, naming the line where the quote opens.
+
+Formats ``csv`` and ``tsv``: by extension, or, when the extension names no format, by such a
+header row in the first line (tab-separated: ``tsv``).
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from pathlib import Path
 
 from ..errors import RuptureError
 from .base import Piece, RawTranscript, clean_text, parse_clock, repair_time_slip
-from .speakers import KNOWN_SPEAKERS, name_key
+from .registry import GUESS, InputFormat, register_format
+from .speakers import KNOWN_SPEAKERS, SpeakerResolver, name_key
 
 TEXT_COLUMNS = ("text", "utterance", "utterancetext", "transcript", "transcription", "content", "sentence",
                 "dialogue", "dialog", "message", "speech", "words", "turntext", "statement")
@@ -82,6 +86,13 @@ def looks_like_table(head: str) -> bool:
         return False
     header = next(csv.reader([first], delimiter=sniff_delimiter(first)))
     return len(header) >= 2 and _find(header, TEXT_COLUMNS) is not None and _find(header, SPEAKER_COLUMNS) is not None
+
+
+def table_delimiter(head: str) -> str | None:
+    """The delimiter of a file whose first line is a header row with a text and a speaker column
+    (the commonest of ``, ; \\t |`` in it), else None."""
+    stripped = head.lstrip()
+    return sniff_delimiter(stripped.split("\n", 1)[0]) if looks_like_table(stripped) else None
 
 
 def read_table(text: str, path: str | Path, delimiter: str | None = None, *, strict: bool = False) -> RawTranscript:
@@ -200,3 +211,19 @@ def _check_unclosed_quotes(multiline: list[tuple[int, int, list[str]]], pieces: 
         raise RuptureError(f"unclosed quote: the quoted field that starts on this line runs on to the end of the file "
                            f"(line {last}); close the quote (a quote inside a quoted field is written twice)",
                            path, first)
+
+
+def read_csv(text: str, path: str | Path, _resolver: SpeakerResolver, *, strict: bool = False) -> RawTranscript:
+    """:func:`read_table` with the delimiter of the file (a tab for ``.tsv``/``.tab``)."""
+    return read_table(text, path, strict=strict)
+
+
+def read_tsv(text: str, path: str | Path, _resolver: SpeakerResolver, *, strict: bool = False) -> RawTranscript:
+    """:func:`read_table` with tabs between the fields."""
+    return read_table(text, path, delimiter="\t", strict=strict)
+
+
+CSV = register_format(InputFormat("csv", read=read_csv, extensions=(".csv",), priority=GUESS,
+                                  sniff=lambda head: table_delimiter(head) not in (None, "\t")))
+TSV = register_format(InputFormat("tsv", read=read_tsv, extensions=(".tsv", ".tab"), priority=GUESS,
+                                  sniff=lambda head: table_delimiter(head) == "\t"))

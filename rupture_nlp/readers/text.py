@@ -14,6 +14,9 @@ Accepted line shapes (blank lines are ignored)::
 
 A line without a prefix continues the previous turn. Timestamps are start times; a line's end
 is taken from the next timestamp (see :mod:`rupture_nlp.segment`).
+
+Format ``txt``: what a file is when no other format takes it. A file without any speaker label
+in its first 64 KiB is refused before the rest of it is read (:func:`check_head`).
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from pathlib import Path
 from ..errors import RuptureError
 from .base import (CLOCK, Piece, RawTranscript, clean_text, parse_clock, plausible_name, repair_time_slip,
                    split_speaker)
+from .registry import FALLBACK, InputFormat, register_format
 from .speakers import SpeakerResolver
 
 
@@ -153,3 +157,15 @@ def read_text(text: str, path: str | Path, resolver: SpeakerResolver, *, strict:
     if header:
         meta["header"] = header
     return RawTranscript([p for p in pieces if p.text], meta)
+
+
+def check_head(head: str, resolver: SpeakerResolver, path: Path, whole: bool) -> None:
+    """RuptureError when no line of ``head`` (the whole file if ``whole``) starts a turn."""
+    if not has_speaker_lines(head, resolver):
+        where = "in the file" if whole else "in the first 64 KiB"
+        raise RuptureError(f"no speaker labels {where}: expected lines such as 'T: ...', "
+                           "'Therapist: ...' or 'NAME: ...' (is this a transcript?)", path)
+
+
+FORMAT = register_format(InputFormat("txt", read=read_text, extensions=(".txt", ".text"), aliases=("text",),
+                                     sniff=lambda head: True, priority=FALLBACK, check_head=check_head))

@@ -2,24 +2,28 @@
 
 Cue timings are checked line by line first (well-formed, in order) so that an error can name
 its line; webvtt-py then reads the cue blocks (identifiers, NOTE, STYLE and REGION blocks are
-skipped by it). Speakers: see :mod:`rupture_nlp.readers.subtitles`.
+skipped by it) through its public API (``webvtt.from_buffer``, ``Caption.lines``,
+``Caption.start``/``end``). Speakers: see :mod:`rupture_nlp.readers.subtitles`.
 
 Speed: webvtt-py builds a caption object with parsed timestamps and cue settings for every
 cue, which costs more than segmenting the cue's words. When the checked timing lines show
 that every cue block has the plain shape (a blank line, an optional identifier, the timing
 line, text lines up to the next blank line) the cue texts are taken from the lines directly
-(:func:`plain_cue_lines`): what webvtt-py would read from such a file, checked against it in
-the tests. Any other file is read by webvtt-py.
+(:func:`plain_cue_lines`): what webvtt-py would read from such a file, checked against the
+webvtt-py version pinned in ``pyproject.toml`` by ``tests/test_ingest_fastpaths.py``. Any
+other file is read by webvtt-py.
+
+Format ``vtt``: a file whose first line starts with ``WEBVTT``, or a ``.vtt``/``.webvtt`` file.
 """
 from __future__ import annotations
 
 import io
 import re
-from functools import cache
 from pathlib import Path
 
 from ..errors import RuptureError
 from .base import RawTranscript
+from .registry import InputFormat, register_format
 from .speakers import SpeakerResolver
 from .subtitles import Timing, check_speakers, cue_pieces, scan_timings
 
@@ -45,19 +49,9 @@ def _vtt_seconds(value: str) -> float:
 
 # Line breaks of str.splitlines() that are not WebVTT line terminators (CR, LF, CRLF).
 _OTHER_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-# The cue timings line as webvtt-py 0.6 matches it (WebVTTCueBlock.CUE_TIMINGS_PATTERN).
+# A cue timings line as webvtt-py (0.6, as pinned) takes it: hours optional, one or two digits
+# for minutes and seconds, one to three for the milliseconds.
 _CUE_TIMINGS = re.compile(r"\s*((?:\d+:)?\d{1,2}:\d{1,2}\.\d{1,3})\s*-->\s*((?:\d+:)?\d{1,2}:\d{1,2}\.\d{1,3})")
-
-
-@cache
-def plain_path() -> bool:
-    """Whether the installed webvtt-py is one whose reading of plain files
-    :func:`plain_cue_lines` reproduces (0.6)."""
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return tuple(int(x) for x in re.findall(r"\d+", version("webvtt-py"))[:2]) == (0, 6)
-    except (PackageNotFoundError, ValueError):
-        return False
 
 
 def plain_cue_lines(text: str, lines: list[str], timings: list[Timing]) -> list[list[str]] | None:
@@ -71,7 +65,7 @@ def plain_cue_lines(text: str, lines: list[str], timings: list[Timing]) -> list[
     exactly one caption per timing line, holding the lines up to the next blank line, and
     every other block is a comment or the header (no caption).
     """
-    if not plain_path() or any(c in text for c in _OTHER_BREAKS):
+    if any(c in text for c in _OTHER_BREAKS):
         return None
     n = len(lines)
     out = []
@@ -120,23 +114,24 @@ def _library_cues(text: str, timings: list[Timing], path: str | Path) -> list[tu
                                                                                    float, float]]:
     """``(lines, timing, start, end)`` of every caption webvtt-py reads; the checked timing
     and its times when there is one per caption, else the caption's own times."""
-    import webvtt
+    import webvtt  # here, not at the top: streaming canonical JSONL never pays for importing it
     from webvtt.errors import MalformedCaptionError, MalformedFileError
     try:
         captions = webvtt.from_buffer(io.StringIO(text)).captions
-    except (MalformedFileError, MalformedCaptionError):
+        aligned = len(captions) == len(timings)
+        times = [(t.start, t.end) for t in timings] if aligned else \
+            [(_vtt_seconds(c.start), _vtt_seconds(c.end)) for c in captions]
+    except (MalformedFileError, MalformedCaptionError, ValueError):
         raise RuptureError("malformed WebVTT file", path) from None
-    aligned = len(captions) == len(timings)
     out = []
     prev = 0.0
-    for i, cap in enumerate(captions):
-        timing = timings[i] if aligned else None
-        if timing is not None:
-            start, end = timing.start, timing.end
-        else:  # slips the checked timing lines allowed are clamped here as well
-            start, end = cap.start_time.in_milliseconds() / 1000.0, cap.end_time.in_milliseconds() / 1000.0
-            if start < prev:
-                start, end = prev, max(end, prev)
+    for i, (cap, (start, end)) in enumerate(zip(captions, times)):
+        if not aligned and start < prev:  # slips the checked timing lines allowed are clamped here as well
+            start, end = prev, max(end, prev)
         prev = start
-        out.append((cap.lines, timing, start, end))
+        out.append((cap.lines, timings[i] if aligned else None, start, end))
     return out
+
+
+FORMAT = register_format(InputFormat("vtt", read=read_vtt, extensions=(".vtt", ".webvtt"), aliases=("webvtt",),
+                                     sniff=lambda head: head.startswith("WEBVTT")))
