@@ -9,12 +9,15 @@ Guarantees of :func:`atomic_write` (listed in ``docs/reliability.md``):
   FIFO) is refused with a :class:`~rupture_nlp.errors.RuptureError` before anything is written;
 * a new file gets mode 0600 (transcripts are clinical data); a replaced file keeps its mode;
 * a full disk or another write failure is a one-line error naming the output, not the input.
+
+:func:`atomic_dir` does the same for a whole directory (a saved baseline).
 """
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -98,3 +101,33 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_write(path, "wb") as f:
         f.write(data)
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """Build a directory in a temporary sibling and move it to ``target`` when done.
+
+    On any exception the temporary directory is removed and ``target`` is left as it was;
+    an existing ``target`` is replaced only after the new one is complete.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            os.replace(target, old / "x")
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old / "x", target)   # put the previous version back
+                raise
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

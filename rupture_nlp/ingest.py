@@ -22,10 +22,11 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
 
 from .atomic import atomic_write
 from .errors import RuptureError, file_failure
+from .progress import ProgressCallback, emit
 from .readers import Turn, check_file, check_format, detect_format, format_names, get_format, read_turns
 from .readers.encoding import decode_head
 from .readers.registry import SessionReader
@@ -186,7 +187,8 @@ def _json_lines(path: Path, fmt: str | None, speakers: Speakers, nlp: Language,
 # --------------------------------------------------------------------------- batches
 @dataclass
 class SegmentReport:
-    """What :func:`segment_files` did: files read, sessions and utterances written, failures."""
+    """What :func:`segment_files` did: files read, sessions and utterances written, and one
+    RuptureError per failed file (naming the file and line), in input order."""
 
     files_ok: int = 0
     sessions: int = 0
@@ -196,15 +198,16 @@ class SegmentReport:
 
 def segment_files(inputs: Iterable[str | Path], out: str | Path, *, format: str | None = None,
                   speakers: Speakers = None, nlp: Language | None = None,
-                  on_error: Callable[[RuptureError], None] | None = None,
-                  on_file: Callable[[Path], None] | None = None, strict: bool = False) -> SegmentReport:
+                  progress: ProgressCallback | None = None, strict: bool = False) -> SegmentReport:
     """Segment many files into one canonical JSONL file, written atomically.
 
-    A file that fails contributes nothing (its partial output is rolled back) and the batch
-    goes on; ``on_error`` is called with each failure, ``on_file`` after each file. Session ids
-    must be unique across the output: a second file with the same id fails. When no file
-    succeeds, ``out`` is left untouched. Bad ``format``/``speakers`` raise RuptureError at once.
-    ``strict``: as for :func:`load_sessions`.
+    A file that fails contributes nothing (its partial output is rolled back), its error goes to
+    ``report.failures`` and the batch goes on. ``progress`` is called with
+    ``ProgressEvent("segment", files done, files, unit="files", message="N sessions[, M failed]")``
+    at the start and after each file; an exception it raises (KeyboardInterrupt) stops the batch
+    and leaves no output. Session ids must be unique across the output: a second file with the
+    same id fails. When no file succeeds, ``out`` is left untouched. Bad ``format``/``speakers``
+    raise RuptureError at once. ``strict``: as for :func:`load_sessions`.
     """
     fmt = check_format(format)
     parse_speakers(speakers)
@@ -223,12 +226,19 @@ def segment_files(inputs: Iterable[str | Path], out: str | Path, *, format: str 
     report = SegmentReport()
     seen: dict[str, Path] = {}
 
+    def tick(files_done: int) -> None:
+        if progress is not None:
+            n, failed = report.sessions, len(report.failures)
+            emit(progress, "segment", files_done, len(inputs), unit="files",
+                 message=f"{n:,} session{'' if n == 1 else 's'}" + (f", {failed:,} failed" if failed else ""))
+
     class _NothingWritten(Exception):
         pass
 
     try:
         with atomic_write(out) as f:
-            for path in inputs:
+            tick(0)
+            for i, path in enumerate(inputs, 1):
                 mark = f.tell()
                 new_ids: list[str] = []
                 n_sess = n_utt = 0
@@ -247,15 +257,12 @@ def segment_files(inputs: Iterable[str | Path], out: str | Path, *, format: str 
                     f.seek(mark)
                     f.truncate()
                     report.failures.append(e)
-                    if on_error:
-                        on_error(e)
                 else:
                     report.files_ok += 1
                     report.sessions += n_sess
                     report.utterances += n_utt
                     seen.update({sid: path for sid in new_ids})
-                if on_file:
-                    on_file(path)
+                tick(i)
             if report.files_ok == 0:
                 raise _NothingWritten
     except _NothingWritten:

@@ -11,19 +11,24 @@ A schema is a YAML or JSON file::
 In an *exclusive* category an utterance carries at most one of its labels (as in MI coding);
 in a non-exclusive one any number (as in 3RS). The default schema is the 3RS
 (``data/schema_3rs.yaml``).
+
+The file's shape is the JSON Schema ``data/label-schema.schema.json`` (checked by
+:meth:`LabelSchema.from_dict`); what it cannot say — unique label and category ids, every
+label's category declared — :class:`LabelSchema` checks when it is constructed.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
+import jsonschema
 import yaml
 
 from .errors import RuptureError
 
-SPEAKERS = ("therapist", "client", "any")
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
@@ -60,6 +65,19 @@ class LabelSchema:
     description: str = ""
     version: str | None = None
     source: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        """The checks a JSON Schema cannot express: unique ids, every label's category declared."""
+        for kind, ids in (("label", self.label_ids), ("category", self.category_ids)):
+            seen: set[str] = set()
+            for i in ids:
+                if i in seen:
+                    raise RuptureError(f"invalid label schema: {kind} id '{i}' occurs twice", self.source)
+                seen.add(i)
+        undeclared = sorted({l.category for l in self.labels} - set(self.category_ids))
+        if undeclared:
+            raise RuptureError("invalid label schema: labels use categories not listed under 'categories': "
+                               + ", ".join(undeclared), self.source)
 
     # -- lookups -----------------------------------------------------------------------
     @property
@@ -114,59 +132,115 @@ class LabelSchema:
 
     @classmethod
     def from_dict(cls, d: Any, source: str | None = None) -> "LabelSchema":
-        def bad(msg: str) -> RuptureError:
-            return RuptureError(f"invalid label schema: {msg}", source)
-
-        if not isinstance(d, dict):
-            raise bad("the file must hold a mapping with 'name' and 'labels'")
-        name = d.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise bad("'name' is missing or empty")
-        raw_labels = d.get("labels")
-        if not isinstance(raw_labels, list) or not raw_labels:
-            raise bad("'labels' must be a non-empty list")
-        labels: list[Label] = []
-        seen: set[str] = set()
-        for i, rl in enumerate(raw_labels):
-            if not isinstance(rl, dict):
-                raise bad(f"label {i + 1} is not a mapping")
-            missing = [k for k in ("id", "category", "speaker", "description") if not rl.get(k)]
-            if missing:
-                raise bad(f"label {i + 1} ({rl.get('id', '?')}) lacks {', '.join(missing)}")
-            lid = str(rl["id"])
-            if lid in seen:
-                raise bad(f"label id '{lid}' occurs twice")
-            if rl["speaker"] not in SPEAKERS:
-                raise bad(f"label '{lid}': speaker must be one of {', '.join(SPEAKERS)}, not '{rl['speaker']}'")
-            seen.add(lid)
-            labels.append(Label(id=lid, category=str(rl["category"]), speaker=rl["speaker"],
-                                description=str(rl["description"]).strip(),
-                                hotkey=str(rl["hotkey"]) if rl.get("hotkey") else None))
-        raw_cats = d.get("categories")
-        if raw_cats is None:
-            order = list(dict.fromkeys(l.category for l in labels))
-            categories = [Category(id=c) for c in order]
+        """A schema from a parsed file; RuptureError (one line naming ``source`` and the field)
+        when ``d`` breaks ``data/label-schema.schema.json`` or the checks of the constructor."""
+        errors = list(_validator().iter_errors(d))
+        if errors:
+            raise RuptureError(f"invalid label schema: {_describe(errors, d)}", source)
+        labels = [_build(Label, rl) for rl in d["labels"]]
+        if d.get("categories") is None:
+            categories = [Category(id=c) for c in dict.fromkeys(l.category for l in labels)]
         else:
-            if not isinstance(raw_cats, list):
-                raise bad("'categories' must be a list")
-            categories = []
-            for i, rc in enumerate(raw_cats):
-                if not isinstance(rc, dict) or not rc.get("id"):
-                    raise bad(f"category {i + 1} needs an 'id'")
-                ex = rc.get("exclusive", False)
-                if not isinstance(ex, bool):
-                    raise bad(f"category '{rc['id']}': 'exclusive' must be true or false")
-                categories.append(Category(id=str(rc["id"]), exclusive=ex,
-                                           description=str(rc.get("description", "")).strip()))
-            ids = [c.id for c in categories]
-            if len(set(ids)) != len(ids):
-                raise bad("a category id occurs twice")
-            undeclared = sorted({l.category for l in labels} - set(ids))
-            if undeclared:
-                raise bad(f"labels use categories not listed under 'categories': {', '.join(undeclared)}")
-        return cls(name=name.strip(), labels=labels, categories=categories,
-                   description=str(d.get("description", "")).strip(),
+            categories = [_build(Category, rc) for rc in d["categories"]]
+        return cls(name=d["name"].strip(), labels=labels, categories=categories,
+                   description=str(d.get("description") or "").strip(),
                    version=str(d["version"]) if d.get("version") is not None else None, source=source)
+
+
+# --------------------------------------------------------------------------- file format
+@lru_cache(maxsize=1)
+def label_schema_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a label-schema file (``data/label-schema.schema.json``)."""
+    return json.loads((DATA_DIR / "label-schema.schema.json").read_text("utf-8"))
+
+
+#: The speakers a label may belong to (``speaker`` in a schema file).
+SPEAKERS: tuple[str, ...] = tuple(
+    label_schema_json_schema()["properties"]["labels"]["items"]["properties"]["speaker"]["enum"])
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(label_schema_json_schema())
+
+
+def _build(cls: type, raw: dict[str, Any]) -> Any:
+    """A :class:`Label` or :class:`Category` from its (validated) mapping: values as text
+    (booleans kept), descriptions stripped, unknown keys ignored; a value that is null or blank
+    leaves the field at its default."""
+    kw: dict[str, Any] = {}
+    for f in fields(cls):
+        v = raw.get(f.name)
+        if v is None or isinstance(v, bool):
+            if v is not None:
+                kw[f.name] = v
+            continue
+        v = str(v).strip() if f.name == "description" else str(v)
+        if v.strip():
+            kw[f.name] = v
+    return cls(**kw)
+
+
+_TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "text", "boolean": "true or false",
+               "integer": "a whole number", "number": "a number", "null": "empty"}
+
+
+def _where(path: Sequence[Any], d: Any) -> tuple[str, str | None]:
+    """``(owner, field)`` of a place in a schema file: ``("label 2 ('x/y')", "speaker")``,
+    ``("", "name")`` for a top-level key, ``("the file", None)`` for the whole file."""
+    if not path:
+        return "the file", None
+    if len(path) == 1:
+        return "", str(path[0])
+    kind = {"labels": "label", "categories": "category"}.get(str(path[0]), str(path[0]))
+    item = d[path[0]][path[1]]
+    ident = item.get("id") if isinstance(item, dict) else None
+    owner = f"{kind} {path[1] + 1}" if isinstance(path[1], int) else f"{kind} '{path[1]}'"
+    if isinstance(ident, (str, int)) and not isinstance(ident, bool) and str(ident).strip():
+        owner += f" ('{ident}')"
+    return owner, "/".join(map(str, path[2:])) or None
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, (dict, list)):
+        return _TYPE_WORDS["object" if isinstance(v, dict) else "array"]
+    return repr(v) if len(repr(v)) <= 40 else repr(v)[:37] + "..."
+
+
+def _position(err: jsonschema.ValidationError, d: Any) -> list[int]:
+    """Where an error sits in the file (document order): key order in mappings, index in lists."""
+    key, node = [], d
+    for p in err.absolute_path:
+        key.append(list(node).index(p) if isinstance(node, dict) else p)
+        node = node[p]
+    return key
+
+
+def _describe(errors: list[jsonschema.ValidationError], d: Any) -> str:
+    """The first error in the file, as a short phrase naming the field."""
+    rank = {"type": 0, "required": 1}
+    err = min(errors, key=lambda e: (_position(e, d), rank.get(e.validator, 2)))
+    owner, fld = _where(list(err.absolute_path), d)
+    where = f"{owner}: '{fld}'" if owner and fld else (f"'{fld}'" if fld else owner)
+    if err.validator == "type":
+        if not err.absolute_path:
+            return "the file must hold a mapping with 'name' and 'labels'"
+        want = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        return f"{where} must be {' or '.join(_TYPE_WORDS.get(t, t) for t in want)}, not {_value(err.instance)}"
+    if err.validator == "required":
+        missing = [k for k in err.validator_value if k not in err.instance]
+        if not err.absolute_path:
+            return " and ".join(f"'{k}'" for k in missing) + (" is" if len(missing) == 1 else " are") + " missing"
+        return f"{owner} lacks {', '.join(missing)}"
+    if err.validator in ("pattern", "minLength"):
+        return f"{where} is empty"
+    if err.validator == "minItems":
+        return f"{where} must be a non-empty list"
+    if err.validator == "enum":
+        # "speaker must be one of ...": the field named as the subject of the sentence
+        return (f"{owner + ': ' if owner else ''}{fld} must be one of {', '.join(map(str, err.validator_value))}, "
+                f"not {_value(err.instance)}")
+    return f"{where}: {err.message[:120]}"
 
 
 def load_schema(path: str | Path | None = None) -> LabelSchema:

@@ -15,6 +15,9 @@ interruption a rerun with the same model skips every input file already done and
 already written for a half-done file; with another model it starts over. The final files
 appear atomically, and the journal is removed, only at the end. A file that cannot be read or
 parsed is reported (one line, file and line) and contributes nothing; the others go on.
+
+Progress goes to an optional :data:`~rupture_nlp.progress.ProgressCallback` (stage ``"tag"``, in
+files); notices (resuming, starting over, a duplicate input skipped) to this module's logger.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import csv as csvlib
 import ctypes
 import functools
 import json
+import logging
 import os
 import re
 import time
@@ -32,7 +36,10 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from .atomic import atomic_write, write_error
 from .decision import apply_predictions
 from .errors import RuptureError, file_failure
+from .progress import ProgressCallback, emit
 from .records import Session
+
+log = logging.getLogger(__name__)
 
 JOURNAL_KIND = "rupture-tag-journal"
 JOURNAL_VERSION = 1
@@ -108,10 +115,10 @@ def _header(model_version: str) -> dict[str, Any]:
     return {"journal": JOURNAL_KIND, "version": JOURNAL_VERSION, "model_version": model_version}
 
 
-def _open_journal(path: Path, model_version: str, resume: bool) -> tuple[Any, _JournalState, str | None]:
-    """Open the journal for appending (creating or compacting it). Returns (file, state, note)."""
+def _open_journal(path: Path, model_version: str, resume: bool) -> tuple[Any, _JournalState]:
+    """Open the journal for appending (creating or compacting it), logging what happens to an
+    earlier run's journal. Returns (file, state)."""
     state = _JournalState()
-    note = None
     keep: list[str] = []
     if resume and path.is_file():
         with path.open("r", encoding="utf-8", newline="") as f:
@@ -121,10 +128,10 @@ def _open_journal(path: Path, model_version: str, resume: bool) -> tuple[Any, _J
             except json.JSONDecodeError:
                 head = None
             if not isinstance(head, dict) or head.get("journal") != JOURNAL_KIND:
-                note = "unreadable journal of an earlier run: starting over"
+                log.warning("unreadable journal of an earlier run: starting over")
             elif head.get("model_version") != model_version:
-                note = (f"earlier run used model {head.get('model_version')}, this one {model_version}: "
-                        "starting over")
+                log.info("earlier run used model %s, this one %s: starting over",
+                         head.get("model_version"), model_version)
             else:
                 failed: set[str] = set()
                 lines: list[tuple[str, dict]] = []
@@ -148,11 +155,29 @@ def _open_journal(path: Path, model_version: str, resume: bool) -> tuple[Any, _J
                         state.partial.setdefault(fp, set()).add(rec["session"]["session_id"])
                         state.counts[fp] = state.counts.get(fp, 0) + 1
                     keep.append(line)
-                note = (f"resuming an interrupted run from {path.name}" if state.counts else None)
+                if state.counts:
+                    log.info("resuming an interrupted run from %s", path.name)
     with atomic_write(path) as f:
         f.write(json.dumps(_header(model_version)) + "\n")
         f.writelines(keep)
-    return path.open("a", encoding="utf-8", newline=""), state, note
+    return path.open("a", encoding="utf-8", newline=""), state
+
+
+def _kept_sessions(path: Path) -> int:
+    """Session records of the journal that a rerun would resume (not of a failed file)."""
+    failed: set[str] = set()
+    fps: list[str] = []
+    with path.open("r", encoding="utf-8") as f:
+        f.readline()
+        for line in f:
+            if not line.endswith("\n"):
+                break
+            rec = json.loads(line)
+            if "failed" in rec:
+                failed.add(rec["failed"])
+            elif "session" in rec:
+                fps.append(rec["fp"])
+    return sum(fp not in failed for fp in fps)
 
 
 def _journal_sessions(path: Path, wanted: Sequence[str]) -> Iterator[dict]:
@@ -230,17 +255,18 @@ def _load_model(model: Any, threads: int | None) -> Any:
 def tag_files(inputs: Iterable[str | Path], model: Any, out: str | Path, csv: str | Path | None = None, *,
               format: str | None = None, speakers: Any = None, strict: bool = False,
               batch_utterances: int = 512, resume: bool = True, threads: int | None = None,
-              on_file: Callable[[Path, int], None] | None = None,
-              on_session: Callable[[Session], None] | None = None,
-              on_note: Callable[[str], None] | None = None) -> TagReport:
+              progress: ProgressCallback | None = None) -> TagReport:
     """Tag every session of every input file; see the module docstring for outputs and resuming.
 
     ``model``: a RuptureClassifier, or a model directory (loaded with ``threads`` torch threads
     only after the options are checked and the output is locked). ``format``/``speakers``/
     ``strict``: passed to ``rupture_nlp.ingest.load_sessions``. ``batch_utterances``: utterances
-    per prediction batch (memory bound). Callbacks: ``on_file(path, sessions_in_file)`` after
-    each input, ``on_session(session)`` after each tagged session is safely in the journal,
-    ``on_note(text)`` for resume notices.
+    per prediction batch (memory bound). ``progress``: called with ``ProgressEvent("tag", done,
+    total, unit="files", message="N sessions[, M failed]")`` (``done``: input files finished, never
+    decreasing; sessions: written so far, resumed ones included) at the start, after each tagged
+    session is safely in the journal and after each file; an exception it raises stops the run
+    (KeyboardInterrupt: as Ctrl-C). Resume notices and skipped duplicate inputs are logged on
+    ``rupture_nlp.tagging``.
 
     Returns a :class:`TagReport`; bad files are in ``report.failed`` (any error while reading,
     segmenting or predicting one file is that file's failure; the others go on). Session ids
@@ -272,21 +298,18 @@ def tag_files(inputs: Iterable[str | Path], model: Any, out: str | Path, csv: st
         model = _load_model(model, threads)
         return _tag_locked(paths, model, out, csv_path, jpath, t0, resume, batch_utterances,
                            lambda path: load_sessions(path, format=format, speakers=speakers, strict=strict),
-                           on_file, on_session, on_note)
+                           progress)
 
 
 def _tag_locked(paths: list[Path], model: Any, out: Path, csv_path: Path | None, jpath: Path, t0: float,
                 resume: bool, batch_utterances: int, read: Callable[[Path], Iterable[Session]],
-                on_file: Callable[[Path, int], None] | None, on_session: Callable[[Session], None] | None,
-                on_note: Callable[[str], None] | None) -> TagReport:
+                progress: ProgressCallback | None) -> TagReport:
     report = TagReport(out=out, csv=csv_path, model_version=model.model_version)
     label_ids = model.schema.label_ids
     try:
-        jf, state, note = _open_journal(jpath, model.model_version, resume)
+        jf, state = _open_journal(jpath, model.model_version, resume)
     except OSError as e:
         raise write_error(e, jpath) from None
-    if note and on_note:
-        on_note(note)
     wanted: list[str] = []
     owner: dict[str, Path] = {}          # session id -> input file, over the whole output
 
@@ -298,8 +321,16 @@ def _tag_locked(paths: list[Path], model: Any, out: Path, csv_path: Path | None,
         except OSError as e:
             raise _OutputFailed(write_error(e, jpath).message, jpath) from None
 
+    def tick(files_done: int, sessions: int) -> None:
+        if progress is not None:
+            failed = len(report.failed)
+            emit(progress, "tag", files_done, len(paths), unit="files",
+                 message=f"{sessions:,} session{'' if sessions == 1 else 's'}"
+                         + (f", {failed:,} failed" if failed else ""))
+
     try:
-        for path in paths:
+        for i, path in enumerate(paths):
+            tick(i, report.sessions)    # the previous file is done (the start: none is)
             report.files += 1
             try:
                 if path.exists() and not path.is_file():
@@ -309,8 +340,7 @@ def _tag_locked(paths: list[Path], model: Any, out: Path, csv_path: Path | None,
                 report.failed.append((str(path), f"{path}: cannot read: {e.strerror}"))
                 continue
             if fp in wanted:
-                if on_note:
-                    on_note(f"{path}: same content as an earlier input, skipped")
+                log.warning("%s: same content as an earlier input, skipped", path)
                 continue
             seen = state.partial.get(fp, set())
             clash = next((sid for sid in sorted(seen) if sid in owner), None)
@@ -320,10 +350,8 @@ def _tag_locked(paths: list[Path], model: Any, out: Path, csv_path: Path | None,
                 report.resumed_files += 1
                 report.resumed_sessions += state.counts.get(fp, 0)
                 report.sessions += state.counts.get(fp, 0)
-                if on_file:
-                    on_file(path, state.counts.get(fp, 0))
                 continue
-            n_file = n_new = u_new = 0
+            n_file = n_new = n_old = u_new = 0
             ids: list[str] = []
             buf: list[Session] = []
             n_buf = 0
@@ -338,8 +366,7 @@ def _tag_locked(paths: list[Path], model: Any, out: Path, csv_path: Path | None,
                 for s in buf:
                     n_new += 1
                     u_new += len(s.utterances)
-                    if on_session:
-                        on_session(s)
+                    tick(i, report.sessions + n_old + n_new)
                 buf, n_buf = [], 0
                 release_freed_memory()
 
@@ -354,6 +381,7 @@ def _tag_locked(paths: list[Path], model: Any, out: Path, csv_path: Path | None,
                                            "the files (session ids come from file names)", path)
                     ids.append(sid)
                     if sid in seen:
+                        n_old += 1
                         continue
                     buf.append(s)
                     n_buf += len(s.utterances)
@@ -369,17 +397,16 @@ def _tag_locked(paths: list[Path], model: Any, out: Path, csv_path: Path | None,
                 report.failed.append((str(path), str(e) if e.path else f"{path}: {e}"))
                 continue
             jwrite([json.dumps({"end": fp, "n": n_file}) + "\n"])
-            resumed = len([sid for sid in ids if sid in seen])
-            report.resumed_sessions += resumed
-            report.sessions += n_new + resumed
+            report.resumed_sessions += n_old
+            report.sessions += n_new + n_old
             report.utterances += u_new
             wanted.append(fp)
             owner.update({sid: path for sid in ids})
-            if on_file:
-                on_file(path, n_file)
+        tick(len(paths), report.sessions)
     except KeyboardInterrupt:
         jf.close()
         report.seconds = time.perf_counter() - t0
+        report.sessions = _kept_sessions(jpath)   # what a rerun will resume, the current file's too
         raise TagInterrupted(report, jpath) from None
     finally:
         jf.close()

@@ -130,7 +130,7 @@ def bench_speed(n_sessions: int, rounds: int) -> dict:
     """CPU and wall seconds of four jobs over the same corpus, per session and per round.
 
     Every job is timed session by session (the whole ``rupture segment`` job through its
-    ``on_file`` callback, so it still runs as one batch writing one file); rounds alternate
+    ``progress`` callback, so it still runs as one batch writing one file); rounds alternate
     the jobs. ``session`` is the sum over sessions of each one's best time in any round,
     ``run`` the best whole round. On a shared machine the first is the steadier measure: a
     job of a few seconds rarely runs a whole round undisturbed, but each of its sessions
@@ -178,13 +178,15 @@ def bench_speed(n_sessions: int, rounds: int) -> dict:
             secs: dict[str, list[float]] = {k: [] for k in clocks}
             last = {k: c() for k, c in clocks.items()}
 
-            def on_file(_path: Path) -> None:
+            def on_file(event) -> None:
+                if event.done == 0:  # the start event: no file done yet
+                    return
                 for k, c in clocks.items():
                     now = c()
                     secs[k].append(now - last[k])
                     last[k] = now
 
-            rep = segment_files(files, out, nlp=nlp, on_file=on_file)
+            rep = segment_files(files, out, nlp=nlp, progress=on_file)
             assert not rep.failures, rep.failures[:3]
             for k, c in clocks.items():  # writing the file out counts too
                 secs[k][-1] += c() - last[k]

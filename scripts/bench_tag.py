@@ -150,7 +150,7 @@ def worker(args: argparse.Namespace) -> dict:
         res["seconds"] = time.perf_counter() - t0
         from rupture_nlp.decision import label_matrix
         if not args.no_eval and label_matrix(sessions, clf.schema).any():
-            from rupture_nlp.evaluate import evaluate_predictions
+            from rupture_nlp.scoring import evaluate_predictions
             P = np.array([[u.scores[l] for l in clf.schema.label_ids] for s in read_sessions(out) for u in s.utterances])
             r = evaluate_predictions(sessions, P, clf.schema, clf.thresholds, n_boot=0)
             res["macro_f1"] = {"fine": r["fine"]["macro"]["f1"], "coarse": r["coarse"]["macro"]["f1"]}
@@ -169,7 +169,7 @@ def worker(args: argparse.Namespace) -> dict:
                     f["input_ids"] = list(f["input_ids"]) + [clf.tokenizer.pad_token_id] * pad
                     if "token_type_ids" in f:
                         f["token_type_ids"] = list(f["token_type_ids"]) + [0] * pad
-                batch = collate(feats, clf.tokenizer.pad_token_id)
+                batch = collate(feats, clf.tokenizer)
                 batch["attention_mask"] = (batch["input_ids"] != clf.tokenizer.pad_token_id).long()
                 clf.net(**batch)
         res["seconds"] = time.perf_counter() - t0

@@ -13,7 +13,8 @@ What it does (the design was chosen on dev by ``scripts/model_experiments.py``; 
    adapters (truncated SVD, float16; ``rupture_nlp.model.compact``) over the hash-checked base,
    with per-label thresholds re-tuned on dev. Adapters *trained* directly with LoRA lost more
    than 2 points of dev macro-F1 against full fine-tuning; the extracted ones stay within 2;
-3. the TF-IDF and spaCy textcat baselines trained on the same split (``baselines/``);
+3. the baselines (every one registered in ``rupture_nlp.baselines``: TF-IDF, spaCy textcat)
+   trained on the same split (``baselines/``);
 4. dev metrics with bootstrap CIs (``metrics.json``), test-split metrics of the model and both
    baselines (``test_metrics.json``), and the model card (``README.md``) with the design
    experiments (``experiments.json``, kept from the previous build unless ``--experiments``).
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import sys
 import time
@@ -169,7 +171,8 @@ def evaluate_tests(out: Path, final: Path, args: argparse.Namespace) -> dict:
     """Evaluate the model directory ``out`` (to be moved to ``final``) on the clean test split and
     on its ASR rendering; writes ``test_metrics.json`` / ``test_asr_metrics.json`` (paths relative
     to the repository) and returns them as ``{"test": ..., "test_asr": ...}``."""
-    from rupture_nlp.evaluate import evaluate_model_dir, result_to_json
+    from rupture_nlp.scoring import result_to_json
+    from rupture_nlp.workflow import evaluate_model_dir
     res = {}
     for key, data_path in (("test", args.test), ("test_asr", args.test_asr)):
         if not data_path or not Path(data_path).is_file():
@@ -187,11 +190,8 @@ def evaluate_tests(out: Path, final: Path, args: argparse.Namespace) -> dict:
 
 def refresh_card(out: Path, summary: dict, extra_notes: dict | None = None) -> None:
     """Re-render README.md of a built model (e.g. after more experiments finished)."""
-    from rupture_nlp.model import RuptureClassifier
-    from rupture_nlp.model.card import render_card
-    clf = RuptureClassifier.from_pretrained(out)
+    from rupture_nlp.workflow import write_card
     metrics = json.loads((out / "metrics.json").read_text())
-    tc = json.loads((out / "training_config.json").read_text())
     extra: dict = {"comparisons": comparison_rows(summary)} if summary else {}
     extra.update(summary_extra(summary))
     for key, name in TEST_FILES.items():
@@ -201,56 +201,29 @@ def refresh_card(out: Path, summary: dict, extra_notes: dict | None = None) -> N
     extra.update(card_notes(metrics, extra))
     if summary:
         (out / "experiments.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "README.md").write_text(render_card(clf, metrics, tc, extra))
+    write_card(out, extra, metrics=metrics)
 
 
 def train_full(args: argparse.Namespace, out: Path) -> None:
     from rupture_nlp.model.inputs import InputConfig
-    from rupture_nlp.model.train import TrainConfig, train_model
+    from rupture_nlp.model.train import TrainConfig
+    from rupture_nlp.workflow import train_model
     cfg = TrainConfig(name="rupture-3rs-minilm-full", weights="full", pooling="mean", batch_size=16,
                       lr=RECIPE["lr"], unlabelled_ratio=RECIPE["unlabelled_ratio"], patience=RECIPE["patience"],
                       input=InputConfig(context=RECIPE["context"], max_length=128), freeze_embeddings=True,
                       baselines=False, n_boot=0, threads=args.threads, log_every=50)
-    train_model(args.train, args.dev, out, config=cfg, epochs=args.epochs, seed=SEED, log=lambda s: print(s, flush=True))
+    train_model(args.train, args.dev, out, config=cfg, epochs=args.epochs, seed=SEED)  # epochs: logged
 
 
 def build_compact(full_dir: Path, out: Path, args: argparse.Namespace, extra: dict) -> dict:
     """Steps 2-4 into ``out``; returns the metrics."""
-    from rupture_nlp.baselines import load_baseline, train_baselines
-    from rupture_nlp.evaluate import evaluate_model_dir, evaluate_predictions, load_gold_sessions, result_to_json
-    from rupture_nlp.model import RuptureClassifier
-    from rupture_nlp.model.card import render_card
-    from rupture_nlp.model.compact import compact_model_dir
-    from rupture_nlp.schema import load_schema
-
-    t0 = time.perf_counter()
-    schema = load_schema(full_dir / "schema.yaml")
-    train = load_gold_sessions(args.train, schema)
-    dev = load_gold_sessions(args.dev, schema)
+    from rupture_nlp.workflow import compact_model, write_card
     # named after the default model, not the full run
-    metrics = compact_model_dir(full_dir, out, dev, rank=RANK, dtype=DTYPE, n_boot=1000, seed=SEED,
-                                name=out.name if not out.name.startswith(".") else DEFAULT_OUT.name)
-    t_compact = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    info_b = train_baselines(train, dev, schema, out, seed=SEED)
-    t_base = time.perf_counter() - t1
-    b_dev = {}
-    for name in ("tfidf", "textcat"):
-        b = load_baseline(out / "baselines" / name)
-        r = evaluate_predictions(dev, b.predict_proba(dev), schema, b.thresholds, n_boot=1000, seed=SEED)
-        b_dev[name] = {k: r[k] for k in ("fine", "coarse", "session_icc")}
-    for name, info in (info_b or {}).items():   # paths relative to the model directory, not this machine's
-        if isinstance(info, dict) and "path" in info:
-            info["path"] = f"baselines/{name}"
-    metrics["baselines"] = {"dev": b_dev, "training": info_b}
-    tr = metrics["training"] = dict(metrics.get("training") or {})
-    tr["timings"] = {**(tr.get("timings") or {}), "compact_seconds": round(t_compact, 1),
-                     "baselines_seconds": round(t_base, 1)}
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    tc = json.loads((out / "training_config.json").read_text())
+    metrics = compact_model(full_dir, out, args.train, args.dev, rank=RANK, dtype=DTYPE, n_boot=1000, seed=SEED,
+                            name=out.name if not out.name.startswith(".") else DEFAULT_OUT.name)
     extra.update(evaluate_tests(out, Path(args.out), args))
     extra.update(card_notes(metrics, extra))
-    (out / "README.md").write_text(render_card(RuptureClassifier.from_pretrained(out), metrics, tc, extra))
+    write_card(out, extra, metrics=metrics)
     return metrics
 
 
@@ -272,6 +245,10 @@ def main() -> int:
     ap.add_argument("--refresh-card", action="store_true", help="only re-render the card of the built model "
                     "(with --experiments)")
     args = ap.parse_args()
+    lines = logging.StreamHandler(sys.stdout)   # the library's lines (per-epoch summaries), not spaCy's
+    lines.setFormatter(logging.Formatter("%(message)s"))
+    logging.getLogger("rupture_nlp").addHandler(lines)
+    logging.getLogger("rupture_nlp").setLevel(logging.INFO)
     if args.evaluate_tests:
         evaluate_tests(Path(args.out), Path(args.out), args)
     if args.refresh_card or args.evaluate_tests:

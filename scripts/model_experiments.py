@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from rupture_nlp.model.inputs import InputConfig
-from rupture_nlp.model.train import TrainConfig, train_model
+from rupture_nlp.model.train import TrainConfig
+from rupture_nlp.workflow import train_model
 
 REF = dict(weights="lora", pooling="mean", epochs=3)
 
@@ -59,8 +61,8 @@ def dir_size(path: Path, exclude: tuple[str, ...] = ("baselines",)) -> int:
 def svd_experiments(args: argparse.Namespace) -> int:
     """LoRA adapters extracted from a full fine-tuning at several ranks, scored on dev."""
     from rupture_nlp.decision import label_matrix, tune_thresholds
-    from rupture_nlp.evaluate import evaluate_predictions, load_gold_sessions
     from rupture_nlp.model.compact import lora_from_full
+    from rupture_nlp.scoring import evaluate_predictions, load_gold_sessions
     summary_path = Path(args.summary)
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {"runs": {}}
     full_run = summary["runs"].get("full", {})
@@ -102,6 +104,10 @@ def main() -> int:
                     "from it by truncated SVD at --ranks and score them on --dev (no training)")
     ap.add_argument("--ranks", default="16,32,64")
     args = ap.parse_args()
+    lines = logging.StreamHandler(sys.stdout)   # the library's lines (per-epoch summaries), not spaCy's
+    lines.setFormatter(logging.Formatter("  %(message)s"))
+    logging.getLogger("rupture_nlp").addHandler(lines)
+    logging.getLogger("rupture_nlp").setLevel(logging.INFO)
     if args.svd_from:
         return svd_experiments(args)
     table = variants()
@@ -118,7 +124,7 @@ def main() -> int:
         out = Path(args.out) / name
         print(f"== {name}: {desc}", flush=True)
         t0 = time.perf_counter()
-        res = train_model(args.train, args.dev, out, config=cfg, seed=args.seed, log=lambda s: print("  " + s, flush=True))
+        res = train_model(args.train, args.dev, out, config=cfg, seed=args.seed)   # epochs: logged, indented
         secs = time.perf_counter() - t0
         summary["runs"][name] = {
             "group": group, "variant": desc, "dev_macro_f1": round(res.dev_macro_f1, 4),

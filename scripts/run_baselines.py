@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Train the two baselines on the corpus and score them on dev and test.
+"""Train the baselines (every registered one) on the corpus and score them on dev and test.
 
     .venv/bin/python scripts/run_baselines.py [--corpus corpora] [--out runs/baselines-only] [--bootstrap N]
 
 Prints training times and fine/coarse macro-F1 (with session-bootstrap 95% CIs) on dev and test, and
-writes ``OUT/baselines/{tfidf,textcat}`` plus ``OUT/eval_{dev,test}.json`` (``rupture evaluate`` results
+writes ``OUT/baselines/<name>`` plus ``OUT/eval_{dev,test}.json`` (``rupture evaluate`` results
 of a directory holding only the baselines). The same numbers come from ``rupture evaluate --model OUT``.
 """
 from __future__ import annotations
@@ -26,9 +26,10 @@ def main() -> int:
     args = ap.parse_args()
 
     from rupture_nlp.atomic import atomic_write_text
-    from rupture_nlp.baselines import train_baselines
-    from rupture_nlp.evaluate import evaluate_model_dir, format_report, load_gold_sessions, result_to_json
+    from rupture_nlp.report.evaluation import format_report
     from rupture_nlp.schema import load_schema
+    from rupture_nlp.scoring import load_gold_sessions, result_to_json
+    from rupture_nlp.workflow import evaluate_model_dir, train_baselines
 
     schema = load_schema(None)
     train = load_gold_sessions(args.corpus / "train.jsonl", schema)
@@ -40,7 +41,7 @@ def main() -> int:
           f"dev: {len(dev)} sessions")
     for name, i in info.items():
         print(f"{name}: trained in {i['train_seconds']:.1f} s")
-    print(f"both baselines (incl. saving and dev scoring): {total:.1f} s")
+    print(f"all baselines (incl. saving and dev scoring): {total:.1f} s")
     summary = {"training": info, "total_seconds": round(total, 1)}
     for split in ("dev", "test"):
         path = args.corpus / f"{split}.jsonl"

@@ -1,11 +1,7 @@
 """Hand-written data shared by the evaluation tests (tests/test_eval_*.py)."""
 from __future__ import annotations
 
-import atexit
-import functools
 import random
-import shutil
-import tempfile
 from pathlib import Path
 
 from rupture_nlp.records import Session, Utterance, write_sessions
@@ -122,13 +118,11 @@ def schema_3rs() -> LabelSchema:
     return load_schema(None)
 
 
-@functools.lru_cache(maxsize=None)
-def trained_baselines_dir() -> dict:
-    """Train both baselines on a toy corpus once per test run and save them under
-    ``<tmp>/baselines`` (textcat: 4 epochs). Treat the directory as read-only."""
-    from rupture_nlp.baselines import train_baselines
-    root = Path(tempfile.mkdtemp(prefix="rupture-eval-"))
-    atexit.register(shutil.rmtree, root, True)
+def train_toy_baselines(root: Path) -> dict:
+    """Train both baselines on a toy corpus and save them under ``root/baselines`` (textcat: 4
+    epochs). Tests get this once per session from the ``trained_baselines`` fixture of
+    ``conftest.py``; treat the directory as read-only."""
+    from rupture_nlp.workflow import train_baselines
     schema = schema_3rs()
     train, dev = toy_corpus(12, seed=1), toy_corpus(4, seed=2)
     info = train_baselines(train, dev, schema, root, options={"textcat": {"epochs": 4}})

@@ -1,10 +1,10 @@
 """A real Label Studio server for the ``tests/test_ls_*.py`` modules, and small hand-made sessions.
 
-The session-scoped fixture :func:`ls_server` starts Label Studio through
+The session fixture ``ls_server`` (in ``conftest.py``) starts one Label Studio through
 ``scripts/labelstudio.sh start`` on a free port with a temporary data directory and its own
-token, and stops it at the end. It skips (with the reason) only when ``.venv-labelstudio``
-is absent outside CI; with ``CI`` set, a missing or broken server fails the tests.
-Test modules import it: ``from ls_helpers import ls_server``.
+token (:func:`new_test_server`), and stops it at the end of the session (:meth:`LSServer.shutdown`).
+It skips (with the reason) only when ``.venv-labelstudio`` is absent outside CI; with ``CI`` set,
+a missing or broken server fails the tests.
 """
 from __future__ import annotations
 
@@ -52,6 +52,32 @@ class LSServer:
         r = self.script("stop")
         assert r.returncode == 0, r.stderr
 
+    def shutdown(self) -> list[int]:
+        """Stop the server whatever state it is in (for the end of the session, also after failed
+        tests or a failed start): ``stop`` through the script, then SIGKILL to the process group of
+        any server still named by a ``server.pid`` under the data directory. Returns the killed pids."""
+        import signal
+        try:
+            self.script("stop")
+        except (OSError, subprocess.SubprocessError):
+            pass
+        killed = []
+        for pid_file in self.data_dir.rglob("server.pid"):
+            try:
+                pid = int(pid_file.read_text().strip())
+                os.killpg(pid, 0)
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except (OSError, ValueError):
+                continue  # gone, or not a number
+            if b"label-studio" not in cmdline:
+                continue  # the pid was reused by another program
+            try:
+                os.killpg(pid, signal.SIGKILL)
+                killed.append(pid)
+            except OSError:
+                pass
+        return killed
+
     def start(self) -> float:
         t0 = time.monotonic()
         r = self.script("start")
@@ -75,48 +101,25 @@ class LSServer:
                               timeout=300, cwd=ROOT)
 
 
-_SERVER: dict[str, LSServer] = {}
+def new_test_server(data_dir: Path) -> LSServer:
+    """A server description (not started) on a free port with ``data_dir`` and fresh credentials.
 
-
-@pytest.fixture(scope="session")
-def ls_server(tmp_path_factory: pytest.TempPathFactory):
-    """A Label Studio server started by scripts/labelstudio.sh for this test session.
-
-    Each test module imports this fixture, which makes pytest hold one fixture per module:
-    the server itself is started once per process (kept in ``_SERVER``) and stopped at the end.
+    Raises ``pytest.skip`` when Label Studio is not installed, ``pytest.fail`` if ``CI`` is set then.
     """
-    if "server" in _SERVER:
-        yield _SERVER["server"]
-        return
-    if "error" in _SERVER:
-        pytest.fail(_SERVER["error"])
-    in_ci = bool(os.environ.get("CI"))
     if not VENV.exists():
         msg = (f"Label Studio is not installed ({VENV} is absent); run 'bash scripts/labelstudio.sh install' "
                "to run the Label Studio tests")
-        if in_ci:
+        if os.environ.get("CI"):
             pytest.fail("CI is set but " + msg)
         pytest.skip(msg)
     port = free_port()
-    data_dir = tmp_path_factory.mktemp("labelstudio-data")
     token = "test-" + secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
     env.update(LABEL_STUDIO_PORT=str(port), LABEL_STUDIO_BASE_DATA_DIR=str(data_dir),
                LABEL_STUDIO_USERNAME="coder@rupture.test", LABEL_STUDIO_PASSWORD="test-" + secrets.token_hex(8),
                LABEL_STUDIO_USER_TOKEN=token, LABEL_STUDIO_VENV=str(VENV))
-    server = LSServer(url=f"http://127.0.0.1:{port}", token=token, port=port, data_dir=data_dir, env=env,
-                      start_seconds=0.0)
-    try:
-        server.start_seconds = server.start()
-    except AssertionError as e:
-        _SERVER["error"] = str(e)
-        raise
-    _SERVER["server"] = server
-    print(f"\nLabel Studio test server ready in {server.start_seconds:.1f} s at {server.url}", file=sys.stderr)
-    try:
-        yield server
-    finally:
-        server.script("stop")
+    return LSServer(url=f"http://127.0.0.1:{port}", token=token, port=port, data_dir=data_dir, env=env,
+                    start_seconds=0.0)
 
 
 # --------------------------------------------------------------------------- test data

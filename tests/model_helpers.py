@@ -1,18 +1,18 @@
-"""Hand-written data and a tiny trained model shared by the model and tagging tests.
+"""Hand-written data and the tiny model training shared by the model and tagging tests.
 
-The dialogue lines below were written for these tests (they are not from the corpus). The tiny
-model is trained once per test process (a few optimiser steps, no baselines) and reused.
+The dialogue lines below were written for these tests (they are not from the corpus). Tests get
+the tiny model through the session fixture ``tiny_model`` of ``conftest.py`` (a factory:
+``tiny_model("lora")`` trains each kind once per test session and returns its directory).
 """
 from __future__ import annotations
 
-import atexit
-import functools
 import random
-import shutil
-import tempfile
 from pathlib import Path
+from unittest import mock
 
-from rupture_nlp.records import Session, Utterance, write_sessions
+import numpy as np
+
+from rupture_nlp.records import Session, Utterance, read_sessions, write_sessions
 from rupture_nlp.schema import LabelSchema
 
 # (speaker, text, labels, pause before in seconds or None for a short gap)
@@ -81,22 +81,26 @@ def write_split(dirpath: Path, remap: dict | None = None) -> tuple[Path, Path]:
     return train, dev
 
 
-def _tmpdir() -> Path:
-    d = Path(tempfile.mkdtemp(prefix="rupture-model-test-"))
-    atexit.register(shutil.rmtree, d, ignore_errors=True)
-    return d
+#: Next to the model directory: the dev probabilities of the model as it was in memory when
+#: training saved it (before any reload), float32 (n_dev_utterances, n_labels).
+IN_MEMORY_DEV_PROBA = "in_memory_dev_proba.npy"
+KINDS = ("lora", "full", "exclusive")
 
 
-@functools.lru_cache(maxsize=None)
-def tiny_model(kind: str = "lora") -> Path:
-    """Train (once per process) a tiny model and return its directory.
+def train_tiny_model(kind: str, workdir: Path) -> Path:
+    """Train a tiny model of ``kind`` in ``workdir`` and return its directory (``workdir/model``).
 
     kinds: ``lora`` (3RS schema, mean pooling), ``full`` (full weights), ``exclusive`` (a schema
-    with an exclusive category, [CLS] pooling).
+    with an exclusive category, [CLS] pooling). ``workdir`` also gets the train/dev files and
+    :data:`IN_MEMORY_DEV_PROBA`, recorded as training calls ``save_pretrained``.
     """
+    from rupture_nlp.model import RuptureClassifier
     from rupture_nlp.model.inputs import InputConfig
-    from rupture_nlp.model.train import TrainConfig, train_model
-    d = _tmpdir()
+    from rupture_nlp.model.train import TrainConfig
+    from rupture_nlp.workflow import train_model
+    if kind not in KINDS:
+        raise ValueError(f"tiny model kinds: {KINDS}")
+    d = Path(workdir)
     schema = None
     remap = None
     cfg = TrainConfig(name=f"tiny-{kind}", weights="lora", max_steps=2, batch_size=8, n_boot=20, baselines=False,
@@ -108,8 +112,25 @@ def tiny_model(kind: str = "lora") -> Path:
         remap = TOY_MAP
         cfg.pooling = "cls"
     train, dev = write_split(d, remap)
-    train_model(train, dev, d / "model", schema=schema, config=cfg, seed=7)
+    dev_sessions = list(read_sessions(dev))
+    recorded: list[np.ndarray] = []
+    save = RuptureClassifier.save_pretrained
+
+    def record_then_save(self, model_dir, peft_encoder=None):
+        if not recorded:  # the trained network, still in memory (LoRA adapters not merged)
+            recorded.append(self.predict_proba(dev_sessions))
+        return save(self, model_dir, peft_encoder)
+
+    with mock.patch.object(RuptureClassifier, "save_pretrained", record_then_save):
+        train_model(train, dev, d / "model", schema=schema, config=cfg, seed=7)
+    assert len(recorded) == 1, "training did not save the model through save_pretrained"
+    np.save(d / IN_MEMORY_DEV_PROBA, recorded[0])
     return d / "model"
+
+
+def in_memory_dev_proba(model_dir: Path) -> np.ndarray:
+    """The dev probabilities of the tiny model as training held it in memory, before saving."""
+    return np.load(data_dir(model_dir) / IN_MEMORY_DEV_PROBA)
 
 
 def data_dir(model_dir: Path) -> Path:

@@ -67,6 +67,47 @@ def test_bad_schemas_give_clear_errors(tmp_path, mutate, needle):
     assert needle in str(e.value) and str(p) in str(e.value)
 
 
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.update(name="  "), "'name' is empty"),
+    (lambda d: d.update(labels="x"), "'labels' must be a list, not 'x'"),
+    (lambda d: d["labels"].append(["x"]), "label 4 must be a mapping, not a list"),
+    (lambda d: d["labels"][0].update(description=" "), "label 1 ('change'): 'description' is empty"),
+    (lambda d: [d["labels"][0].pop(k) for k in ("speaker", "description")], "label 1 ('change') lacks speaker, description"),
+    (lambda d: d["labels"][0].update(speaker="nurse"),
+     "label 1 ('change'): speaker must be one of therapist, client, any, not 'nurse'"),
+    (lambda d: d["categories"].append({"exclusive": True}), "category 3 lacks id"),
+    (lambda d: d["categories"].append({"id": "therapist"}), "category id 'therapist' occurs twice"),
+])
+def test_schema_errors_are_one_line_naming_file_and_field(tmp_path, mutate, message):
+    d = json.loads(json.dumps(MI))
+    mutate(d)
+    p = _write(tmp_path, d)
+    with pytest.raises(RuptureError) as e:
+        load_schema(p)
+    assert str(e.value) == f"{p}: invalid label schema: {message}"
+
+
+def test_schema_leniencies_kept(tmp_path):
+    """What files in the wild hold: numbers where YAML reads them (hotkeys, versions), empty
+    descriptions and no categories."""
+    d = json.loads(json.dumps(MI))
+    d.update(version=2015, description=None)
+    d["labels"][0]["hotkey"] = 1
+    d["categories"][1]["description"] = None
+    s = load_schema(_write(tmp_path, d))
+    assert s.version == "2015" and s.description == "" and s.label("change").hotkey == "1"
+    assert s.category("therapist").description == ""
+    d.pop("categories")
+    assert load_schema(_write(tmp_path, d)).category_ids == ["client_talk", "therapist"]
+
+
+def test_saved_schema_fits_the_json_schema():
+    import jsonschema
+
+    from rupture_nlp.schema import label_schema_json_schema
+    jsonschema.Draft202012Validator(label_schema_json_schema()).validate(load_schema().to_dict())
+
+
 def test_unparsable_schema_names_line(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text("name: x\nlabels:\n  - id: [unclosed\n")

@@ -139,11 +139,23 @@ def test_split_is_by_session_stratified_and_documented(corpus):
         assert all(s.meta["split"] == p for s in corpus[p])
     splits = json.loads((ROOT / "corpora" / "splits.json").read_text())
     assert splits == {s.session_id: p for p in PARTS for s in corpus[p]}
+    # the datasheet's label table (units carrying each label, per split) is the corpus's
     readme = (ROOT / "corpora" / "README.md").read_text()
-    for word in ("synthetic", "train", "dev", "test", "split", "aligned", "agreement"):
-        assert word in readme.lower()
+    head = "| label | train | dev | test | total |"
+    assert head in readme, "corpora/README.md has no label table"
+    rows = readme[readme.index(head):].split("\n\n", 1)[0]
+    table = {}
+    for row in re.findall(r"^\| (`[^`]+`|\*\*[a-z ]+\*\*) \|(.+)\|$", rows, re.M):
+        table[row[0].strip("`*")] = [int(c.strip().replace(",", "")) for c in row[1].split("|")]
+    want = {l: [sum(l in (u.labels or []) for s in corpus[p] for u in s.utterances) for p in PARTS]
+            for l in SCHEMA.label_ids}
+    want["units"] = [sum(len(s.utterances) for s in corpus[p]) for p in PARTS]
+    want["labelled units"] = [sum(bool(u.labels) for s in corpus[p] for u in s.utterances) for p in PARTS]
+    want["sessions"] = [n[p] for p in PARTS]
+    assert table == {k: [*v, sum(v)] for k, v in want.items()}, "corpora/README.md's label table is stale"
 
 
+@pytest.mark.slow
 def test_committed_corpus_is_what_the_sources_build(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_corpus.py"), "--out", str(tmp_path)],
                        capture_output=True, text=True)
@@ -169,6 +181,14 @@ def test_corpus_stats_command_over_the_whole_corpus(tmp_path):
     r = CliRunner().invoke(app, ["corpus", "stats", *map(str, FILES)], terminal_width=200)
     assert r.exit_code == 0, r.output
     assert "withdrawal/denial" in r.output and "train" in r.output and "test" in r.output
+    # the parts of the corpus: collections in their aligned form, with session lengths
+    rows = {line.split("│")[1].strip(): line for line in r.output.splitlines() if line.count("│") > 5}
+    assert "whole_session (segmenter)" in rows and "health_counselling (segmenter)" in rows
+    assert "32" in rows["whole_session (segmenter)"] and "13077" in rows["whole_session (segmenter)"]
+    r = CliRunner().invoke(app, ["corpus", "stats", str(ROOT / "corpora" / "asr" / "test.jsonl"),
+                                 str(ROOT / "corpora" / "agreement" / "coder2.jsonl")], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    assert "whole_session (asr)" in r.output and "stretch (authored, coder 2)" in r.output
     bad = tmp_path / "bad.jsonl"
     s = json.loads(FILES[1].read_text().splitlines()[0])
     s["utterances"][0]["labels"] = ["withdrawal/sulking"]

@@ -11,7 +11,6 @@ from rupture_nlp.corpus.align import align_session, has_content, project_labels,
 from rupture_nlp.records import Session, read_sessions
 from rupture_nlp.tagging import tag_files
 
-from model_helpers import tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +67,7 @@ def test_aligned_units_keep_every_label_once_and_cover_every_line():
         assert u.start is not None and u.end is not None and u.end >= u.start
 
 
-def test_a_raw_rendering_of_a_corpus_session_tags_into_exactly_the_training_units(tmp_path):
+def test_a_raw_rendering_of_a_corpus_session_tags_into_exactly_the_training_units(tiny_model, tmp_path):
     dev = {s.session_id: s for s in read_sessions(ROOT / "corpora" / "dev.jsonl")}
     sid = sorted(dev)[0]
     raw = tmp_path / f"{sid}.vtt"

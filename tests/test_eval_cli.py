@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from eval_helpers import make_session, toy_schema, trained_baselines_dir, write_jsonl
+from eval_helpers import make_session, toy_schema, write_jsonl
+from rupture_nlp.baselines import baseline_names
 from rupture_nlp.errors import RuptureError
-from rupture_nlp.evaluate import evaluate_model_dir, format_report
+from rupture_nlp.report.evaluation import format_report
+from rupture_nlp.workflow import evaluate_model_dir
 
 RUPTURE = str(Path(sys.executable).with_name("rupture"))
 
@@ -22,8 +24,8 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    t = trained_baselines_dir()
+def setup(tmp_path_factory, trained_baselines):
+    t = trained_baselines
     tmp = tmp_path_factory.mktemp("cli")
     data = write_jsonl(tmp / "test.jsonl", t["test"])
     return {**t, "data": data, "tmp": tmp}
@@ -39,7 +41,7 @@ def test_evaluate_cli_end_to_end(setup):
     res = json.loads(out.read_text())
     assert {"fine", "coarse", "session_icc", "baselines"} <= set(res)
     assert res["fine"] is None and res["model"]["present"] is False       # no transformer in this dir
-    assert set(res["baselines"]) == {"tfidf", "textcat"}
+    assert list(res["baselines"]) == baseline_names()                     # every registered one, in order
     assert res["data"]["sessions"] == 5 and res["bootstrap"] == {"n": 200, "seed": 3, "level": 0.95, "unit": "session"}
     # the CLI is a thin layer: same numbers as the Python API with the same seed
     api = evaluate_model_dir(setup["root"], setup["data"], n_boot=200, seed=3)
@@ -49,7 +51,7 @@ def test_evaluate_cli_end_to_end(setup):
         assert res["baselines"][name]["fine"]["macro"]["f1"] >= 0.8
     assert [p.name for p in out.parent.iterdir()] == ["eval.json"]        # nothing half-written beside it
     md = format_report(api)
-    assert md.count("(baseline) |") == 2 and "percentile bootstrap over sessions (200 resamples" in md
+    assert md.count("(baseline) |") == len(baseline_names()) and "percentile bootstrap over sessions (200 resamples" in md
 
 
 @pytest.mark.parametrize("case", ["missing_dir", "unknown_labels"])

@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 
 from eval_helpers import hand_example, make_session, toy_schema
-from rupture_nlp.evaluate import evaluate_predictions, format_report, result_to_json
 from rupture_nlp.metrics import (bootstrap_f1, bootstrap_weights, icc_2_1, label_scores, paired_difference,
                                  session_confusion)
+from rupture_nlp.report.evaluation import format_report
+from rupture_nlp.scoring import evaluate_predictions, result_to_json
 
 approx = pytest.approx
 

@@ -2,15 +2,19 @@
 
 Checked: one section per label id of ``load_schema()`` with the five required parts, examples
 that are fully coded and obey the speaker rules of the schema, a quick-reference row for every
-label, no label ids that the schema does not know, and the Label Studio and reliability sections.
+label, no label ids that the schema does not know, chapters grouping the labels as the Label
+Studio config does, what the Label Studio section says against the generated config, the
+agreement statistics named against the code that computes them, and the contents and sources.
 """
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from rupture_nlp.labelstudio.config import control_name, label_config
 from rupture_nlp.schema import LabelSchema, load_schema
 
 GUIDE = Path(__file__).resolve().parents[1] / "annotation" / "GUIDELINES.md"
@@ -171,21 +175,118 @@ def test_quick_reference_has_a_row_per_label_with_its_speaker(text, schema):
         assert len(cells[2]) > 20, f"quick reference: no one-line test for {lid}"
 
 
-def test_label_studio_section(text):
-    secs = sections(text)
-    ls = [(t, body) for t, (level, body) in secs.items() if level == 2 and "Label Studio" in t]
+NUMBERS = {"two": 2, "three": 3, "four": 4, "five": 5}
+
+
+@pytest.fixture(scope="module")
+def ls_config(schema) -> ET.Element:
+    """The Label Studio labelling config rupture-nlp generates for the schema."""
+    return ET.fromstring(label_config(schema))
+
+
+def ls_groups(config: ET.Element) -> list[tuple[str, str, list[ET.Element]]]:
+    """(header text, control name, Label elements) per label control, in display order."""
+    panel = next(v for v in config.iter("View") if v.find("ParagraphLabels") is not None)
+    kids = list(panel)
+    return [(kids[i - 1].get("value"), c.get("name"), list(c.iter("Label")))
+            for i, c in enumerate(kids) if c.tag == "ParagraphLabels"]
+
+
+def test_intro_states_the_schema_it_covers(text, schema):
+    m = re.search(r"schema `(?P<name>[^`]+)` \(`(?P<file>[^`]+)`,\s+(?P<n>\d+) labels in (?P<k>\w+) categories\)", text)
+    assert m, "the introduction does not name the schema, its file and its size"
+    assert m["name"] == schema.name
+    assert (GUIDE.parents[1] / m["file"]).resolve() == Path(schema.source).resolve()
+    assert (int(m["n"]), NUMBERS[m["k"]]) == (len(schema.label_ids), len(schema.category_ids))
+
+
+def test_chapters_group_the_labels_as_label_studio_shows_them(text, schema, ls_config):
+    """One chapter per category holding exactly that category's label sections, in the schema's
+    order, with the speaker in its title that Label Studio's group header shows."""
+    heads = list(HEADING.finditer(text))
+    chapter, where = None, {}
+    for h in heads:
+        if len(h.group(1)) == 2:
+            chapter = h.group(2)
+        elif h.group(2).strip("` ") in schema.label_ids:
+            where.setdefault(chapter, []).append(h.group(2).strip("` "))
+    groups = ls_groups(ls_config)
+    assert [name for _, name, _ in groups] == [control_name(c) for c in schema.category_ids]
+    assert len(where) == len(groups), f"label sections spread over chapters {list(where)}"
+    for (title, labels), (header, _, elements) in zip(where.items(), groups):
+        assert labels == [e.get("value") for e in elements], f"chapter {title!r} and group {header!r} differ"
+        speaker = re.search(r"\((\w+)\)$", title)
+        assert speaker and header.endswith(f"({speaker.group(1)})"), (title, header)
+
+
+def test_label_studio_section_describes_the_generated_config(text, schema, ls_config):
+    ls = [body for t, (level, body) in sections(text).items() if level == 2 and "Label Studio" in t]
     assert ls, "no '## ... Label Studio' section"
-    body = ls[0][1].lower()
-    for word in ("hotkey", "hover", "pre-annotation", "overlap", "chunk", "comment", "submit",
-                 "accept", "remove", "add", "change", "training data", "transcript"):
-        assert word in body, f"Label Studio section does not cover '{word}'"
+    body = " ".join(ls[0].split())
+    groups = ls_groups(ls_config)
+    # "Labels are listed above the transcript, grouped as withdrawal, confrontation and repair,
+    # each with its hotkey. Hover over a label to see its one-line definition."
+    m = re.search(r"Labels\*\* are listed above the transcript, grouped as ([a-z, ]+?) and ([a-z]+),", body)
+    assert m, "the section does not say how labels are grouped"
+    assert [*(g.strip() for g in m.group(1).split(",")), m.group(2)] == schema.category_ids
+    labels = [e for _, _, els in groups for e in els]
+    keys = [e.get("hotkey") for e in labels]
+    assert all(keys) and len(set(keys)) == len(keys), "every label needs its own hotkey"
+    assert {e.get("value"): e.get("hint") for e in labels} == {l.id: l.description for l in schema.labels}
+    tags = [e.tag for e in ls_config.iter() if e.tag in ("ParagraphLabels", "Paragraphs", "TextArea")]
+    assert tags == ["ParagraphLabels"] * len(groups) + ["Paragraphs", "TextArea"]  # labels, transcript, comment
+    # "shown as a dialogue: one utterance per bubble"; "a selection covers the whole utterance"
+    dialogue = ls_config.find(".//Paragraphs")
+    assert "shown as a dialogue" in body and dialogue.get("layout") == "dialogue"
+    assert "selection covers the whole utterance" in body and dialogue.get("granularity") == "paragraph"
+    # "To give the same utterance another label": no 3RS category is single-choice
+    assert "another label" in body and all(c.get("choice") == "multiple" for c in ls_config.iter("ParagraphLabels"))
+    # "One comment per task"
+    assert "One comment per task" in body and ls_config.find(".//TextArea").get("maxSubmissions") == "1"
 
 
-def test_background_and_reliability_sections(text):
-    low = text.lower()
-    for phrase in ("withdrawal", "confrontation", "immediate", "exploratory", "5-minute",
-                   "cohen's kappa", "krippendorff's alpha", ".85–.98", ".92", "eubanks et al. 2019"):
-        assert phrase in low, f"guide lacks '{phrase}'"
-    titles = [t.lower() for t, (level, _) in sections(text).items() if level == 2]
-    for need in ("background", "coding procedure", "decision sequence", "reliability"):
-        assert any(need in t for t in titles), f"no top-level section about '{need}'"
+def test_agreement_statistics_are_the_ones_pull_computes(text):
+    """8.2 names Cohen's kappa for two annotators and Krippendorff's alpha for more: the code
+    picks them so and gives the hand-computed values."""
+    from rupture_nlp.labelstudio.agreement import agreement
+    from rupture_nlp.labelstudio.parse import Annotation
+    secs = sections(text)
+    body = next(b for t, (lvl, b) in secs.items() if lvl == 3 and "reports agreement" in t)
+    named = re.findall(r"^- \*\*(.+?)\*\*.*? for (two|three or more)\b", body, re.M)
+    assert named == [("Cohen's kappa", "two"), ("Krippendorff's alpha", "three or more")]
+    lid = "withdrawal/denial"
+    schema = load_schema()
+
+    def coded(*coders: list[int]) -> dict:
+        anns = [Annotation(i, 1, f"coder{i}", "2024-01-01T00:00:00Z",
+                           {f"u{j}": {lid} if v else set() for j, v in enumerate(c)}) for i, c in enumerate(coders)]
+        return agreement([anns], schema)
+
+    two = coded([1, 1, 0, 0], [1, 0, 0, 0])          # p_o = 3/4, p_e = 1/2: kappa = 1/2
+    assert two["metric"] == "cohen_kappa" and two["labels"][lid]["value"] == pytest.approx(0.5)
+    three = coded([1, 1, 0, 0], [1, 1, 0, 0], [1, 0, 0, 0])
+    # coincidences o11 = 4, o00 = 6, o01 = o10 = 1 (n = 12): alpha = 1 - (2/12) / (2*5*7 / (12*11)) = 1 - 264/840
+    assert three["metric"] == "krippendorff_alpha"
+    assert three["labels"][lid]["value"] == pytest.approx(1 - 264 / 840, abs=1e-4)
+
+
+def test_contents_list_links_every_chapter(text):
+    chapters = [h.group(2) for h in HEADING.finditer(text) if len(h.group(1)) == 2]
+    links = re.findall(r"^\d+\. \[(.+?)\]\(#(.+?)\)$", text, re.M)
+    assert [t for t, _ in links] == [re.sub(r"^\d+\.\s+", "", c) for c in chapters]
+    slug = lambda h: re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")  # noqa: E731 - GitHub's anchors
+    assert [a for _, a in links] == [slug(c) for c in chapters]
+    low = [c.lower() for c in chapters]
+    for need in ("background", "coding procedure", "decision sequence", "label studio", "reliability", "sources"):
+        assert any(need in c for c in low), f"no top-level section about '{need}'"
+
+
+def test_every_cited_work_is_in_the_sources_and_every_source_is_cited(text):
+    body, _, sources = text.partition("\n## 9. Sources")
+    assert sources, "no '## 9. Sources' section"
+    # "Bordin 1979", "Harper's (1989)", "Eubanks, Muran & Safran 2015", "Eubanks et al. 2019": first author, year
+    cite = re.compile(r"\b([A-Z][a-z]+)(?:'s)?(?:(?:, | & )[A-Z][a-z]+)*(?: et al\.)?,? \(?((?:19|20)\d\d)\b")
+    cited = set(cite.findall(body))
+    listed = set(re.findall(r"^- ([A-Z][a-z]+)\b[^()\n]*\(((?:19|20)\d\d)\)", sources, re.M))
+    assert len(listed) == len(re.findall(r"^- ", sources, re.M)), "a source entry is not 'Names (year) – ...'"
+    assert cited == listed

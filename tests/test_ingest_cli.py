@@ -72,11 +72,12 @@ def test_interrupt_leaves_no_output(tmp_path, batch):
     tmp, good, _ = batch
     out = tmp / "int.jsonl"
 
-    def stop(_path):
-        raise KeyboardInterrupt
+    def stop(event):
+        if event.done:           # after the first file (not at the start)
+            raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        segment_files(good, out, on_file=stop)
+        segment_files(good, out, progress=stop)
     assert not out.exists()
     assert [p for p in tmp.iterdir() if p.name.startswith(".int.jsonl")] == []
 
@@ -101,8 +102,8 @@ def test_speakers_and_format_options(monkeypatch, capsys, tmp_path):
 def test_duplicate_session_ids_and_output_equal_to_input(tmp_path):
     a = write(tmp_path / "x" / "s1.txt", GOOD_TXT)
     b = write(tmp_path / "y" / "s1.vtt", GOOD_VTT)
-    errors: list[RuptureError] = []
-    rep = segment_files([a, b], tmp_path / "o.jsonl", on_error=errors.append)
+    rep = segment_files([a, b], tmp_path / "o.jsonl")
+    errors = rep.failures
     assert rep.files_ok == 1 and len(errors) == 1 and "already used" in errors[0].message
     assert errors[0].path == str(b)
     with pytest.raises(RuptureError, match="also an input"):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from ls_helpers import free_port, ls_server, make_session  # noqa: F401
+from ls_helpers import free_port, make_session
 from rupture_nlp.errors import RuptureError
 from rupture_nlp.records import write_sessions
 

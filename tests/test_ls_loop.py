@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ls_helpers import ROOT, accept_predictions, labels_by_id, ls_server, make_session, tasks_by_key  # noqa: F401
+from ls_helpers import ROOT, accept_predictions, labels_by_id, make_session, tasks_by_key
 from rupture_nlp.errors import RuptureError
 from rupture_nlp.labelstudio import push_sessions
 from rupture_nlp.records import read_sessions, write_sessions
@@ -144,13 +144,12 @@ def test_corrections_come_back(ls_server, tmp_path):
     assert [c["text"] for c in a.meta["labelstudio"]["comments"]] == ["checked rt-a#0000", "checked rt-a#0001"]
 
 
-def test_model_predictions_become_preannotations(ls_server, tmp_path):
+def test_model_predictions_become_preannotations(tiny_model, ls_server, tmp_path):
     model_pkg = pytest.importorskip("rupture_nlp.model", reason="the model package is not there yet")
     bundled = ROOT / "models" / "rupture-3rs-minilm"
     if (bundled / "config.json").is_file():
         model_dir = bundled
     else:  # until the default model is committed: the model tests' tiny model
-        from model_helpers import tiny_model
         model_dir = tiny_model("lora")
     clf = model_pkg.RuptureClassifier.from_pretrained(model_dir)
     sessions = [make_session(f"m{i}", 8, seed=i) for i in range(4)]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from ls_helpers import labels_by_id, ls_server, make_session, tasks_by_key  # noqa: F401
+from ls_helpers import labels_by_id, make_session, tasks_by_key
 from rupture_nlp.labelstudio import pull_project, push_sessions
 from rupture_nlp.records import read_sessions
 from rupture_nlp.schema import load_schema

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ls_helpers import accept_predictions, ls_server, make_session, tasks_by_key  # noqa: F401
+from ls_helpers import accept_predictions, make_session, tasks_by_key
 from rupture_nlp.errors import RuptureError
 from rupture_nlp.labelstudio import push_sessions
 from rupture_nlp.schema import load_schema
@@ -44,13 +44,15 @@ def test_interrupted_push_completes_without_duplicates_after_restart(ls_server):
 
     calls = []
 
-    def stop_server_after_two_batches(n_done: int, total: int) -> None:
-        calls.append(n_done)
+    def stop_server_after_two_batches(event) -> None:
+        if event.stage != "push" or event.done == 0:   # the start: nothing imported yet
+            return
+        calls.append(event.done)
         if len(calls) == 2:
             ls_server.stop()
 
     with pytest.raises(RuptureError, match="cannot reach Label Studio"):
-        push_sessions(client, sessions, "Interrupted", schema, batch_size=3, on_batch=stop_server_after_two_batches)
+        push_sessions(client, sessions, "Interrupted", schema, batch_size=3, progress=stop_server_after_two_batches)
     assert calls == [3, 6]
     ls_server.start()
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ls_helpers import Browser, chromium_path, labels_by_id, login_cookies, ls_server, make_session  # noqa: F401
+from ls_helpers import Browser, chromium_path, labels_by_id, login_cookies, make_session
 from rupture_nlp.labelstudio import pull_project, push_sessions
 from rupture_nlp.records import read_sessions
 from rupture_nlp.schema import load_schema

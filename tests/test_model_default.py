@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from rupture_nlp.evaluate import evaluate_predictions
 from rupture_nlp.model import RuptureClassifier
 from rupture_nlp.model.base import file_sha256
 from rupture_nlp.records import read_sessions
+from rupture_nlp.scoring import evaluate_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "rupture-3rs-minilm"
@@ -31,7 +31,9 @@ def metrics():
 def test_default_model_is_compact_and_loads(clf, metrics):
     size = sum(p.stat().st_size for p in MODEL.rglob("*") if p.is_file() and "baselines" not in p.parts)
     total = sum(p.stat().st_size for p in MODEL.rglob("*") if p.is_file())
-    assert size < 4_500_000 and total < 8_000_000, f"{size / 1e6:.1f} MB, {total / 1e6:.1f} MB with baselines"
+    # the model itself stays under 4.5 MB; the baselines' n-gram vocabularies grew with corpus v2
+    # (34k training units, 5x v1's): 5.3 MB of baselines, so under 10 MB in all
+    assert size < 4_500_000 and total < 10_000_000, f"{size / 1e6:.1f} MB, {total / 1e6:.1f} MB with baselines"
     assert clf.config.weights == "lora" and clf.base is not None and clf.base.is_default
     assert clf.config.lora["dtype"] == "int8" and not (MODEL / "encoder").exists()
     assert clf.model_version == metrics["model_version"]

@@ -13,11 +13,9 @@ import yaml
 from rupture_nlp.errors import RuptureError
 from rupture_nlp.model import RuptureClassifier
 
-from model_helpers import tiny_model
-
 
 @pytest.fixture()
-def model_copy(tmp_path):
+def model_copy(tiny_model, tmp_path):
     d = tmp_path / "m"
     shutil.copytree(tiny_model("lora"), d)
     return d
@@ -103,7 +101,7 @@ def test_thresholds_missing_a_label(model_copy):
     assert "thresholds.json" in msg and "withdrawal/denial" in msg
 
 
-def test_cli_reports_a_bad_model_in_one_line(model_copy, tmp_path):
+def test_cli_reports_a_bad_model_in_one_line(tiny_model, model_copy, tmp_path):
     (model_copy / "head.safetensors").write_bytes(b"garbage")
     inp = tmp_path / "in.jsonl"
     shutil.copy(tiny_model("lora").parent / "dev.jsonl", inp)

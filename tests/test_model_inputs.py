@@ -66,8 +66,7 @@ def test_encoding_truncates_context_not_the_utterance():
     text = tok.decode(ids)
     assert "i really do not want to talk about my mother today." in text
     assert enc["pause"][-1] == [0.0, 0.0]
-    batch = collate([{k: enc[k][i] for k in ("input_ids", "token_type_ids", "pause")} for i in range(4)],
-                    tok.pad_token_id)
+    batch = collate([{k: enc[k][i] for k in ("input_ids", "token_type_ids", "pause")} for i in range(4)], tok)
     assert batch["input_ids"].shape == (4, 48) and batch["pause"].shape == (4, 2)
     assert int(batch["attention_mask"][0].sum()) == len(enc["input_ids"][0])
 

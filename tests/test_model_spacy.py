@@ -10,7 +10,6 @@ from rupture_nlp.errors import RuptureError
 from rupture_nlp.ingest import load_docs, load_sessions, make_pipeline
 from rupture_nlp.model import RuptureClassifier
 
-from model_helpers import tiny_model
 
 TRANSCRIPT = """T: How did the week go? Did you try the breathing practice at all?
 C: Not really.
@@ -22,7 +21,7 @@ C: Fine. Whatever.
 
 
 @pytest.fixture(scope="module")
-def nlp():
+def nlp(tiny_model):
     n = make_pipeline()
     n.add_pipe("rupture_markers", config={"model": str(tiny_model("lora"))})
     return n
@@ -33,7 +32,7 @@ def test_factory_is_registered_as_a_spacy_entry_point():
     assert "rupture_markers" in names
 
 
-def test_component_sets_labels_and_scores_on_utterance_spans(nlp, tmp_path):
+def test_component_sets_labels_and_scores_on_utterance_spans(tiny_model, nlp, tmp_path):
     path = tmp_path / "s1.txt"
     path.write_text(TRANSCRIPT, encoding="utf-8")
     (doc,) = list(load_docs(path, nlp=nlp))
@@ -52,7 +51,7 @@ def test_component_sets_labels_and_scores_on_utterance_spans(nlp, tmp_path):
         sorted((s.start_char, l) for s, u in zip(spans, want.utterances) for l in u.labels)
 
 
-def test_pipe_tags_many_docs_like_one_at_a_time(nlp, tmp_path):
+def test_pipe_tags_many_docs_like_one_at_a_time(tiny_model, nlp, tmp_path):
     from rupture_nlp.segment import session_to_doc
     from model_helpers import data_dir
     from rupture_nlp.records import read_sessions
@@ -65,7 +64,7 @@ def test_pipe_tags_many_docs_like_one_at_a_time(nlp, tmp_path):
     np.testing.assert_allclose(a, b, atol=2e-4)
 
 
-def test_component_needs_a_model_and_utterance_spans():
+def test_component_needs_a_model_and_utterance_spans(tiny_model):
     import spacy
     with pytest.raises(RuptureError, match="needs config"):
         spacy.blank("en").add_pipe("rupture_markers")

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from model_helpers import tiny_model
 from rupture_nlp.errors import RuptureError
 from rupture_nlp.records import Session, Utterance, write_sessions
 from rupture_nlp.schema import load_schema
@@ -44,7 +43,7 @@ class EvilModel(BertModel):
 
 # --------------------------------------------------------------------------- 10. model code and version
 @pytest.fixture()
-def model_copy(tmp_path):
+def model_copy(tiny_model, tmp_path):
     d = tmp_path / "m"
     shutil.copytree(tiny_model("lora"), d)
     return d
@@ -82,7 +81,7 @@ def test_auto_map_in_tokenizer_config_is_refused_without_prompt_or_code(model_co
     assert len(lines) == 1 and "tokenizer_config.json" in lines[0] and "custom code" in lines[0], r.stderr
 
 
-def test_auto_map_in_config_json_and_python_files_are_refused(model_copy):
+def test_auto_map_in_config_json_and_python_files_are_refused(tiny_model, model_copy):
     from rupture_nlp.model import RuptureClassifier
     _edit_json(model_copy / "config.json", auto_map={"AutoModel": "evil.EvilModel"})
     with pytest.raises(RuptureError) as e:
@@ -119,7 +118,7 @@ def test_loaders_pass_trust_remote_code_false_even_past_the_check(model_copy, mo
 def test_every_loaded_file_changes_the_model_version(model_copy):
     from rupture_nlp.model import RuptureClassifier
     v0 = RuptureClassifier.from_pretrained(model_copy).model_version
-    assert RuptureClassifier.from_pretrained(model_copy).model_version == v0
+    assert v0 == json.loads((model_copy / "metrics.json").read_text())["model_version"]  # as training recorded
     _edit_json(model_copy / "tokenizer_config.json", model_max_length=256)
     v1 = RuptureClassifier.from_pretrained(model_copy).model_version
     assert v1 != v0

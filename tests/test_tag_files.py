@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -15,16 +16,31 @@ from rupture_nlp.records import read_sessions
 from rupture_nlp.tagging import journal_path, score_column, tag_files
 from rupture_nlp.validate import validate_file
 
-from model_helpers import data_dir, tiny_model
+from model_helpers import data_dir
+
+
+def sessions_of(event) -> int:
+    """The sessions count of a ``tag`` progress event (message ``"1,480 sessions[, 2 failed]"``)."""
+    return int(event.message.split()[0].replace(",", ""))
+
+
+def interrupt_after(n: int, events: list | None = None):
+    """A progress callback that plays Ctrl-C once ``n`` sessions are safely in the journal."""
+    def progress(event) -> None:
+        if events is not None:
+            events.append(event)
+        if sessions_of(event) >= n:
+            raise KeyboardInterrupt
+    return progress
 
 
 @pytest.fixture(scope="module")
-def clf():
+def clf(tiny_model):
     return RuptureClassifier.from_pretrained(tiny_model("lora"))
 
 
 @pytest.fixture()
-def inputs(tmp_path):
+def inputs(tmp_path, tiny_model):
     """Two canonical input files (2 + 2 sessions of 12 utterances) from the tiny model's data."""
     src = data_dir(tiny_model("lora"))
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
@@ -67,37 +83,34 @@ def test_batching_does_not_change_scores(clf, inputs, tmp_path):
     assert all(abs(x[k] - y[k]) <= 2e-4 for x, y in zip(a, b) for k in x)
 
 
-def test_resume_after_interruption_skips_what_was_written(clf, inputs, tmp_path):
+def test_resume_after_interruption_skips_what_was_written(clf, inputs, tmp_path, caplog):
     full = tmp_path / "full.jsonl"
     tag_files(inputs, clf, full, batch_utterances=12)
     out, out_csv = tmp_path / "out.jsonl", tmp_path / "out.csv"
-    seen = []
-
-    def stop_after_three(s):
-        seen.append(s.session_id)
-        if len(seen) == 3:       # inside the second file: one file done, one half done
-            raise KeyboardInterrupt
-
+    first: list = []
+    # the third session is inside the second file: one file done, one half done
     with pytest.raises(KeyboardInterrupt):
-        tag_files(inputs, clf, out, out_csv, batch_utterances=12, on_session=stop_after_three)
+        tag_files(inputs, clf, out, out_csv, batch_utterances=12, progress=interrupt_after(3, first))
+    assert [(e.done, sessions_of(e)) for e in first] == [(0, 0), (0, 1), (0, 2), (1, 2), (1, 3)]
     assert not out.exists() and not out_csv.exists()
     assert journal_path(out).exists()
     head = json.loads(journal_path(out).read_text().splitlines()[0])
     assert head["model_version"] == clf.model_version
-    notes, tagged_now = [], []
-    rep = tag_files(inputs, clf, out, out_csv, batch_utterances=12, on_note=notes.append,
-                    on_session=lambda s: tagged_now.append(s.session_id))
+    events = []
+    with caplog.at_level(logging.INFO, logger="rupture_nlp"):
+        rep = tag_files(inputs, clf, out, out_csv, batch_utterances=12, progress=events.append)
     assert rep.resumed_files == 1 and rep.resumed_sessions == 3 and rep.sessions == 4
-    assert len(tagged_now) == 1                                  # only the fourth session is new
-    assert any("resuming" in n for n in notes)
+    # the resumed file counts at once; then only the fourth session is tagged
+    assert [(e.done, sessions_of(e)) for e in events] == [(0, 0), (1, 2), (1, 4), (2, 4)]
+    assert any("resuming" in r.getMessage() and r.levelno == logging.INFO for r in caplog.records)
     assert out.read_text() == full.read_text()
     assert not journal_path(out).exists()
 
 
-def test_torn_journal_line_and_other_model_start_over(clf, inputs, tmp_path):
+def test_torn_journal_line_and_other_model_start_over(clf, inputs, tmp_path, caplog):
     out = tmp_path / "out.jsonl"
     with pytest.raises(KeyboardInterrupt):
-        tag_files(inputs, clf, out, on_session=lambda s: (_ for _ in ()).throw(KeyboardInterrupt))
+        tag_files(inputs, clf, out, progress=interrupt_after(1))
     j = journal_path(out)
     with j.open("a", encoding="utf-8") as f:
         f.write('{"fp": "sha256:ab", "session": {"session_id": "half')   # a write cut short
@@ -105,19 +118,20 @@ def test_torn_journal_line_and_other_model_start_over(clf, inputs, tmp_path):
     assert rep.ok and rep.resumed_sessions >= 1 and len(list(read_sessions(out))) == 4
     # a journal written by another model is not trusted
     with pytest.raises(KeyboardInterrupt):
-        tag_files(inputs, clf, out, on_session=lambda s: (_ for _ in ()).throw(KeyboardInterrupt))
+        tag_files(inputs, clf, out, progress=interrupt_after(1))
     lines = j.read_text().splitlines()
     lines[0] = json.dumps({**json.loads(lines[0]), "model_version": "other@000000000000"})
     j.write_text("\n".join(lines) + "\n")
-    notes = []
-    rep = tag_files(inputs, clf, out, on_note=notes.append)
-    assert rep.resumed_sessions == 0 and any("starting over" in n for n in notes)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="rupture_nlp"):
+        rep = tag_files(inputs, clf, out)
+    assert rep.resumed_sessions == 0 and any("starting over" in r.getMessage() for r in caplog.records)
 
 
 def test_changed_input_is_not_resumed(clf, inputs, tmp_path):
     out = tmp_path / "out.jsonl"
     with pytest.raises(KeyboardInterrupt):
-        tag_files(inputs[:1], clf, out, on_session=lambda s: (_ for _ in ()).throw(KeyboardInterrupt))
+        tag_files(inputs[:1], clf, out, progress=interrupt_after(1))
     lines = inputs[0].read_text().splitlines()
     inputs[0].write_text(lines[1] + "\n")                       # the file was edited meanwhile
     rep = tag_files(inputs[:1], clf, out)
@@ -145,7 +159,7 @@ def test_output_may_not_overwrite_an_input(clf, inputs):
         tag_files(inputs, clf, inputs[0])
 
 
-def test_cli_tag_exit_status_and_csv(inputs, tmp_path):
+def test_cli_tag_exit_status_and_csv(inputs, tmp_path, tiny_model):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n")
     out, out_csv = tmp_path / "o.jsonl", tmp_path / "o.csv"

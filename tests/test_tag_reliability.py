@@ -20,14 +20,14 @@ from rupture_nlp.records import read_sessions
 from rupture_nlp.tagging import journal_path, tag_files
 from rupture_nlp.validate import validate_file
 
-from model_helpers import data_dir, tiny_model
+from model_helpers import data_dir
 
 RUPTURE = str(Path(sys.executable).with_name("rupture"))
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "RUPTURE_PROGRESS": "0"}
 
 
 @pytest.fixture(scope="module")
-def model_dir():
+def model_dir(tiny_model):
     return tiny_model("lora")
 
 
@@ -172,6 +172,7 @@ def test_device_outputs_are_refused_and_symlinks_written_through(clf, canon, tmp
 
 
 # ---------------------------------------------------------------- 13. Ctrl-C, stale temporaries
+@pytest.mark.slow
 def test_sigint_keeps_the_journal_says_so_and_the_rerun_resumes(model_dir, tmp_path):
     folder = tmp_path / "in"
     for i in range(60):

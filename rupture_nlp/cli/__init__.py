@@ -8,10 +8,10 @@ from ..errors import RuptureError
 from .app import app, report_error
 
 # Each module registers its commands on ``app`` when imported.
-from . import basic  # noqa: F401,E402  validate, labels, corpus stats
+from . import basic  # noqa: F401,E402  validate, labels, corpus stats, corpus agreement
 from . import corpus_asr  # noqa: F401,E402  corpus render-asr
 from . import segment  # noqa: F401,E402  segment
-from . import model  # noqa: F401,E402  train, evaluate, tag
+from . import model  # noqa: F401,E402  train, tag
 from . import labelstudio  # noqa: F401,E402  ls ...
 from . import evaluate  # noqa: F401,E402  evaluate
 from . import report  # noqa: F401,E402  report

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 from rich.table import Table
@@ -78,6 +78,15 @@ def corpus_stats(
     t.add_row("utterances", "", *[str(st.utterances[sp]) for sp in splits], str(sum(st.utterances.values())))
     t.add_row("labelled utterances", "", *[str(st.labelled[sp]) for sp in splits], str(sum(st.labelled.values())))
     console.print(t)
+    p = Table(title="parts (collection, form of the units)")
+    p.add_column("part", no_wrap=True, min_width=max((len(n) for n in st.parts), default=4))
+    for col in ("sessions", "units", "source utterances", "labelled units", "minutes per session"):
+        p.add_column(col, justify="right")
+    for name, part in sorted(st.parts.items()):
+        mins = f"{min(part.minutes):.1f}-{max(part.minutes):.1f}" if part.minutes else "-"
+        p.add_row(name, str(part.sessions), str(part.units), str(part.source_lines),
+                  f"{part.labelled} ({100 * part.labelled / max(1, part.units):.1f}%)", mins)
+    console.print(p)
     n_utt = sum(st.utterances.values())
     console.print(f"speakers: therapist {st.speakers['therapist']}, client {st.speakers['client']}; "
                   f"labelled share {100 * sum(st.labelled.values()) / max(1, n_utt):.1f}%; "
@@ -99,15 +108,13 @@ def corpus_agreement(
     import json
 
     from ..atomic import atomic_write_text, output_target
-    from ..corpus.agreement import agreement_files, agreement_tables
-    from .app import progress
+    from ..corpus.agreement import agreement_files
+    from .app import ProgressDisplay
     labels = load_schema_option(schema)
     if json_out is not None:
         output_target(json_out)  # refuse a folder before the bootstrap, not after
-    with progress(transient=True) as bar:
-        task = bar.add_task("bootstrap over sessions", total=bootstrap)
-        result = agreement_files(file_a, file_b, labels, n_boot=bootstrap, seed=seed,
-                                 on_resample=lambda: bar.advance(task))
+    with ProgressDisplay(transient=True) as show:
+        result = agreement_files(file_a, file_b, labels, n_boot=bootstrap, seed=seed, progress=show)
     for t in agreement_tables(result):
         console.print(t)
     for c, r in result["categories"].items():
@@ -117,3 +124,32 @@ def corpus_agreement(
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(result, indent=2) + "\n")
         err_console.print(f"wrote {json_out}", markup=False)
+
+
+def agreement_tables(result: dict[str, Any]) -> list[Any]:
+    """Rich tables of a :func:`~rupture_nlp.corpus.agreement.coder_agreement` result: per category
+    (kappa, alpha, ICC with intervals), per label."""
+    from ..corpus.agreement import fmt
+
+    pct = 95 if result["bootstrap"]["n"] else None
+    cap = (f"{pct}% CIs: bootstrap over sessions ({result['bootstrap']['n']} resamples, "
+           f"seed {result['bootstrap']['seed']})" if pct else "no bootstrap intervals (--bootstrap 0)")
+    t = Table(title=f"agreement per category ({result['n_sessions']} sessions, "
+                    f"{result['n_utterances']} utterances)", caption=cap)
+    t.add_column("category", no_wrap=True)
+    for col in ("kappa", "alpha", "ICC(2,1) sessions", "agree %", "pos A/B"):
+        t.add_column(col, justify="right", overflow="fold")  # a narrow terminal wraps, never cuts
+    for c, r in result["categories"].items():
+        t.add_row(c, fmt(r["kappa"], r["kappa_ci95"]), fmt(r["alpha"], r["alpha_ci95"]),
+                  fmt(r["icc"], r["icc_ci95"]), fmt(r["percent_agreement"], digits=1),
+                  f"{r['positives']['a']}/{r['positives']['b']}")
+    o = result["overall"]
+    t.add_row("overall", "", fmt(o["alpha"], o["alpha_ci95"]), "", fmt(o["percent_agreement"], digits=1), "")
+    lt = Table(title="agreement per label (Cohen's kappa)")
+    lt.add_column("label", no_wrap=True)
+    for col in ("kappa", "agree %", "pos A/B"):
+        lt.add_column(col, justify="right", overflow="fold")
+    for l, r in result["labels"].items():
+        lt.add_row(l, fmt(r["kappa"]), fmt(r["percent_agreement"], digits=1),
+                   f"{r['positives']['a']}/{r['positives']['b']}")
+    return [t, lt]

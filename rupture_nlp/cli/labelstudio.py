@@ -17,7 +17,9 @@ from typing import List, Optional
 import typer
 
 from ..errors import RuptureError
-from .app import SchemaOption, err_console, expand_inputs, load_schema_option, ls_app, progress, report_error
+from ..progress import ProgressCallback, emit
+from .app import (ProgressDisplay, SchemaOption, err_console, expand_inputs, load_schema_option, ls_app,
+                  report_error)
 from .segment import FormatOption, SpeakersOption
 
 server_app = typer.Typer(help="Run a local Label Studio server (the packaged labelstudio.sh; its virtualenv and "
@@ -76,16 +78,20 @@ def config(
         err_console.print(f"wrote {out}", markup=False)
 
 
-def _load_inputs(files: list[Path], format: Optional[str], speakers: Optional[str]) -> tuple[list, int]:
+def _load_inputs(files: list[Path], format: Optional[str], speakers: Optional[str],
+                 progress: ProgressCallback | None = None) -> tuple[list, int]:
     """All sessions of the good files; bad files reported one line each. (sessions, failures)."""
     from ..ingest import load_sessions
     sessions, failed = [], 0
-    for f in files:
+    emit(progress, "read", 0, len(files), unit="files")
+    for i, f in enumerate(files, 1):
         try:
             sessions += list(load_sessions(f, format=format, speakers=speakers))
         except RuptureError as e:
             report_error(e)
             failed += 1
+        emit(progress, "read", i, len(files), unit="files",
+             message=f"{len(sessions):,} sessions" + (f", {failed:,} failed" if failed else ""))
     return sessions, failed
 
 
@@ -118,27 +124,30 @@ def push(
     if not files:
         raise RuptureError("no input files")
     client = connect()  # fail on server/URL/token before reading or predicting anything
-    sessions, failed = _load_inputs(files, format, speakers)
-    thresholds = None
-    if model is not None:
-        from ..model import RuptureClassifier
-        clf = RuptureClassifier.from_pretrained(model)
-        labels = clf.schema
-        if schema is not None and load_schema_option(schema).label_ids != labels.label_ids:
-            raise RuptureError("--schema differs from the model's schema; leave --schema out with --model")
-        sessions = clf.predict(sessions) if sessions else []
-        version: Optional[str] = clf.model_version
-        thresholds = {l: float(t) for l, t in zip(labels.label_ids, clf.thresholds)}
-    else:
-        labels = load_schema_option(schema)
-        has_labels = any(u.labels is not None or u.scores for s in sessions for u in s.utterances)
-        version = LABELS_MODEL_VERSION if has_labels else None
-    if sessions:
-        with progress() as prog:
-            bar = prog.add_task("importing tasks", total=None)
+    rep = None
+    with ProgressDisplay() as show:
+        sessions, failed = _load_inputs(files, format, speakers, show)
+        thresholds = None
+        if model is not None:
+            from ..model import RuptureClassifier
+            clf = RuptureClassifier.from_pretrained(model)
+            labels = clf.schema
+            if schema is not None and load_schema_option(schema).label_ids != labels.label_ids:
+                raise RuptureError("--schema differs from the model's schema; leave --schema out with --model")
+            if sessions:
+                emit(show, "predict", 0, len(sessions), unit="sessions")
+                sessions = clf.predict(sessions)
+                emit(show, "predict", len(sessions), len(sessions), unit="sessions")
+            version: Optional[str] = clf.model_version
+            thresholds = {l: float(t) for l, t in zip(labels.label_ids, clf.thresholds)}
+        else:
+            labels = load_schema_option(schema)
+            has_labels = any(u.labels is not None or u.scores for s in sessions for u in s.utterances)
+            version = LABELS_MODEL_VERSION if has_labels else None
+        if sessions:
             rep = push_sessions(client, sessions, project, labels, model_version=version, thresholds=thresholds,
-                                order=order, chunk=chunk, overlap=overlap, batch_size=batch_size,
-                                on_batch=lambda done, total: prog.update(bar, completed=done, total=total))
+                                order=order, chunk=chunk, overlap=overlap, batch_size=batch_size, progress=show)
+    if rep is not None:
         what = f"pre-annotations '{version}'" if version else "no pre-annotations"
         typer.echo(f"project '{project}' (id {rep.project_id}{', new' if rep.created_project else ''}): "
                    f"{rep.sessions} session(s) as {rep.tasks} task(s): {rep.imported} imported, "

@@ -6,8 +6,9 @@ from typing import List, Optional
 
 import typer
 
+from ..baselines import baseline_names
 from ..errors import RuptureError
-from .app import SchemaOption, app, console, err_console, expand_inputs, progress, report_error, run_files
+from .app import SchemaOption, app, console, err_console, expand_inputs, report_error, run_files
 from .segment import FormatOption, SpeakersFromFirstOption, SpeakersOption, StrictOption, speakers_option
 
 
@@ -39,7 +40,8 @@ def train(
                                                 "(0: none; use --all-unlabelled for all)."),
     all_unlabelled: bool = typer.Option(False, "--all-unlabelled", help="Use every unlabelled utterance every epoch."),
     no_pause: bool = typer.Option(False, "--no-pause", help="Do not give the model the pause before an utterance."),
-    baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Also train the TF-IDF and textcat baselines."),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines",
+                                   help=f"Also train the baselines ({', '.join(baseline_names())})."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
     name: Optional[str] = typer.Option(None, "--name", help="Model name (default: the --out directory name)."),
     bootstrap: int = typer.Option(1000, "--bootstrap", min=0, help="Bootstrap resamples for the dev CIs."),
@@ -51,10 +53,12 @@ def train(
                                             help="Stop after this many optimiser steps (smoke tests)."),
 ) -> None:
     """Fine-tune the rupture classifier on a train split, select on dev, save a model directory
-    (weights, tokenizer, schema, thresholds, metrics, model card) with the two baselines."""
+    (weights, tokenizer, schema, thresholds, metrics, model card) with the baselines."""
+    # here, not at the top: torch and transformers load only when a command needs them
     from ..model.inputs import InputConfig
-    from ..model.train import TrainConfig, train_model
-    from .app import load_schema_option
+    from ..model.train import TrainConfig
+    from ..workflow import compact_model, train_model
+    from .app import ProgressDisplay, load_schema_option
     if weights not in ("lora", "full"):
         raise RuptureError(f"--weights must be 'lora' or 'full', not {weights!r}")
     if pooling not in ("mean", "cls"):
@@ -63,7 +67,8 @@ def train(
                       input=InputConfig(context=context, max_length=max_length, pause_marker=not no_pause,
                                         pause_feature=not no_pause),
                       batch_size=batch_size, unlabelled_ratio=None if all_unlabelled else unlabelled_ratio,
-                      baselines=baselines, threads=threads, n_boot=bootstrap, max_steps=max_steps)
+                      baselines=baselines and not compact, threads=threads, n_boot=0 if compact else bootstrap,
+                      max_steps=max_steps)
     if compact and weights != "full":
         raise RuptureError("--compact needs --weights full (it compresses a full fine-tuning)")
     import shutil
@@ -71,17 +76,13 @@ def train(
     if compact:
         shutil.rmtree(target, ignore_errors=True)
     try:
-        with progress() as prog:
+        with ProgressDisplay() as show:
             res = train_model(train_file, dev_file, target, schema=load_schema_option(schema), base=base,
-                              epochs=epochs, seed=seed, config=cfg, progress=prog,
-                              log=lambda s: err_console.print(s, markup=False))
+                              epochs=epochs, seed=seed, config=cfg, progress=show)
         metrics = res.metrics
-        if compact:
-            from ..evaluate import load_gold_sessions
-            from ..model.compact import compact_model_dir
-            from ..schema import load_schema
-            dev = load_gold_sessions(dev_file, load_schema(target / "schema.yaml"))  # the schema trained on
-            metrics = compact_model_dir(target, out, dev, rank=compact, n_boot=bootstrap, seed=seed)
+        if compact:   # the baselines and dev CIs come with the compact form
+            metrics = compact_model(target, out, train_file, dev_file, rank=compact, n_boot=bootstrap, seed=seed,
+                                    baselines=baselines)
     finally:
         if compact:
             shutil.rmtree(target, ignore_errors=True)
@@ -118,25 +119,17 @@ def tag(
     skipped (exit status 1); an interrupted run resumes where it stopped."""
     from ..readers.speakers import parse_speakers
     from ..tagging import TagInterrupted, journal_path, tag_files
+    from .app import ProgressDisplay
     speakers = speakers_option(speakers, speakers_from_first)
     parse_speakers(speakers)  # bad options fail before any file or model is touched
-    note = lambda t: err_console.print(t, markup=False)  # noqa: E731
-    files = expand_inputs(inputs, exclude=run_files(out, csv), note=note)
+    files = expand_inputs(inputs, exclude=run_files(out, csv))
     if not files:
         raise RuptureError("no input files found")
     model_dir = _model_dir(model)
     try:
-        with progress() as prog:
-            task = prog.add_task("tagging", total=len(files))
-            n = {"s": 0}
-
-            def on_session(_s) -> None:
-                n["s"] += 1
-                prog.update(task, description=f"tagging ({n['s']} sessions)")
-
+        with ProgressDisplay() as show:
             rep = tag_files(files, model_dir, out, csv, format=format, speakers=speakers, strict=strict,
-                            batch_utterances=batch, resume=resume, threads=threads,
-                            on_file=lambda _p, _n: prog.advance(task), on_session=on_session, on_note=note)
+                            batch_utterances=batch, resume=resume, threads=threads, progress=show)
     except TagInterrupted as e:
         report_error(RuptureError(f"interrupted; {e.report.sessions} session(s) kept in {journal_path(out)}, "
                                   "rerun the same command to resume"))

@@ -1,11 +1,12 @@
-"""CLI command ``rupture segment``, and the ``--format``/``--speakers`` options other commands reuse.
+"""CLI command ``rupture segment``, and the transcript-reading options other commands reuse.
 
-    rupture segment INPUT... --out FILE.jsonl [--format F] [--speakers "NAME=therapist,NAME=client"]
+    rupture segment INPUT... --out FILE.jsonl [--format F] [--speakers "NAME=therapist,NAME=client"
+                    | --speakers-from-first] [--strict]
 
-Other commands that read transcripts take the same options::
-
-    from .segment import FormatOption, SpeakersOption
-    def tag(..., format: Optional[str] = FormatOption, speakers: Optional[str] = SpeakersOption): ...
+``FormatOption``, ``SpeakersOption``, ``SpeakersFromFirstOption`` and ``StrictOption`` are those
+options; a command that reads transcripts declares the ones it supports, e.g.
+``format: Optional[str] = FormatOption``, and turns the two speaker options into the one
+``speakers`` value of the readers with :func:`speakers_option`.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import typer
 
 from ..errors import RuptureError
 from ..readers import check_format, format_names
-from .app import app, err_console, expand_inputs, progress, report_error, run_files
+from .app import ProgressDisplay, app, err_console, expand_inputs, report_error, run_files
 
 
 def _check_format(value: Optional[str]) -> Optional[str]:
@@ -74,14 +75,14 @@ def segment(
     from ..readers.speakers import parse_speakers
     speakers = speakers_option(speakers, speakers_from_first)
     parse_speakers(speakers)  # a bad mapping: one error line before any work
-    files = expand_inputs(inputs, exclude=run_files(out), note=lambda t: err_console.print(t, markup=False))
+    files = expand_inputs(inputs, exclude=run_files(out))
     if not files:
         report_error("no input files")
         raise typer.Exit(1)
-    with output_lock(out), progress() as bar:
-        task = bar.add_task("segmenting", total=len(files))
-        rep = segment_files(files, out, format=format, speakers=speakers, on_error=report_error,
-                            on_file=lambda _p: bar.advance(task), strict=strict)
+    with output_lock(out), ProgressDisplay() as show:
+        rep = segment_files(files, out, format=format, speakers=speakers, progress=show, strict=strict)
+    for err in rep.failures:
+        report_error(err)
     failed = len(rep.failures)
     if rep.files_ok:
         err_console.print(f"wrote {rep.sessions} session(s), {rep.utterances} utterances from "

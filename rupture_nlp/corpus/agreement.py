@@ -48,7 +48,7 @@ Result (JSON-able; None where a statistic is undefined, e.g. a label nobody used
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -56,6 +56,7 @@ from ..decision import coarse_matrix, label_matrix
 from ..errors import RuptureError
 from ..metrics import (DEFAULT_LEVEL, DEFAULT_N_BOOT, DEFAULT_SEED, bootstrap_weights, icc_2_1,
                        nominal_agreement, session_category_counts)
+from ..progress import ProgressCallback, emit
 from ..records import Session, read_sessions
 from ..schema import LabelSchema
 
@@ -152,10 +153,11 @@ def _interval(samples: Sequence[float | None], level: float) -> list[float] | No
 def coder_agreement(sessions_a: Sequence[Session], sessions_b: Sequence[Session], schema: LabelSchema, *,
                     names: tuple[str, str] = ("A", "B"), n_boot: int = DEFAULT_N_BOOT,
                     seed: int = DEFAULT_SEED, level: float = DEFAULT_LEVEL,
-                    on_resample: Callable[[], None] | None = None) -> dict[str, Any]:
+                    progress: ProgressCallback | None = None) -> dict[str, Any]:
     """Agreement of coder A (``sessions_a``) and coder B (``sessions_b``); see the module docstring
     for the statistics and the result. ``names`` name the two inputs in errors and in the result;
-    ``n_boot=0`` skips the intervals; ``on_resample`` is called after each bootstrap resample."""
+    ``n_boot=0`` skips the intervals; ``progress`` is called with ``ProgressEvent("bootstrap", done,
+    n_boot, unit="resamples")`` at the start and after each bootstrap resample."""
     pairs = pair_sessions(sessions_a, sessions_b, schema, names)
     A_sessions = [a for a, _ in pairs]
     Ya, Yb = label_matrix(A_sessions, schema), label_matrix([b for _, b in pairs], schema)
@@ -174,7 +176,8 @@ def coder_agreement(sessions_a: Sequence[Session], sessions_b: Sequence[Session]
     if n_boot > 0:
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
         rows = [np.arange(st, st + n) for st, n in zip(starts, lengths)]
-        for w in bootstrap_weights(n_s, n_boot, seed):
+        emit(progress, "bootstrap", 0, n_boot, unit="resamples")
+        for b, w in enumerate(bootstrap_weights(n_s, n_boot, seed), 1):
             drawn = np.repeat(np.arange(n_s), w)
             idx = np.concatenate([rows[s] for s in drawn])
             st = _utterance_stats(Ca[idx], Cb[idx])
@@ -182,8 +185,7 @@ def coder_agreement(sessions_a: Sequence[Session], sessions_b: Sequence[Session]
                 boot[key].append(st[key])
             boot["icc"].append([icc_2_1(counts_a[drawn, j], counts_b[drawn, j])["icc"]
                                 for j in range(len(cats))])
-            if on_resample is not None:
-                on_resample()
+            emit(progress, "bootstrap", b, n_boot, unit="resamples")
 
     def ci(key: str, j: int | None = None) -> tuple[list[float] | None, int]:
         samples = [r if j is None else r[j] for r in boot[key]]
@@ -234,33 +236,5 @@ def fmt(x: float | None, ci: Sequence[float] | None = None, digits: int = 3) -> 
     return s
 
 
-def agreement_tables(result: dict[str, Any]) -> list[Any]:
-    """Rich tables of a result: per category (kappa, alpha, ICC with intervals), per label."""
-    from rich.table import Table
-
-    pct = 95 if result["bootstrap"]["n"] else None
-    cap = (f"{pct}% CIs: bootstrap over sessions ({result['bootstrap']['n']} resamples, "
-           f"seed {result['bootstrap']['seed']})" if pct else "no bootstrap intervals (--bootstrap 0)")
-    t = Table(title=f"agreement per category ({result['n_sessions']} sessions, "
-                    f"{result['n_utterances']} utterances)", caption=cap)
-    t.add_column("category", no_wrap=True)
-    for col in ("kappa", "alpha", "ICC(2,1) sessions", "agree %", "pos A/B"):
-        t.add_column(col, justify="right", overflow="fold")  # a narrow terminal wraps, never cuts
-    for c, r in result["categories"].items():
-        t.add_row(c, fmt(r["kappa"], r["kappa_ci95"]), fmt(r["alpha"], r["alpha_ci95"]),
-                  fmt(r["icc"], r["icc_ci95"]), fmt(r["percent_agreement"], digits=1),
-                  f"{r['positives']['a']}/{r['positives']['b']}")
-    o = result["overall"]
-    t.add_row("overall", "", fmt(o["alpha"], o["alpha_ci95"]), "", fmt(o["percent_agreement"], digits=1), "")
-    lt = Table(title="agreement per label (Cohen's kappa)")
-    lt.add_column("label", no_wrap=True)
-    for col in ("kappa", "agree %", "pos A/B"):
-        lt.add_column(col, justify="right", overflow="fold")
-    for l, r in result["labels"].items():
-        lt.add_row(l, fmt(r["kappa"]), fmt(r["percent_agreement"], digits=1),
-                   f"{r['positives']['a']}/{r['positives']['b']}")
-    return [t, lt]
-
-
-__all__ = ["coder_agreement", "agreement_files", "pair_sessions", "agreement_tables", "fmt",
+__all__ = ["coder_agreement", "agreement_files", "pair_sessions", "fmt",
            "OVERALL_ALPHA_DEFINITION"]

@@ -1,4 +1,10 @@
-"""Statistics of annotated corpora: counts per label, speaker and split."""
+"""Statistics of annotated corpora: counts per label, speaker and split, and per part of the corpus.
+
+A *part* is a group of sessions of one kind: ``meta.collection`` (stretch, whole session, health
+counselling...) in one form — ``meta.units`` (``segmenter``: aligned units, ``asr``: an ASR
+rendering; authored lines when absent) — and, for double-coded files, ``meta.coder``. For every part
+:attr:`CorpusStats.parts` keeps sessions, units, coded source lines (``source_ids``), labelled units
+and session lengths in minutes."""
 from __future__ import annotations
 
 import collections
@@ -8,6 +14,17 @@ from typing import Iterable
 
 from ..records import read_sessions
 from ..schema import LabelSchema
+
+
+@dataclass
+class PartStats:
+    """One part of a corpus: sessions, units, coded source lines, labelled units, minutes per session."""
+
+    sessions: int = 0
+    units: int = 0
+    source_lines: int = 0
+    labelled: int = 0
+    minutes: list = field(default_factory=list)
 
 
 @dataclass
@@ -21,6 +38,7 @@ class CorpusStats:
     label_counts: dict = field(default_factory=lambda: collections.defaultdict(collections.Counter))
     label_speaker: dict = field(default_factory=lambda: collections.defaultdict(collections.Counter))
     sessions_without_rupture: int = 0
+    parts: dict = field(default_factory=dict)   # part name -> PartStats
 
     def add_files(self, paths: Iterable[str | Path], schema: LabelSchema) -> None:
         rupture_cats = {c for c in schema.category_ids if c != "repair"}
@@ -41,6 +59,22 @@ class CorpusStats:
                             any_rupture = True
                 if not any_rupture:
                     self.sessions_without_rupture += 1
+                self._add_part(s)
+
+    def _add_part(self, s) -> None:
+        form = s.meta.get("rendering", {}).get("kind") if isinstance(s.meta.get("rendering"), dict) else None
+        form = form or s.meta.get("units") or "authored"
+        name = f"{s.meta.get('collection', 'sessions')} ({form}" + (
+            f", coder {s.meta['coder']})" if "coder" in s.meta else ")")
+        part = self.parts.setdefault(name, PartStats())
+        part.sessions += 1
+        part.units += len(s.utterances)
+        part.labelled += sum(1 for u in s.utterances if u.labels)
+        sources = {i for u in s.utterances for i in (u.extra.get("source_ids") or [])}
+        part.source_lines += len(sources) if sources else len(s.utterances)
+        ends = [u.end for u in s.utterances if u.end is not None]
+        if ends:
+            part.minutes.append(max(ends) / 60)
 
     @property
     def splits(self) -> list[str]:

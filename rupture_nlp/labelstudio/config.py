@@ -7,7 +7,7 @@ the labels appear grouped (withdrawal / confrontation / repair for 3RS). Every l
 its definition as a hover hint and a hotkey; an utterance may carry any number of labels; a
 free-text box takes a comment on the session.
 
-Names shared with :mod:`.tasks` and :mod:`.pull`: the dialogue object is ``dialogue``, the
+Names shared with :mod:`.tasks` and :mod:`.parse`: the dialogue object is ``dialogue``, the
 comment box ``comment``, the label control of a category ``labels_<category>``.
 """
 from __future__ import annotations

@@ -10,9 +10,10 @@ stopped, Ctrl-C) leaves whole tasks only, and running it again completes it with
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from ..errors import RuptureError
+from ..progress import ProgressCallback, emit
 from ..records import Session
 from ..schema import LabelSchema
 from .client import LSClient
@@ -95,13 +96,16 @@ def existing_tasks(client: LSClient, project_id: int) -> dict[str, dict[str, Any
 def push_sessions(client: LSClient, sessions: Iterable[Session], project_title: str, schema: LabelSchema, *,
                   model_version: str | None = LABELS_MODEL_VERSION, thresholds: dict[str, float] | None = None,
                   order: str = "session", chunk: int = DEFAULT_CHUNK, overlap: int = DEFAULT_OVERLAP,
-                  batch_size: int = DEFAULT_BATCH,
-                  on_batch: Callable[[int, int], None] | None = None) -> PushReport:
+                  batch_size: int = DEFAULT_BATCH, progress: ProgressCallback | None = None) -> PushReport:
     """Import ``sessions`` into the project (created if needed) as tasks; see the module docstring.
 
     The sessions' ``labels``/``scores`` (gold labels, ``rupture tag`` output, or a model's
-    ``predict``) become pre-annotations under ``model_version``. ``on_batch(done, total)`` is
-    called after every imported batch (for progress bars). Returns a :class:`PushReport`.
+    ``predict``) become pre-annotations under ``model_version``. ``progress`` is called with
+    ``ProgressEvent("push", done, total, unit="tasks")`` over the new tasks: once the project's
+    existing tasks are known (``done`` 0, message ``"N already there"``) and after every imported
+    batch; giving existing tasks a new pre-annotation is stage ``"predictions"`` (unit
+    ``"tasks"``, after every request). An exception it raises stops the push between batches.
+    Returns a :class:`PushReport`.
     """
     sessions = list(sessions)
     tasks = order_tasks(sessions_to_tasks(sessions, schema, chunk=chunk, overlap=overlap,
@@ -132,13 +136,21 @@ def push_sessions(client: LSClient, sessions: Iterable[Session], project_title: 
                 p = dict(t["predictions"][0])
                 p["task"] = old["id"]
                 missing_preds.append(p)
+        if missing_preds:
+            emit(progress, "predictions", 0, len(missing_preds), unit="tasks")
         for i in range(0, len(missing_preds), batch_size):
             batch = missing_preds[i:i + batch_size]
             client.call("adding predictions to existing tasks", client.sdk.projects.import_predictions,
                         project.id, request=batch)
             report.predictions_added += len(batch)
+            emit(progress, "predictions", report.predictions_added, len(missing_preds), unit="tasks")
+
+    def tick(done: int) -> None:
+        emit(progress, "push", done, len(new), unit="tasks",
+             message=f"{report.existing:,} already there" if report.existing else None)
 
     done = 0
+    tick(done)
     for i in range(0, len(new), batch_size):
         batch = new[i:i + batch_size]
         client.call(f"importing tasks {i + 1}-{i + len(batch)} of {len(new)}",
@@ -146,8 +158,7 @@ def push_sessions(client: LSClient, sessions: Iterable[Session], project_title: 
         done += len(batch)
         report.imported += len(batch)
         report.imported_keys += [t["data"][TASK_KEY] for t in batch]
-        if on_batch is not None:
-            on_batch(done, len(new))
+        tick(done)
 
     if model_version is not None and tasks:
         # Make this version the one Label Studio pre-fills annotations from.

@@ -1,4 +1,6 @@
-"""Canonical sessions -> Label Studio tasks, with labels or model predictions as pre-annotations.
+"""Canonical sessions <-> Label Studio tasks: sessions become tasks with labels or model
+predictions as pre-annotations (:func:`session_tasks`); on pull, the tasks of a session are
+stitched back into it (:func:`session_from_parts`).
 
 A session becomes one task, or several for a long session: part ``k`` *owns* utterances
 ``[k*N, (k+1)*N)`` (``N`` = ``chunk``) and shows up to ``overlap`` utterances before them as
@@ -213,3 +215,31 @@ def sessions_to_tasks(sessions: Iterable[Session], schema: LabelSchema, **kw: An
         seen.add(s.session_id)
         out += session_tasks(s, schema, **kw)
     return out
+
+
+def session_from_parts(parts: list[dict[str, Any]], resolved: dict[int, dict[str, set[str]] | None],
+                       schema: LabelSchema) -> Session:
+    """Rebuild one session from the tasks of its parts (sorted by part index): each utterance
+    from the part that owns it, its ``labels`` from ``resolved`` (task id -> utterance id ->
+    labels; None for a task no one coded, whose utterances get ``labels`` None), ``scores`` None."""
+    first = parts[0]["data"]
+    sid = first["session_id"]
+    utts: list[Utterance] = []
+    for t in parts:
+        d = t["data"]
+        ctx = int(d.get("context_before") or 0)
+        if int(d["first_index"]) + ctx != len(utts):
+            raise RuptureError(f"session '{sid}': part {d['part']} does not continue where part {d['part'] - 1} ends")
+        labels = resolved.get(t["id"])
+        for ud in d[UTTERANCES_KEY][ctx:]:
+            ud = {k: v for k, v in ud.items() if k != DISPLAY_NAME_KEY}
+            u = Utterance.from_dict(ud)
+            u.scores = None
+            u.labels = None if labels is None else [l for l in schema.label_ids if l in labels.get(u.id, set())]
+            utts.append(u)
+    if len(utts) != int(first.get("n_utterances", len(utts))):
+        raise RuptureError(f"session '{sid}': parts hold {len(utts)} utterances, the session had "
+                           f"{first.get('n_utterances')}")
+    sess = first.get("session") or {}
+    return Session(session_id=sid, utterances=utts, meta=dict(sess.get("meta") or {}),
+                   extra=dict(sess.get("extra") or {}))

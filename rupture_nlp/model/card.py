@@ -1,16 +1,18 @@
 """The generated model card (``README.md`` of a model directory).
 
 ``render_card(clf, metrics, training_config, extra)`` writes: what the model is, how to use it,
-the data it was trained on, dev metrics with bootstrap confidence intervals next to the two
-baselines (``rupture_nlp.evaluate.format_report``), the experiments that chose its design
+the data it was trained on, dev metrics with bootstrap confidence intervals next to the
+baselines (``rupture_nlp.report.evaluation.format_report``), the experiments that chose its design
 (``extra["comparisons"]``: head, LoRA vs full fine-tuning, context, inference variants), intended
 use and limits. ``extra`` may also carry ``"test"`` (an ``evaluate_model_dir`` result on the test
-split) and ``"notes"`` (lines of text).
+split) and ``"notes"`` (lines of text). Rendering only: ``rupture_nlp.workflow.write_card`` writes it.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from ..report.evaluation import format_report
+from ..report.markdown import markdown_table
 from .base import DEFAULT_BASE_REVISION
 
 
@@ -19,13 +21,17 @@ def _f(x: Any, digits: int = 3) -> str:
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    lines += ["| " + " | ".join(_f(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
+    return markdown_table(header, [[_f(c) for c in r] for r in rows])
+
+
+def _count(n: int) -> str:
+    """``"two "`` for 2 (a number of baselines in words, then a space); ``""`` when unknown."""
+    words = ("", "one ", "two ", "three ", "four ", "five ")
+    return words[n] if n < len(words) else f"{n} "
 
 
 def _eval_result(metrics_block: dict[str, Any], baselines: dict[str, Any], version: str) -> dict[str, Any]:
-    """Reshape stored dev metrics into the layout ``evaluate.format_report`` reads."""
+    """Reshape stored dev metrics into the layout ``format_report`` reads."""
     return {"model": {"model_version": version}, "fine": metrics_block["fine"], "coarse": metrics_block["coarse"],
             "session_icc": metrics_block["session_icc"], "bootstrap": metrics_block.get("bootstrap"),
             "baselines": baselines or {}}
@@ -44,13 +50,13 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
 
 def render_card(clf: Any, metrics: dict[str, Any], training_config: dict[str, Any],
                 extra: dict[str, Any] | None = None) -> str:
-    from ..evaluate import format_report
     extra = extra or {}
     cfg = clf.config
     schema = clf.schema
     base = cfg.base or {}
     data = metrics.get("data", {})
     tr = metrics.get("training", {})
+    n_baselines = len((metrics.get("baselines") or {}).get("training") or {})
     timings = tr.get("timings", {})
     lora = cfg.lora or {}
     dt = lora.get("dtype", "float32")
@@ -118,7 +124,8 @@ def render_card(clf: Any, metrics: dict[str, Any], training_config: dict[str, An
           f"seed {training_config.get('seed')}.",
           f"Wall-clock: {_f(timings.get('model_seconds'), 0)} s for the transformer "
           f"({_f(tr.get('examples_per_second'), 1)} training examples/s on {tr.get('threads')} CPU thread(s))"
-          + (f", {_f(timings.get('baselines_seconds'), 0)} s for the two baselines" if timings.get('baselines_seconds') else "")
+          + (f", {_f(timings.get('baselines_seconds'), 0)} s for the {_count(n_baselines)}baselines"
+             if timings.get('baselines_seconds') else "")
           + (f"; {_f(timings.get('compact_seconds'), 0)} s to extract and check the compact form" if timings.get('compact_seconds') else "")
           + ".", ""]
     hist = tr.get("history") or []

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -27,14 +28,16 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..atomic import atomic_write_bytes, atomic_write_text
 from ..decision import apply_predictions
 from ..errors import RuptureError
 from ..records import Session
 from ..schema import LabelSchema, load_schema
-from .base import BaseModel, resolve_recorded_base
+from .base import BaseModel, file_sha256, resolve_recorded_base
 from .hf import load_encoder, load_tokenizer, quiet_transformers, refuse_remote_code
 from .inputs import N_PAUSE_FEATURES, InputConfig, encode, examples
 from .modeling import OutputLayout, RuptureNet, collate
+from .quantize import dequantize_adapters
 
 FORMAT = "rupture-classifier"
 FORMAT_VERSION = 1
@@ -124,10 +127,6 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise RuptureError(f"corrupt weight file ({type(e).__name__})", path) from None
 
 
-def _sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _file_digests(d: Path, cfg: "ModelConfig", base: BaseModel | None) -> dict[str, str]:
     """sha256 of every file loading a model reads besides config.json, thresholds.json and the
     weights (those enter ``model_version`` by content): schema, adapter config, tokenizer files,
@@ -137,9 +136,9 @@ def _file_digests(d: Path, cfg: "ModelConfig", base: BaseModel | None) -> dict[s
         names.append("adapter_config.json")
     else:
         names.append("encoder/config.json")
-    out = {n: _sha256_bytes((d / n).read_bytes()) for n in names if (d / n).is_file()}
+    out = {n: file_sha256(d / n) for n in names if (d / n).is_file()}
     if (d / "additional_chat_templates").is_dir():
-        out.update({f"additional_chat_templates/{p.name}": _sha256_bytes(p.read_bytes())
+        out.update({f"additional_chat_templates/{p.name}": file_sha256(p)
                     for p in sorted((d / "additional_chat_templates").iterdir()) if p.is_file()})
     if base is not None:
         out.update({f"base/{k}": v for k, v in base.sha256.items()})
@@ -162,7 +161,6 @@ def _merge_adapters(encoder: torch.nn.Module, d: Path, dtype: str | None) -> tor
     from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
     if dtype != "int8":
         return PeftModel.from_pretrained(encoder, str(d), is_trainable=False).merge_and_unload()
-    from .compact import dequantize_adapters
     state = dequantize_adapters(_load_safetensors(d / "adapter_model.safetensors"))
     model = get_peft_model(encoder, LoraConfig.from_pretrained(str(d)))
     result = set_peft_model_state_dict(model, state)
@@ -282,7 +280,6 @@ class RuptureClassifier:
         """
         from safetensors.torch import save_file
 
-        from ..atomic import atomic_write_bytes, atomic_write_text
         d = Path(model_dir)
         d.mkdir(parents=True, exist_ok=True)
         self.config.labels = list(self.schema.label_ids)
@@ -303,7 +300,6 @@ class RuptureClassifier:
                 if isinstance(ac.get("target_modules"), list):  # peft keeps a set: fix the order
                     ac["target_modules"] = sorted(ac["target_modules"])
                 files["adapter_config.json"] = (json.dumps(ac, indent=2, sort_keys=True) + "\n").encode()
-                import shutil
                 shutil.rmtree(d / ".adapter.tmp", ignore_errors=True)
                 self._adapter_files = files
             if not self._adapter_files:
@@ -323,7 +319,6 @@ class RuptureClassifier:
 
     def save_thresholds(self, model_dir: str | Path) -> None:
         """Write ``thresholds.json`` ({label: threshold}, 4 decimals) only."""
-        from ..atomic import atomic_write_text
         self.thresholds = np.round(np.asarray(self.thresholds, dtype=float), 4)
         atomic_write_text(Path(model_dir) / "thresholds.json", json.dumps(
             {l: float(t) for l, t in zip(self.schema.label_ids, self.thresholds)}, indent=2) + "\n")
@@ -348,7 +343,7 @@ class RuptureClassifier:
                 h.update(k.encode())
                 h.update(v.detach().cpu().numpy().tobytes())
             if self._adapter_files:
-                h.update(_sha256_bytes(self._adapter_files["adapter_model.safetensors"]).encode())
+                h.update(hashlib.sha256(self._adapter_files["adapter_model.safetensors"]).hexdigest().encode())
             else:
                 for k, v in sorted(self.net.encoder.state_dict().items()):
                     h.update(k.encode())
@@ -389,11 +384,10 @@ class RuptureClassifier:
         order = np.argsort(lengths, kind="stable")
         bs = int(batch_size or self.config.batch_size)
         net = self._inference_net()
-        pad = self.tokenizer.pad_token_id or 0
         layout = self.net.layout
         with torch.inference_mode():
             for idx in _token_batches(order, lengths, bs, max(bs, INFERENCE_BATCH_TOKENS)):
-                batch = collate([{k: enc[k][i] for k in keys} for i in idx], pad)
+                batch = collate([{k: enc[k][i] for k in keys} for i in idx], self.tokenizer)
                 P[idx] = layout.probabilities(net(**batch)).float().numpy()
                 if on_batch:
                     on_batch(len(idx))

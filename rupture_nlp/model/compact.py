@@ -7,7 +7,8 @@ biases of those layers and every LayerNorm are small and are kept exactly (peft 
 ``modules_to_save``). Token, position and type embeddings are taken from the base: the delta
 of the word-embedding matrix would be bigger than everything else together.
 ``lora_from_full(full_dir, out_dir, rank)`` writes such a model directory; the loader needs
-nothing special (``RuptureClassifier.from_pretrained`` merges the adapters on load).
+nothing special (``RuptureClassifier.from_pretrained`` merges the adapters on load). Re-tuning
+thresholds, metrics and the card of the compact model are ``rupture_nlp.workflow.compact_model``.
 """
 from __future__ import annotations
 
@@ -19,43 +20,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic import atomic_write_text
 from ..errors import RuptureError
 from .base import resolve_recorded_base
 from .classifier import RuptureClassifier
 from .hf import load_encoder, quiet_transformers
 from .modeling import RuptureNet
+from .quantize import DTYPES, quantize_rows
 
 TARGETS = ("query", "key", "value", "dense")
-
-
-DTYPES = ("float32", "float16", "int8")
-
-
-def quantize_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric int8 quantisation of a 2-d tensor row by row: ``(q, scale)`` with ``q`` int8
-    of ``w``'s shape and ``scale`` float16 (rows,), so that ``w ~ q * scale[:, None]`` (the
-    error of an element is at most half its row's largest magnitude / 127)."""
-    w = w.detach().float()
-    scale = (w.abs().amax(dim=1) / 127.0).clamp_min(1e-12).to(torch.float16)
-    q = torch.round(w / scale.float()[:, None]).clamp_(-127, 127).to(torch.int8)
-    return q, scale
-
-
-def dequantize_adapters(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The float32 adapter state of an ``int8`` adapter file (see :func:`quantize_rows`):
-    every int8 tensor times its ``<name>.scale`` rows; every other tensor as float32."""
-    out = {}
-    for k, v in tensors.items():
-        if k.endswith(".scale"):
-            continue
-        if v.dtype == torch.int8:
-            scale = tensors.get(k + ".scale")
-            if scale is None or scale.ndim != 1 or v.ndim != 2 or scale.shape[0] != v.shape[0]:
-                raise ValueError(f"int8 tensor {k} lacks a matching row scale")
-            out[k] = v.float() * scale.float()[:, None]
-        else:
-            out[k] = v.float()
-    return out
 
 
 def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 32,
@@ -130,7 +103,6 @@ def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 32,
         save_file(tensors, str(tmp), metadata={"format": "pt"})  # one key: the header's bytes stay the same
         tmp.replace(w)
         cfg.lora["dtype"] = dtype
-        from ..atomic import atomic_write_text
         atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
     for name in ("training_config.json", "metrics.json", "README.md"):
         if (Path(full_dir) / name).is_file():
@@ -138,66 +110,6 @@ def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 32,
     stats = {"rank": rank, "energy_kept_min": round(min(kept), 4), "energy_kept_mean": round(float(np.mean(kept)), 4),
              "word_embedding_update_dropped_rel_norm": round(emb_rel, 6)}
     return RuptureClassifier.from_pretrained(out), stats
-
-
-def compact_model_dir(full_dir: str | Path, out_dir: str | Path, dev: Any, *, rank: int = 64,
-                      dtype: str = "int8", n_boot: int = 1000, seed: int = 13,
-                      name: str | None = None) -> dict[str, Any]:
-    """Turn a trained full model directory into its compact form in ``out_dir``, ready to use.
-
-    ``dev``: the dev sessions (gold labels) the full model was selected on. Writes the adapters
-    (:func:`lora_from_full`), thresholds re-tuned on dev for the compact weights, the full
-    model's baselines (copied), ``metrics.json`` with the compact model's dev scores (bootstrap
-    CIs with ``n_boot`` resamples) and the full model's for comparison, ``training_config.json``
-    and the model card. ``name``: the compact model's name (default: the full model's).
-    Returns the new metrics.
-    """
-    from ..atomic import atomic_write_text
-    from ..decision import label_matrix, tune_thresholds
-    from ..evaluate import evaluate_predictions
-    from .card import render_card
-    from .train import _reproduce_sample
-    full_dir, out = Path(full_dir), Path(out_dir)
-    full_metrics = json.loads((full_dir / "metrics.json").read_text()) if (full_dir / "metrics.json").is_file() else {}
-    shutil.rmtree(out / "encoder", ignore_errors=True)   # full weights of an earlier model in the same place
-    clf, stats = lora_from_full(full_dir, out, rank, dtype)
-    if name is not None and name != clf.config.name:
-        clf.config.name = name
-        atomic_write_text(out / "config.json", json.dumps(clf.config.to_dict(), indent=2) + "\n")
-        clf = RuptureClassifier.from_pretrained(out)
-    dev = list(dev)
-    P = clf.predict_proba(dev)
-    clf.thresholds = tune_thresholds(label_matrix(dev, clf.schema), P)
-    clf.save_thresholds(out)
-    if (full_dir / "baselines").is_dir():
-        shutil.rmtree(out / "baselines", ignore_errors=True)
-        shutil.copytree(full_dir / "baselines", out / "baselines")
-    res = evaluate_predictions(dev, P, clf.schema, clf.thresholds, n_boot=n_boot, seed=seed)
-    metrics = {**full_metrics,
-               "model_version": clf.model_version,
-               "dev": {key: res[key] for key in ("fine", "coarse", "session_icc", "bootstrap", "n_sessions",
-                                                 "n_utterances")},
-               "dev_macro_f1": {"fine": res["fine"]["macro"]["f1"], "coarse": res["coarse"]["macro"]["f1"]},
-               "compact": {"method": "truncated SVD of the full fine-tuning's weight updates", **stats,
-                           "dtype": dtype, "full_dev_macro_f1": full_metrics.get("dev_macro_f1"),
-                           "full_model_version": full_metrics.get("model_version")},
-               "reproduce": _reproduce_sample(dev, P)}
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    tc = json.loads((full_dir / "training_config.json").read_text()) if (full_dir / "training_config.json").is_file() else {}
-    tc["compact"] = {"method": "svd", "rank": rank, "dtype": dtype, "thresholds": "re-tuned on dev"}
-    atomic_write_text(out / "training_config.json", json.dumps(tc, indent=2) + "\n")
-    full_f1 = (full_metrics.get("dev_macro_f1") or {})
-    note = (f"**Compact form.** The fully fine-tuned encoder's weight updates are stored as rank-{rank} LoRA "
-            f"factors ({dtype}; {stats['energy_kept_mean']:.0%} of the updates' energy on average) over the base. "
-            f"With thresholds re-tuned on dev: {metrics['dev_macro_f1']['fine']:.3f} fine / "
-            f"{metrics['dev_macro_f1']['coarse']:.3f} coarse dev macro-F1; the full model had "
-            f"{_num(full_f1.get('fine'))} / {_num(full_f1.get('coarse'))}.")
-    atomic_write_text(out / "README.md", render_card(clf, metrics, tc, {"notes": [note]}))
-    return metrics
-
-
-def _num(x: Any) -> str:
-    return "–" if x is None else f"{float(x):.3f}"
 
 
 def main() -> None:  # pragma: no cover - developer tool

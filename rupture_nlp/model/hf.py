@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import warnings
 from pathlib import Path
 from typing import Any, Iterator
@@ -88,7 +87,3 @@ def load_encoder(path: Path, pooling: str) -> Any:
         raise RuptureError(f"cannot load the encoder ({type(e).__name__}: {str(e)[:160]})", path) from None
 
 
-def set_quiet_logging() -> None:
-    """Keep library loggers at warnings or above (the CLI prints its own progress)."""
-    for name in ("transformers", "peft", "datasets"):
-        logging.getLogger(name).setLevel(logging.ERROR)

@@ -8,6 +8,7 @@ Output layout (``OutputLayout``): every label of a non-exclusive category gets o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -152,28 +153,16 @@ class RuptureNet(nn.Module):
         return self.head(self.dropout(z))
 
 
-def collate(features: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
-    """Pad a list of encoded examples to the longest one (dynamic padding).
-
-    Keys: ``input_ids``/``attention_mask``/``token_type_ids`` (batch, seq), ``pause``
-    (batch, n_pause) and ``labels`` (batch, n_labels) when present.
+def collate(features: list[dict], tokenizer: Any) -> dict[str, torch.Tensor]:
+    """Pad a list of encoded examples to the longest one (dynamic padding): transformers'
+    ``DataCollatorWithPadding`` for ``input_ids``/``attention_mask``/``token_type_ids``
+    (batch, seq), padded the tokenizer's way (on the right for BERT-style encoders), plus the
+    ``pause`` features (batch, n_pause) and ``labels`` (batch, n_labels) as float32 when present.
     """
-    n = max(len(f["input_ids"]) for f in features)
-    out: dict[str, torch.Tensor] = {}
-    ids = torch.full((len(features), n), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(features), n), dtype=torch.long)
-    tt = torch.zeros((len(features), n), dtype=torch.long) if "token_type_ids" in features[0] else None
-    for i, f in enumerate(features):
-        k = len(f["input_ids"])
-        ids[i, :k] = torch.as_tensor(f["input_ids"])
-        mask[i, :k] = 1
-        if tt is not None:
-            tt[i, :k] = torch.as_tensor(f["token_type_ids"])
-    out["input_ids"], out["attention_mask"] = ids, mask
-    if tt is not None:
-        out["token_type_ids"] = tt
-    if "pause" in features[0]:
-        out["pause"] = torch.tensor([f["pause"] for f in features], dtype=torch.float32)
-    if "labels" in features[0]:
-        out["labels"] = torch.tensor(np.asarray([f["labels"] for f in features]), dtype=torch.float32)
-    return out
+    # here, not at the top: transformers loads with a model (hf.py), not with this module
+    from transformers import DataCollatorWithPadding
+    batch = dict(DataCollatorWithPadding(tokenizer, padding="longest", return_tensors="pt")(features))
+    for key in ("pause", "labels"):
+        if key in batch:
+            batch[key] = batch[key].to(torch.float32)
+    return batch

@@ -1,4 +1,4 @@
-"""Fine-tune the rupture classifier: ``train_model(train.jsonl, dev.jsonl, out_dir)``.
+"""Fine-tune the rupture network: ``train_classifier(train, dev, out_dir, schema, config)``.
 
 One short, explicit loop (no Trainer): data in a Hugging Face ``datasets.Dataset``, tokenised
 once; per epoch every labelled utterance plus a seeded random sample of the (many) unlabelled
@@ -9,14 +9,16 @@ macro-F1 (the best epoch's weights are kept). The default fine-tunes the whole e
 its embeddings (lr 1e-4, 4 epochs: the recipe of the bundled model; ``compact.lora_from_full``
 turns the result into small adapters); ``weights="lora"`` trains LoRA adapters instead.
 
-After training, the model directory is written, reloaded from disk, and its dev scores are
-computed from the reloaded model (so ``metrics.json`` is what a user gets back); then the two
-baselines are trained and saved, everything is evaluated on dev in one run, and the model card
-is generated.
+The steps: :func:`build_network`, :func:`_prepare_data`, :func:`_optimizer`, :func:`_fit` (the
+epochs, :func:`_run_epoch` each), :func:`_save_reload_tune`: the model directory is written,
+reloaded from disk and its thresholds tuned on dev with the reloaded model (so what is scored is
+what a user gets back). Progress goes to the ``progress`` callback (:mod:`rupture_nlp.progress`,
+stage ``"train"``, unit ``"steps"``), per-epoch summaries to this module's logger. Baselines,
+``metrics.json``, ``training_config.json`` and the card are :func:`rupture_nlp.workflow.train_model`.
 """
 from __future__ import annotations
 
-import json
+import logging
 import math
 import platform
 import time
@@ -27,16 +29,19 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .. import __version__
 from ..decision import label_matrix, tune_thresholds
 from ..errors import RuptureError
+from ..progress import ProgressCallback, emit
 from ..records import Session
-from ..schema import LabelSchema, load_schema
-from .base import resolve_base
+from ..schema import LabelSchema
+from ..scoring import evaluate_predictions, macro_f1
+from .base import BaseModel, resolve_base
 from .classifier import ModelConfig, RuptureClassifier
 from .hf import load_encoder, load_tokenizer, quiet_transformers
-from .inputs import N_PAUSE_FEATURES, InputConfig, encode, examples
+from .inputs import N_PAUSE_FEATURES, Example, InputConfig, encode, examples
 from .modeling import OutputLayout, RuptureNet, collate
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LORA_TARGETS = ("query", "key", "value", "dense")
 
@@ -68,9 +73,9 @@ class TrainConfig:
     threads: int | None = None            # torch intra-op threads (None: torch default)
     speaker_mask: bool = True
     freeze_embeddings: bool = True        # keep the base's embedding layer (full fine-tuning only)
-    baselines: bool = True                # also train and save the TF-IDF and textcat baselines
-    n_boot: int = 1000                    # bootstrap resamples for the dev metrics with CIs
-    log_every: int = 0                    # log a progress line every N steps (0: only per epoch)
+    baselines: bool = True                # also train and save every registered baseline (workflow)
+    n_boot: int = 1000                    # bootstrap resamples for the dev metrics with CIs (workflow)
+    log_every: int = 0                    # log a line every N steps (0: only per epoch)
 
     def encoder_lr(self) -> float:
         return self.lr if self.lr is not None else (1e-3 if self.weights == "lora" else 1e-4)
@@ -84,32 +89,36 @@ class TrainConfig:
 
 
 @dataclass
-class TrainResult:
-    """What a training run produced: the directory, dev metrics, timings (seconds)."""
+class TrainedClassifier:
+    """What :func:`train_classifier` produced (the model directory is written)."""
 
-    out_dir: Path
-    dev_macro_f1: float
-    dev_coarse_macro_f1: float
+    clf: RuptureClassifier              # reloaded from the directory, thresholds tuned on dev
+    dev_probabilities: np.ndarray       # of the reloaded model on dev
+    dev_thresholds: np.ndarray          # as tuned (thresholds.json keeps them to 4 decimals)
+    base: BaseModel
     best_epoch: int
     history: list[dict[str, Any]]
-    timings: dict[str, float]
-    metrics: dict[str, Any]
+    examples_seen: int
+    examples_per_second: float
+    timings: dict[str, float]           # data_seconds, train_loop_seconds, save_reload_tune_seconds
+
+
+@dataclass
+class _Data:
+    """The training split tokenised once, and the dev labels."""
+
+    cols: dict[str, list]               # the columns a batch needs, materialised
+    Y: np.ndarray                       # (n_train, n_labels) gold
+    Ydev: np.ndarray                    # (n_dev, n_labels) gold
+    labelled: np.ndarray                # (n_train,) bool
+    lengths: np.ndarray                 # (n_train,) tokens
 
 
 # ------------------------------------------------------------------------------------------
-def _load_split(path: str | Path | Sequence[Session], schema: LabelSchema, what: str) -> list[Session]:
-    if not isinstance(path, (str, Path)):
-        return list(path)
-    from ..evaluate import load_gold_sessions
-    p = Path(path)
-    if not p.is_file():
-        raise RuptureError(f"{what} file not found", p)
-    return load_gold_sessions(p, schema)
-
-
 def _dataset(sessions: list[Session], schema: LabelSchema, cfg: InputConfig, tokenizer: Any):
     """A ``datasets.Dataset`` with one row per utterance: tokens, pause features, label vector."""
-    from datasets import Dataset
+    from datasets import Dataset  # here, not at the top: datasets is slow to import
+    from datasets.utils.logging import disable_progress_bar
     exs = examples(sessions, cfg)
     Y = label_matrix(sessions, schema).astype(np.float32)
     ds = Dataset.from_dict({"text_a": [e.text_a for e in exs], "text_b": [e.text_b for e in exs],
@@ -117,14 +126,12 @@ def _dataset(sessions: list[Session], schema: LabelSchema, cfg: InputConfig, tok
                             "labelled": (Y.sum(1) > 0).tolist()})
 
     def tok(batch: dict) -> dict:
-        from .inputs import Example
         ex = [Example(a, b, p) for a, b, p in zip(batch["text_a"], batch["text_b"], batch["pause_s"])]
         enc = encode(tokenizer, ex, cfg)
         enc["length"] = [len(x) for x in enc["input_ids"]]
         return enc
 
     with quiet_transformers():
-        from datasets.utils.logging import disable_progress_bar
         disable_progress_bar()
         ds = ds.map(tok, batched=True, batch_size=1000, remove_columns=["text_a", "text_b"])
     return ds, Y
@@ -164,7 +171,7 @@ def build_network(schema: LabelSchema, cfg: TrainConfig, base_path: Path) -> tup
     encoder = load_encoder(base_path, cfg.pooling)
     peft_encoder = None
     if cfg.weights == "lora":
-        from peft import LoraConfig, get_peft_model
+        from peft import LoraConfig, get_peft_model  # here, not at the top: only LoRA training needs peft
         targets = list(cfg.lora_targets)
         with quiet_transformers():
             peft_encoder = get_peft_model(encoder, LoraConfig(
@@ -189,227 +196,191 @@ def _trainable_state(net: RuptureNet) -> dict[str, torch.Tensor]:
 
 def _dev_scores(P: np.ndarray, Ydev: np.ndarray, dev: list[Session], schema: LabelSchema) -> tuple[float, float, np.ndarray]:
     """(fine macro-F1, coarse macro-F1, tuned thresholds) on dev; macro over labels with dev support."""
-    from ..evaluate import evaluate_predictions
     th = tune_thresholds(Ydev, P)
-    res = evaluate_predictions(dev, P, schema, th, n_boot=0)
-    return float(res["fine"]["macro"]["f1"] or 0.0), float(res["coarse"]["macro"]["f1"] or 0.0), th
+    f1 = macro_f1(evaluate_predictions(dev, P, schema, th, n_boot=0))
+    return float(f1["fine"] or 0.0), float(f1["coarse"] or 0.0), th
+
+
+def runtime_info() -> dict[str, Any]:
+    """Where a run trained: torch's intra-op threads, the machine, the torch version."""
+    return {"threads": torch.get_num_threads(), "machine": platform.machine(), "torch": torch.__version__}
 
 
 # ------------------------------------------------------------------------------------------
-def train_model(train_path: str | Path | Sequence[Session], dev_path: str | Path | Sequence[Session],
-                out_dir: str | Path, *, schema: LabelSchema | str | Path | None = None,
-                base: str | Path | None = None, epochs: int | None = None, seed: int = 13,
-                config: TrainConfig | None = None, progress: Any = None,
-                card_extra: dict[str, Any] | None = None, log: Any = None) -> TrainResult:
-    """Train, select on dev, save to ``out_dir`` and return the run's numbers.
-
-    ``train_path``/``dev_path``: canonical JSONL files with gold labels (or lists of sessions);
-    ``schema``: a schema or schema file (default 3RS); ``base``: a local HF model directory
-    (default: the hash-checked all-MiniLM-L6-v2); ``config``: every other setting (``epochs`` and
-    ``seed`` override it); ``progress``: a ``rich.progress.Progress`` to draw a bar on;
-    ``card_extra``: comparisons to show in the model card (see ``card.render_card``);
-    ``log``: a callable taking one line of text (per-epoch summaries).
-    """
-    t_start = time.perf_counter()
-    cpu_start = time.process_time()
-    cfg = config or TrainConfig()
-    if epochs is not None:
-        cfg.epochs = int(epochs)
-    cfg.seed = int(seed)
-    if cfg.epochs < 1:
-        raise RuptureError("epochs must be at least 1")
-    say = log or (lambda _line: None)
-    if not isinstance(schema, LabelSchema):
-        schema = load_schema(schema)
-    out = Path(out_dir)
-    train = _load_split(train_path, schema, "training data")
-    dev = _load_split(dev_path, schema, "dev data")
-    if not train or not dev:
-        raise RuptureError("training and dev data must each hold at least one session")
-    if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
-    from transformers import get_linear_schedule_with_warmup, set_seed
-    set_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-
-    base_model = resolve_base(base)
-    tokenizer = load_tokenizer(base_model.path)
-    net, peft_encoder = build_network(schema, cfg, base_model.path)
-    layout = net.layout
-
-    t0 = time.perf_counter()
+def _prepare_data(train: list[Session], dev: list[Session], schema: LabelSchema, cfg: TrainConfig,
+                  tokenizer: Any, source: Path | None) -> _Data:
     ds, Y = _dataset(train, schema, cfg.input, tokenizer)
     if Y.sum() == 0:
-        raise RuptureError("the training data carries no gold labels of the schema", train_path if isinstance(train_path, (str, Path)) else None)
-    Ydev = label_matrix(dev, schema)
-    labelled = np.asarray(ds["labelled"], dtype=bool)
-    lengths = np.asarray(ds["length"])
-    t_data = time.perf_counter() - t0
-
-    pos_weight, group_weights = layout.class_weights(Y, cap=cfg.pos_weight_cap)
+        raise RuptureError("the training data carries no gold labels of the schema", source)
     keys = ["input_ids", "labels"] + [k for k in ("token_type_ids",) if k in ds.column_names]
     if cfg.input.pause_feature:
         keys.append("pause")
-    cols = {k: ds[k] for k in keys}  # materialised once: a few MB for a corpus of this size
-    per_epoch = len(_epoch_indices(labelled, cfg.unlabelled_ratio, np.random.default_rng(0)))
-    steps_per_epoch = math.ceil(per_epoch / cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
-    if cfg.max_steps is not None:
-        total_steps = min(total_steps, int(cfg.max_steps))
+    return _Data(cols={k: ds[k] for k in keys},  # materialised once: a few MB for a corpus of this size
+                 Y=Y, Ydev=label_matrix(dev, schema), labelled=np.asarray(ds["labelled"], dtype=bool),
+                 lengths=np.asarray(ds["length"]))
+
+
+def _total_steps(data: _Data, cfg: TrainConfig) -> int:
+    per_epoch = len(_epoch_indices(data.labelled, cfg.unlabelled_ratio, np.random.default_rng(0)))
+    total = math.ceil(per_epoch / cfg.batch_size) * cfg.epochs
+    return min(total, int(cfg.max_steps)) if cfg.max_steps is not None else total
+
+
+def _optimizer(net: RuptureNet, cfg: TrainConfig, total_steps: int) -> tuple[torch.optim.Optimizer, Any, list]:
+    """AdamW (encoder and head learning rates) with linear warm-up/decay; also the clipped parameters."""
+    from transformers import get_linear_schedule_with_warmup  # here, not at the top: slow to import
     head_params = list(net.head.parameters())
     enc_params = [p for p in net.encoder.parameters() if p.requires_grad]
     opt = torch.optim.AdamW([
         {"params": enc_params, "lr": cfg.encoder_lr(), "weight_decay": cfg.weight_decay},
         {"params": head_params, "lr": cfg.head_lr, "weight_decay": 0.0}])
     sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup * total_steps), max(1, total_steps))
-    pad = tokenizer.pad_token_id or 0
+    return opt, sched, enc_params + head_params
 
-    clf_cfg = ModelConfig(name=cfg.name, base=base_model.to_config(), weights=cfg.weights, pooling=cfg.pooling,
-                          dropout=cfg.dropout, input=cfg.input, speaker_mask=cfg.speaker_mask,
-                          lora=({"r": cfg.lora_r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout,
-                                 "target_modules": list(cfg.lora_targets)} if cfg.weights == "lora" else None))
-    clf = RuptureClassifier(net, tokenizer, schema, np.full(len(schema.label_ids), 0.5), clf_cfg)
 
+@dataclass
+class _Run:
+    """The state of the loop across epochs."""
+
+    total_steps: int
+    step: int = 0
+    n_seen: int = 0
+    t_start: float = 0.0                # when the first epoch started
+    message: str | None = None          # the last progress message
+
+    def stopped(self, cfg: TrainConfig) -> bool:
+        return cfg.max_steps is not None and self.step >= cfg.max_steps
+
+
+def _run_epoch(epoch: int, net: RuptureNet, data: _Data, cfg: TrainConfig, opt: Any, sched: Any, params: list,
+               tokenizer: Any, weights: tuple, rng: np.random.Generator, run: _Run,
+               progress: ProgressCallback | None) -> list[float]:
+    """One epoch of optimiser steps; returns the batch losses."""
+    layout = net.layout
+    rows = _epoch_indices(data.labelled, cfg.unlabelled_ratio, rng)
+    net.train()
+    losses: list[float] = []
+    for b in _length_batches(data.lengths[rows], cfg.batch_size, rng):
+        if run.stopped(cfg):
+            break
+        batch = collate(_features(data.cols, rows[b].tolist()), tokenizer)
+        target = batch.pop("labels")
+        loss = layout.loss(net(**batch), target, *weights)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        run.step += 1
+        run.n_seen += len(b)
+        run.message = f"epoch {epoch}/{cfg.epochs} loss {np.mean(losses[-20:]):.3f}"
+        emit(progress, "train", run.step, run.total_steps, unit="steps", message=run.message)
+        if cfg.log_every and run.step % cfg.log_every == 0:
+            log.info("  step %d/%d: loss %.4f, %.1f examples/s", run.step, run.total_steps,
+                     np.mean(losses[-cfg.log_every:]), run.n_seen / (time.perf_counter() - run.t_start))
+    return losses
+
+
+def _fit(clf: RuptureClassifier, data: _Data, dev: list[Session], cfg: TrainConfig,
+         rng: np.random.Generator, progress: ProgressCallback | None) -> tuple[int, list[dict[str, Any]], _Run]:
+    """The epochs with early stopping on dev fine macro-F1; leaves the best epoch's weights in
+    ``clf.net``. Returns (best epoch, per-epoch history, the loop's counts)."""
+    net, schema = clf.net, clf.schema
+    run = _Run(_total_steps(data, cfg))
+    opt, sched, params = _optimizer(net, cfg, run.total_steps)
+    weights = net.layout.class_weights(data.Y, cap=cfg.pos_weight_cap)
     history: list[dict[str, Any]] = []
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
-    step = 0
     bad_epochs = 0
-    task = progress.add_task("training", total=total_steps) if progress is not None else None
-    t_train = time.perf_counter()
-    n_seen = 0
+    emit(progress, "train", 0, run.total_steps, unit="steps")
+    run.t_start = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         t_ep = time.perf_counter()
-        rows = _epoch_indices(labelled, cfg.unlabelled_ratio, rng)
-        net.train()
-        losses = []
-        for b in _length_batches(lengths[rows], cfg.batch_size, rng):
-            if cfg.max_steps is not None and step >= cfg.max_steps:
-                break
-            batch = collate(_features(cols, rows[b].tolist()), pad)
-            target = batch.pop("labels")
-            logits = net(**batch)
-            loss = layout.loss(logits, target, pos_weight, group_weights)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(enc_params + head_params, 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-            step += 1
-            n_seen += len(b)
-            if task is not None:
-                progress.update(task, advance=1, description=f"epoch {epoch}/{cfg.epochs} loss {np.mean(losses[-20:]):.3f}")
-            if cfg.log_every and step % cfg.log_every == 0:
-                say(f"  step {step}/{total_steps}: loss {np.mean(losses[-cfg.log_every:]):.4f}, "
-                    f"{n_seen / (time.perf_counter() - t_train):.1f} examples/s")
+        losses = _run_epoch(epoch, net, data, cfg, opt, sched, params, clf.tokenizer, weights, rng, run, progress)
         train_secs = time.perf_counter() - t_ep
         net.eval()
         t_ev = time.perf_counter()
-        P = clf.predict_proba(dev)
-        f1, cf1, _ = _dev_scores(P, Ydev, dev, schema)
+        f1, cf1, _ = _dev_scores(clf.predict_proba(dev), data.Ydev, dev, schema)
         ev_secs = time.perf_counter() - t_ev
-        history.append({"epoch": epoch, "steps": step, "loss": round(float(np.mean(losses)) if losses else float("nan"), 4),
+        history.append({"epoch": epoch, "steps": run.step,
+                        "loss": round(float(np.mean(losses)) if losses else float("nan"), 4),
                         "dev_macro_f1": round(f1, 4), "dev_coarse_macro_f1": round(cf1, 4),
                         "train_seconds": round(train_secs, 1), "eval_seconds": round(ev_secs, 1)})
-        say(f"epoch {epoch}: loss {history[-1]['loss']}, dev macro-F1 fine {f1:.3f} coarse {cf1:.3f} "
-            f"({train_secs:.0f}s train, {ev_secs:.0f}s dev)")
+        log.info("epoch %d: loss %s, dev macro-F1 fine %.3f coarse %.3f (%.0fs train, %.0fs dev)",
+                 epoch, history[-1]["loss"], f1, cf1, train_secs, ev_secs)
         if best is None or f1 > best[0] + 1e-9:
             best = (f1, epoch, _trainable_state(net))
             bad_epochs = 0
         else:
             bad_epochs += 1
             if bad_epochs > cfg.patience:
-                say(f"early stop: no dev improvement for {bad_epochs} epoch(s)")
+                log.info("early stop: no dev improvement for %d epoch(s)", bad_epochs)
                 break
-        if cfg.max_steps is not None and step >= cfg.max_steps:
+        if run.stopped(cfg):
             break
-    t_loop = time.perf_counter() - t_train
-    if progress is not None and task is not None:
-        progress.update(task, completed=total_steps)
+    emit(progress, "train", run.total_steps, run.total_steps, unit="steps", message=run.message)
     assert best is not None
     with torch.no_grad():
-        params = dict(net.named_parameters())
+        current = dict(net.named_parameters())
         for k, v in best[2].items():
-            params[k].copy_(v)
+            current[k].copy_(v)
     net.eval()
+    return best[1], history, run
 
-    # -- save, reload from disk, tune thresholds on dev with the reloaded model --------------
-    t_save = time.perf_counter()
+
+def _save_reload_tune(clf: RuptureClassifier, out: Path, peft_encoder: Any, dev: list[Session],
+                      Ydev: np.ndarray) -> tuple[RuptureClassifier, np.ndarray, np.ndarray]:
+    """Write the model directory, reload it, tune and save thresholds on dev with the reloaded
+    model; returns (reloaded classifier, its dev probabilities, the tuned thresholds)."""
     out.mkdir(parents=True, exist_ok=True)
     clf.save_pretrained(out, peft_encoder=peft_encoder)
     clf = RuptureClassifier.from_pretrained(out)
-    Pdev = clf.predict_proba(dev)
-    f1, cf1, th = _dev_scores(Pdev, Ydev, dev, schema)
+    P = clf.predict_proba(dev)
+    th = tune_thresholds(Ydev, P)
     clf.thresholds = th
     clf.save_thresholds(out)
+    return clf, P, th
+
+
+def train_classifier(train: Sequence[Session], dev: Sequence[Session], out_dir: str | Path, schema: LabelSchema,
+                     config: TrainConfig, *, base: str | Path | None = None,
+                     progress: ProgressCallback | None = None, source: Path | None = None) -> TrainedClassifier:
+    """Train on ``train`` (gold labels), select the epoch and tune thresholds on ``dev``, write the
+    model directory ``out_dir`` (weights, tokenizer, schema, thresholds) and return the run.
+
+    ``base``: a local HF model directory (default: the hash-checked all-MiniLM-L6-v2);
+    ``progress``: called with ``ProgressEvent("train", step, total_steps, "steps")``;
+    ``source``: the training file, named in errors.
+    """
+    cfg = config
+    train, dev = list(train), list(dev)
+    out = Path(out_dir)
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    from transformers import set_seed  # here, not at the top: slow to import
+    set_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+
+    base_model = resolve_base(base)
+    tokenizer = load_tokenizer(base_model.path)
+    net, peft_encoder = build_network(schema, cfg, base_model.path)
+    t0 = time.perf_counter()
+    data = _prepare_data(train, dev, schema, cfg, tokenizer, source)
+    t_data = time.perf_counter() - t0
+
+    clf_cfg = ModelConfig(name=cfg.name, base=base_model.to_config(), weights=cfg.weights, pooling=cfg.pooling,
+                          dropout=cfg.dropout, input=cfg.input, speaker_mask=cfg.speaker_mask,
+                          lora=({"r": cfg.lora_r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout,
+                                 "target_modules": list(cfg.lora_targets)} if cfg.weights == "lora" else None))
+    clf = RuptureClassifier(net, tokenizer, schema, np.full(len(schema.label_ids), 0.5), clf_cfg)
+    best_epoch, history, run = _fit(clf, data, dev, cfg, rng, progress)
+    t_loop = time.perf_counter() - run.t_start
+
+    t_save = time.perf_counter()
+    clf, P, th = _save_reload_tune(clf, out, peft_encoder, dev, data.Ydev)
     t_save = time.perf_counter() - t_save
-
-    timings = {"data_seconds": round(t_data, 1), "train_loop_seconds": round(t_loop, 1),
-               "save_reload_tune_seconds": round(t_save, 1),
-               "model_seconds": round(time.perf_counter() - t_start, 1),
-               "model_cpu_seconds": round(time.process_time() - cpu_start, 1)}
-    info_baselines: dict[str, Any] | None = None
-    if cfg.baselines:
-        t_b = time.perf_counter()
-        from ..baselines import train_baselines
-        info_baselines = train_baselines(train, dev, schema, out, seed=cfg.seed)
-        timings["baselines_seconds"] = round(time.perf_counter() - t_b, 1)
-    timings["total_train_seconds"] = round(time.perf_counter() - t_start, 1)
-    timings["total_cpu_seconds"] = round(time.process_time() - cpu_start, 1)
-
-    from ..evaluate import evaluate_predictions
-    dev_eval = evaluate_predictions(dev, Pdev, schema, th, n_boot=cfg.n_boot, seed=cfg.seed)
-    baselines_eval: dict[str, Any] = {}
-    if cfg.baselines:
-        from ..baselines import load_baseline
-        for name in ("tfidf", "textcat"):
-            bdir = out / "baselines" / name
-            if bdir.is_dir():
-                b = load_baseline(bdir)
-                r = evaluate_predictions(dev, b.predict_proba(dev), schema, b.thresholds,
-                                         n_boot=cfg.n_boot, seed=cfg.seed)
-                baselines_eval[name] = {k: r[k] for k in ("fine", "coarse", "session_icc")}
-    data_info = {"train": _describe(train_path, train, schema), "dev": _describe(dev_path, dev, schema)}
-    metrics = {
-        "model_version": clf.model_version,
-        "dev": {"fine": dev_eval["fine"], "coarse": dev_eval["coarse"], "session_icc": dev_eval["session_icc"],
-                "bootstrap": dev_eval["bootstrap"], "n_sessions": dev_eval["n_sessions"],
-                "n_utterances": dev_eval["n_utterances"]},
-        "dev_macro_f1": {"fine": dev_eval["fine"]["macro"]["f1"], "coarse": dev_eval["coarse"]["macro"]["f1"]},
-        "baselines": {"dev": baselines_eval, "training": info_baselines},
-        "training": {"best_epoch": best[1], "history": history, "timings": timings,
-                     "examples_seen": n_seen, "examples_per_second": round(n_seen / max(t_loop, 1e-9), 2),
-                     "threads": torch.get_num_threads(), "machine": platform.machine(),
-                     "torch": torch.__version__},
-        "data": data_info,
-        "reproduce": _reproduce_sample(dev, Pdev),
-    }
-    from ..atomic import atomic_write_text
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    tc = cfg.to_dict()
-    tc.update(rupture_version=__version__, base=base_model.to_config(), data=data_info)
-    atomic_write_text(out / "training_config.json", json.dumps(tc, indent=2) + "\n")
-    from .card import render_card
-    atomic_write_text(out / "README.md", render_card(clf, metrics, tc, card_extra))
-    return TrainResult(out, float(metrics["dev_macro_f1"]["fine"] or 0.0),
-                       float(metrics["dev_macro_f1"]["coarse"] or 0.0), best[1], history, timings, metrics)
-
-
-def _reproduce_sample(dev: list[Session], P: np.ndarray, n: int = 20) -> dict[str, Any]:
-    """The probabilities of the first ``n`` utterances of the first dev session (rounded), so a
-    test can check quickly that a reloaded model still gives them."""
-    k = min(n, len(dev[0].utterances))
-    return {"session_id": dev[0].session_id, "n_utterances": k,
-            "probabilities": np.round(P[:k], 5).tolist()}
-
-
-def _describe(src: Any, sessions: list[Session], schema: LabelSchema) -> dict[str, Any]:
-    Y = label_matrix(sessions, schema)
-    d: dict[str, Any] = {"sessions": len(sessions), "utterances": int(len(Y)),
-                         "labelled_utterances": int((Y.sum(1) > 0).sum()),
-                         "label_counts": {l: int(c) for l, c in zip(schema.label_ids, Y.sum(0))}}
-    if isinstance(src, (str, Path)):
-        from .base import file_sha256
-        d["file"] = Path(src).name
-        d["sha256"] = file_sha256(Path(src))
-    return d
+    return TrainedClassifier(clf, P, th, base_model, best_epoch, history, run.n_seen,
+                             round(run.n_seen / max(t_loop, 1e-9), 2),
+                             {"data_seconds": round(t_data, 1), "train_loop_seconds": round(t_loop, 1),
+                              "save_reload_tune_seconds": round(t_save, 1)})

@@ -154,8 +154,3 @@ def repair_time_slip(start: float, prev: float | None, meta: dict, *, strict: bo
         raise RuptureError(message, path, line)
     meta.setdefault("repairs", []).append({"kind": "timestamp_clamped", "line": line, "from": start, "to": prev})
     return prev
-
-
-def fail(message: str, path, line: int | None = None) -> RuptureError:
-    """Shorthand for the one error type users see."""
-    return RuptureError(message, path, line)

@@ -1,0 +1,35 @@
+"""Row-wise int8 storage of LoRA factors: written by ``compact.lora_from_full``, read by
+``RuptureClassifier.from_pretrained`` (which dequantises and merges them on load)."""
+from __future__ import annotations
+
+import torch
+
+#: How ``compact.lora_from_full`` can store adapter factors.
+DTYPES = ("float32", "float16", "int8")
+
+
+def quantize_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 quantisation of a 2-d tensor row by row: ``(q, scale)`` with ``q`` int8
+    of ``w``'s shape and ``scale`` float16 (rows,), so that ``w ~ q * scale[:, None]`` (the
+    error of an element is at most half its row's largest magnitude / 127)."""
+    w = w.detach().float()
+    scale = (w.abs().amax(dim=1) / 127.0).clamp_min(1e-12).to(torch.float16)
+    q = torch.round(w / scale.float()[:, None]).clamp_(-127, 127).to(torch.int8)
+    return q, scale
+
+
+def dequantize_adapters(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The float32 adapter state of an ``int8`` adapter file (see :func:`quantize_rows`):
+    every int8 tensor times its ``<name>.scale`` rows; every other tensor as float32."""
+    out = {}
+    for k, v in tensors.items():
+        if k.endswith(".scale"):
+            continue
+        if v.dtype == torch.int8:
+            scale = tensors.get(k + ".scale")
+            if scale is None or scale.ndim != 1 or v.ndim != 2 or scale.shape[0] != v.shape[0]:
+                raise ValueError(f"int8 tensor {k} lacks a matching row scale")
+            out[k] = v.float() * scale.float()[:, None]
+        else:
+            out[k] = v.float()
+    return out
