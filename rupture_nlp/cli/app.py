@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from enum import Enum
 import sys
 import threading
 import time
@@ -260,3 +261,32 @@ def expand_inputs(inputs: Iterable[Path], exclude: Iterable[Path] = ()) -> list[
         names = ", ".join(q.name for q in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         log.info("skipped %d file(s) in input folders that are not transcripts (%s)", len(skipped), names)
     return out
+
+
+# --------------------------------------------------------------------------- choices
+class Weights(str, Enum):
+    """``rupture train --weights``: what fine-tuning trains."""
+
+    full = "full"
+    lora = "lora"
+
+
+class Pooling(str, Enum):
+    """``rupture train --pooling``: how utterance tokens become one vector."""
+
+    mean = "mean"
+    cls = "cls"
+
+
+class PushOrder(str, Enum):
+    """``rupture ls push --order``: the order annotators see tasks in."""
+
+    session = "session"
+    uncertainty = "uncertainty"
+
+
+class Policy(str, Enum):
+    """``rupture ls pull --policy``: how the annotations of several annotators are combined."""
+
+    latest = "latest"
+    majority = "majority"

@@ -18,8 +18,8 @@ import typer
 
 from ..errors import RuptureError
 from ..progress import ProgressCallback, emit
-from .app import (ProgressDisplay, SchemaOption, err_console, expand_inputs, load_schema_option, ls_app,
-                  report_error)
+from .app import (Policy, ProgressDisplay, PushOrder, SchemaOption, err_console, expand_inputs, load_schema_option,
+                  ls_app, report_error)
 from .segment import FormatOption, SpeakersOption
 
 server_app = typer.Typer(help="Run a local Label Studio server (the packaged labelstudio.sh; its virtualenv and "
@@ -101,7 +101,7 @@ def push(
     project: str = typer.Option(..., "--project", help="Project title (created if missing, else reused)."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model directory: its predictions become the "
                                          "pre-annotations (default: labels already in the input)."),
-    order: str = typer.Option("session", "--order", help="'session' (input order) or 'uncertainty' "
+    order: PushOrder = typer.Option(PushOrder.session, "--order", help="'session' (input order) or 'uncertainty' "
                               "(tasks the model is least sure about first)."),
     chunk: int = typer.Option(60, "--chunk", min=1, help="Utterances coded per task; longer sessions are split."),
     overlap: int = typer.Option(5, "--overlap", min=0, help="Utterances of the part before shown as context."),
@@ -118,8 +118,7 @@ def push(
     """
     from ..labelstudio import connect, push_sessions
     from ..labelstudio.tasks import LABELS_MODEL_VERSION
-    if order not in ("session", "uncertainty"):
-        raise RuptureError(f"--order must be 'uncertainty' or 'session', not '{order}'")
+    order = PushOrder(order).value
     files = expand_inputs(inputs)
     if not files:
         raise RuptureError("no input files")
@@ -166,7 +165,7 @@ def push(
 def pull(
     project: str = typer.Option(..., "--project", help="Title of the project to export."),
     out: Path = typer.Option(..., "--out", "-o", help="Canonical JSONL with gold labels to write (atomically)."),
-    policy: str = typer.Option("latest", "--policy", help="Several annotators on a task: 'latest' annotation, "
+    policy: Policy = typer.Option(Policy.latest, "--policy", help="Several annotators on a task: 'latest' annotation, "
                                "or 'majority' (a label stays when more than half gave it)."),
     annotator: Optional[str] = typer.Option(None, "--annotator", help="Use only this annotator's annotations (email)."),
     raw: Optional[Path] = typer.Option(None, "--raw", help="Where to save the raw export "
@@ -183,9 +182,8 @@ def pull(
     several annotators, per-label agreement is written too.
     """
     from ..labelstudio import connect, pull_project
-    from ..labelstudio.pull import POLICIES, summarize
-    if policy not in POLICIES:
-        raise RuptureError(f"--policy must be one of {', '.join(POLICIES)}, not '{policy}'")
+    from ..labelstudio.pull import summarize
+    policy = Policy(policy).value
     if annotator is not None and policy != "latest":
         raise RuptureError("give either --annotator or --policy, not both")
     from ..locking import output_lock

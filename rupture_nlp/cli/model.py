@@ -8,7 +8,7 @@ import typer
 
 from ..baselines import baseline_names
 from ..errors import RuptureError
-from .app import SchemaOption, app, console, err_console, expand_inputs, report_error, run_files
+from .app import Pooling, SchemaOption, Weights, app, console, err_console, expand_inputs, report_error, run_files
 from .segment import FormatOption, SpeakersFromFirstOption, SpeakersOption, StrictOption, speakers_option
 
 
@@ -29,9 +29,9 @@ def train(
                                        "(default: the hash-checked all-MiniLM-L6-v2)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Maximum epochs (default 4)."),
     seed: int = typer.Option(13, "--seed", help="Random seed (sampling, initialisation, dropout)."),
-    weights: str = typer.Option("full", "--weights", help="'full' fine-tuning (embeddings frozen; the bundled "
+    weights: Weights = typer.Option(Weights.full, "--weights", help="'full' fine-tuning (embeddings frozen; the bundled "
                                 "model's recipe) or 'lora' (trained adapters, small but weaker)."),
-    pooling: str = typer.Option("mean", "--pooling", help="'mean' (mean-pooled tokens) or 'cls' ([CLS] pooler)."),
+    pooling: Pooling = typer.Option(Pooling.mean, "--pooling", help="'mean' (mean-pooled tokens) or 'cls' ([CLS] pooler)."),
     context: int = typer.Option(3, "--context", min=0, help="Preceding utterances given as context."),
     max_length: int = typer.Option(128, "--max-length", min=16, help="Maximum tokens per input."),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
@@ -59,10 +59,7 @@ def train(
     from ..model.train import TrainConfig
     from ..workflow import compact_model, train_model
     from .app import ProgressDisplay, load_schema_option
-    if weights not in ("lora", "full"):
-        raise RuptureError(f"--weights must be 'lora' or 'full', not {weights!r}")
-    if pooling not in ("mean", "cls"):
-        raise RuptureError(f"--pooling must be 'mean' or 'cls', not {pooling!r}")
+    weights, pooling = Weights(weights).value, Pooling(pooling).value
     cfg = TrainConfig(name=name or out.resolve().name, weights=weights, pooling=pooling,
                       input=InputConfig(context=context, max_length=max_length, pause_marker=not no_pause,
                                         pause_feature=not no_pause),
