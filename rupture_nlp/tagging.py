@@ -133,22 +133,8 @@ def _open_journal(path: Path, model_version: str, resume: bool) -> tuple[Any, _J
                 log.info("earlier run used model %s, this one %s: starting over",
                          head.get("model_version"), model_version)
             else:
-                failed: set[str] = set()
-                lines: list[tuple[str, dict]] = []
-                for line in f:
-                    if not line.endswith("\n"):
-                        break  # torn last write: ignore it
-                    try:
-                        rec = json.loads(line)
-                    except json.JSONDecodeError:
-                        break
-                    lines.append((line, rec))
-                    if "failed" in rec:
-                        failed.add(rec["failed"])
-                for line, rec in lines:
+                for line, rec in _resumable(f):
                     fp = rec.get("fp") or rec.get("end") or rec.get("begin")
-                    if fp is None or fp in failed:
-                        continue
                     if "end" in rec:
                         state.done.add(fp)
                     elif "session" in rec:
@@ -163,21 +149,27 @@ def _open_journal(path: Path, model_version: str, resume: bool) -> tuple[Any, _J
     return path.open("a", encoding="utf-8", newline=""), state
 
 
+def _resumable(f: Any) -> list[tuple[str, dict]]:
+    """The ``(line, record)`` pairs of a journal after its header that a rerun keeps: up to a torn
+    or unreadable last write, without the records of files that failed (nor the failure marks)."""
+    records: list[tuple[str, dict]] = []
+    for line in f:
+        if not line.endswith("\n"):
+            break  # torn last write: ignore it
+        try:
+            records.append((line, json.loads(line)))
+        except json.JSONDecodeError:
+            break
+    failed = {rec["failed"] for _, rec in records if "failed" in rec}
+    return [(line, rec) for line, rec in records
+            if (fp := rec.get("fp") or rec.get("end") or rec.get("begin")) is not None and fp not in failed]
+
+
 def _kept_sessions(path: Path) -> int:
     """Session records of the journal that a rerun would resume (not of a failed file)."""
-    failed: set[str] = set()
-    fps: list[str] = []
-    with path.open("r", encoding="utf-8") as f:
+    with path.open("r", encoding="utf-8", newline="") as f:
         f.readline()
-        for line in f:
-            if not line.endswith("\n"):
-                break
-            rec = json.loads(line)
-            if "failed" in rec:
-                failed.add(rec["failed"])
-            elif "session" in rec:
-                fps.append(rec["fp"])
-    return sum(fp not in failed for fp in fps)
+        return sum("session" in rec for _, rec in _resumable(f))
 
 
 def _journal_sessions(path: Path, wanted: Sequence[str]) -> Iterator[dict]:

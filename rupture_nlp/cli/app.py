@@ -25,8 +25,10 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
+from ..locking import lock_path
 from ..progress import ProgressEvent
 from ..readers import extensions
+from ..tagging import journal_path
 
 log = logging.getLogger(__name__)
 
@@ -229,11 +231,10 @@ def _looks_like_transcript(path: Path) -> bool:
 
 def run_files(out: Path | None, *others: Path | None) -> set[Path]:
     """Files a run writes beside ``out`` (output, journal, lock, CSV): never inputs of that run."""
-    from ..locking import lock_path
     files: set[Path] = set()
     for p in (out, *others):
         if p is not None:
-            files |= {p, p.with_name(p.name + ".partial"), lock_path(p)}
+            files |= {p, journal_path(p), lock_path(p)}
     return {f.resolve() for f in files}
 
 
