@@ -21,6 +21,7 @@ files); notices (resuming, starting over, a duplicate input skipped) to this mod
 """
 from __future__ import annotations
 
+import contextlib
 import csv as csvlib
 import ctypes
 import functools
@@ -35,7 +36,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .atomic import atomic_write, write_error
 from .decision import apply_predictions
-from .errors import RuptureError, file_failure
+from .engines import ENGINES, failure_line
+from .errors import RuptureError
 from .progress import ProgressCallback, emit
 from .records import Session
 
@@ -107,7 +109,7 @@ def file_fingerprint(path: Path) -> str:
 @dataclass
 class _JournalState:
     done: set[str] = field(default_factory=set)                    # fingerprints finished
-    partial: dict[str, set[str]] = field(default_factory=dict)     # fingerprint -> session ids
+    partial: dict[str, dict[str, None]] = field(default_factory=dict)  # fingerprint -> session ids, in order
     counts: dict[str, int] = field(default_factory=dict)           # fingerprint -> sessions kept
 
 
@@ -138,7 +140,7 @@ def _open_journal(path: Path, model_version: str, resume: bool) -> tuple[Any, _J
                     if "end" in rec:
                         state.done.add(fp)
                     elif "session" in rec:
-                        state.partial.setdefault(fp, set()).add(rec["session"]["session_id"])
+                        state.partial.setdefault(fp, {})[rec["session"]["session_id"]] = None
                         state.counts[fp] = state.counts.get(fp, 0) + 1
                     keep.append(line)
                 if state.counts:
@@ -247,7 +249,8 @@ def _load_model(model: Any, threads: int | None) -> Any:
 def tag_files(inputs: Iterable[str | Path], model: Any, out: str | Path, csv: str | Path | None = None, *,
               format: str | None = None, speakers: Any = None, strict: bool = False,
               batch_utterances: int = 512, resume: bool = True, threads: int | None = None,
-              progress: ProgressCallback | None = None) -> TagReport:
+              progress: ProgressCallback | None = None, engine: str = "local", address: str | None = None,
+              workers: int | None = None, batch_size: int = 1) -> TagReport:
     """Tag every session of every input file; see the module docstring for outputs and resuming.
 
     ``model``: a RuptureClassifier, or a model directory (loaded with ``threads`` torch threads
@@ -259,6 +262,17 @@ def tag_files(inputs: Iterable[str | Path], model: Any, out: str | Path, csv: st
     session is safely in the journal and after each file; an exception it raises stops the run
     (KeyboardInterrupt: as Ctrl-C). Resume notices and skipped duplicate inputs are logged on
     ``rupture_nlp.tagging``.
+
+    ``engine``: ``"local"`` (this process) or ``"ray"`` (:mod:`rupture_nlp.engines.ray_engine`:
+    files read and segmented by Ray tasks, predictions by a pool of ``workers`` Ray actors with
+    ``threads`` torch threads each (default 1), each loading the model directory once; results
+    stream back in input order into the same journal, so outputs, failures and resuming are
+    those of the local engine, and a run interrupted under one engine resumes under the other).
+    ``address``: None starts Ray inside this process on this machine (``workers`` CPUs, default
+    all); ``"auto"``, ``"HOST:PORT"`` or ``"ray://HOST:PORT"`` joins a running cluster, whose
+    nodes must see the model directory and the inputs at the same paths. ``batch_size``:
+    prediction batches (of ``batch_utterances``) per Ray actor call. With ``engine="ray"``,
+    ``model`` must be a model directory.
 
     Returns a :class:`TagReport`; bad files are in ``report.failed`` (any error while reading,
     segmenting or predicting one file is that file's failure; the others go on). Session ids
@@ -273,6 +287,14 @@ def tag_files(inputs: Iterable[str | Path], model: Any, out: str | Path, csv: st
     from .readers import check_format
     from .readers.speakers import parse_speakers
     t0 = time.perf_counter()
+    if engine not in ENGINES:
+        raise RuptureError(f"unknown engine {engine!r} (choose one of: {', '.join(ENGINES)})")
+    if engine == "local" and (address is not None or workers is not None):
+        raise RuptureError("--address and --workers need --engine ray")
+    if engine == "ray" and not isinstance(model, (str, Path)):
+        raise RuptureError("the ray engine needs a model directory (its workers load the model themselves)")
+    if workers is not None and workers < 1 or batch_size < 1 or batch_utterances < 1:
+        raise RuptureError("workers, batch sizes and batch utterances must be at least 1")
     format = check_format(format)
     parse_speakers(speakers)  # bad options: one error before any model or file is touched
     out = Path(out)
@@ -287,93 +309,200 @@ def tag_files(inputs: Iterable[str | Path], model: Any, out: str | Path, csv: st
         raise RuptureError("--csv and --out must be different files", csv_path)
     jpath = journal_path(out)
     with output_lock(out, csv_path, extra_temps=(jpath,)):
+        if engine == "ray":
+            from .engines.ray_engine import RayEngine
+            with RayEngine(model, address=address, workers=workers, threads=threads, batch_size=batch_size,
+                           batch_utterances=batch_utterances, format=format, speakers=speakers,
+                           strict=strict) as ray_engine:
+                model_version, label_ids = ray_engine.model_identity()
+                run = _TagRun(paths, model_version, label_ids, out, csv_path, jpath, t0, resume, progress)
+                return _tag_ray_locked(run, ray_engine)
         model = _load_model(model, threads)
-        return _tag_locked(paths, model, out, csv_path, jpath, t0, resume, batch_utterances,
-                           lambda path: load_sessions(path, format=format, speakers=speakers, strict=strict),
-                           progress)
+        run = _TagRun(paths, model.model_version, model.schema.label_ids, out, csv_path, jpath, t0, resume, progress)
+        return _tag_locked(run, model, batch_utterances,
+                           lambda path: load_sessions(path, format=format, speakers=speakers, strict=strict))
 
 
-def _tag_locked(paths: list[Path], model: Any, out: Path, csv_path: Path | None, jpath: Path, t0: float,
-                resume: bool, batch_utterances: int, read: Callable[[Path], Iterable[Session]],
-                progress: ProgressCallback | None) -> TagReport:
-    report = TagReport(out=out, csv=csv_path, model_version=model.model_version)
-    label_ids = model.schema.label_ids
+# ------------------------------------------------------------------------------------------
+# what both engines share: the journal, resuming, duplicate ids, failures, progress, _finish
+# ------------------------------------------------------------------------------------------
+@dataclass
+class _FileRun:
+    """One input file being tagged. ``seen``: its session ids an earlier run's journal holds."""
+
+    index: int
+    path: Path
+    fp: str
+    seen: dict[str, None]
+    ids: list[str] = field(default_factory=list)
+    n_file: int = 0      # sessions read
+    n_new: int = 0       # sessions tagged and journaled now
+    n_old: int = 0       # sessions already in the journal
+    u_new: int = 0
+
+
+def _fingerprint(path: Path) -> tuple[str | None, str | None]:
+    """``(fingerprint, None)`` or ``(None, one-line failure)`` for an input path."""
     try:
-        jf, state = _open_journal(jpath, model.model_version, resume)
+        if path.exists() and not path.is_file():
+            raise OSError(0, "not a regular file (a folder, device or pipe)")
+        return file_fingerprint(path), None
     except OSError as e:
-        raise write_error(e, jpath) from None
-    wanted: list[str] = []
-    owner: dict[str, Path] = {}          # session id -> input file, over the whole output
+        return None, f"{path}: cannot read: {e.strerror}"
 
-    def jwrite(lines: list[str]) -> None:
+
+class _TagRun:
+    """One tagging run's bookkeeping, engine-independent: the journal (opened, resumed or started
+    over), the report, progress events, session-id ownership across the output, failures, and
+    at the end the atomic outputs (:func:`_finish`). An engine calls, for input files in order,
+    :meth:`open_file`; then per session read :meth:`admit` (False: already journaled) and per
+    prediction batch :meth:`write_sessions`; then :meth:`end_file` or :meth:`fail`. All inside
+    ``with run.running():``, then :meth:`finish`."""
+
+    def __init__(self, paths: list[Path], model_version: str, label_ids: Sequence[str], out: Path,
+                 csv_path: Path | None, jpath: Path, t0: float, resume: bool, progress: ProgressCallback | None):
+        self.paths, self.label_ids, self.out, self.csv_path, self.jpath = paths, list(label_ids), out, csv_path, jpath
+        self.t0, self.progress = t0, progress
+        self.report = TagReport(out=out, csv=csv_path, model_version=model_version)
         try:
-            jf.writelines(lines)
-            jf.flush()
-            os.fsync(jf.fileno())
+            self.jf, self.state = _open_journal(jpath, model_version, resume)
         except OSError as e:
-            raise _OutputFailed(write_error(e, jpath).message, jpath) from None
+            raise write_error(e, jpath) from None
+        self.wanted: list[str] = []
+        self.owner: dict[str, Path] = {}          # session id -> input file, over the whole output
 
-    def tick(files_done: int, sessions: int) -> None:
-        if progress is not None:
-            failed = len(report.failed)
-            emit(progress, "tag", files_done, len(paths), unit="files",
+    def jwrite(self, lines: list[str]) -> None:
+        try:
+            self.jf.writelines(lines)
+            self.jf.flush()
+            os.fsync(self.jf.fileno())
+        except OSError as e:
+            raise _OutputFailed(write_error(e, self.jpath).message, self.jpath) from None
+
+    def tick(self, files_done: int, sessions: int) -> None:
+        if self.progress is not None:
+            failed = len(self.report.failed)
+            emit(self.progress, "tag", files_done, len(self.paths), unit="files",
                  message=f"{sessions:,} session{'' if sessions == 1 else 's'}"
                          + (f", {failed:,} failed" if failed else ""))
 
-    try:
-        for i, path in enumerate(paths):
-            tick(i, report.sessions)    # the previous file is done (the start: none is)
-            report.files += 1
-            try:
-                if path.exists() and not path.is_file():
-                    raise OSError(0, "not a regular file (a folder, device or pipe)")
-                fp = file_fingerprint(path)
-            except OSError as e:
-                report.failed.append((str(path), f"{path}: cannot read: {e.strerror}"))
+    @contextlib.contextmanager
+    def running(self) -> Iterator["_TagRun"]:
+        """Closes the journal; Ctrl-C (KeyboardInterrupt) becomes :class:`TagInterrupted`."""
+        try:
+            yield self
+            self.tick(len(self.paths), self.report.sessions)
+        except KeyboardInterrupt:
+            self.jf.close()
+            self.report.seconds = time.perf_counter() - self.t0
+            self.report.sessions = _kept_sessions(self.jpath)   # what a rerun will resume, the current file's too
+            raise TagInterrupted(self.report, self.jpath) from None
+        finally:
+            self.jf.close()
+
+    def needs_tagging(self, fp: str | None) -> bool:
+        """Whether a file of this fingerprint may have to be read (not unreadable, not done)."""
+        return fp is not None and fp not in self.state.done
+
+    def open_file(self, i: int, path: Path, fingerprint: tuple[str | None, str | None] | None = None
+                  ) -> _FileRun | None:
+        """Start input ``i``: None when there is nothing to tag (unreadable: a failure; same content
+        as an earlier input; done in the resumed journal), else its :class:`_FileRun`."""
+        self.tick(i, self.report.sessions)    # the previous file is done (the start: none is)
+        self.report.files += 1
+        fp, failure = fingerprint or _fingerprint(path)
+        if fp is None:
+            self.report.failed.append((str(path), failure))
+            return None
+        if fp in self.wanted:
+            log.warning("%s: same content as an earlier input, skipped", path)
+            return None
+        seen = self.state.partial.get(fp, {})
+        clash = next((sid for sid in sorted(seen) if sid in self.owner), None)
+        if fp in self.state.done and clash is None:
+            self.wanted.append(fp)
+            self.owner.update({sid: path for sid in seen})
+            self.report.resumed_files += 1
+            self.report.resumed_sessions += self.state.counts.get(fp, 0)
+            self.report.sessions += self.state.counts.get(fp, 0)
+            return None
+        self.jwrite([json.dumps({"begin": fp, "path": str(path)}) + "\n"])
+        return _FileRun(i, path, fp, seen)
+
+    def admit(self, fr: _FileRun, sid: str) -> bool:
+        """A session read from the file: False when the journal has it already; RuptureError when
+        an earlier file (or this one) already used its id."""
+        fr.n_file += 1
+        if sid in self.owner or sid in fr.ids:
+            other = self.owner.get(sid, fr.path)
+            raise RuptureError(f"session id {sid!r} is already used by {other}; rename one of "
+                               "the files (session ids come from file names)", fr.path)
+        fr.ids.append(sid)
+        if sid in fr.seen:
+            fr.n_old += 1
+            return False
+        return True
+
+    def write_sessions(self, fr: _FileRun, sessions: Sequence[dict]) -> None:
+        """Tagged sessions (dicts) of one prediction batch into the journal, then one tick each."""
+        if not sessions:
+            return
+        self.jwrite([json.dumps({"fp": fr.fp, "session": s}, ensure_ascii=False) + "\n" for s in sessions])
+        for s in sessions:
+            fr.n_new += 1
+            fr.u_new += len(s["utterances"])
+            self.tick(fr.index, self.report.sessions + fr.n_old + fr.n_new)
+
+    def fail(self, fr: _FileRun, message: str) -> None:
+        """The file failed (``message``: its one line): nothing of it will be kept."""
+        self.jwrite([json.dumps({"failed": fr.fp}) + "\n"])
+        self.report.failed.append((str(fr.path), message))
+
+    def end_file(self, fr: _FileRun) -> None:
+        self.jwrite([json.dumps({"end": fr.fp, "n": fr.n_file}) + "\n"])
+        self.report.resumed_sessions += fr.n_old
+        self.report.sessions += fr.n_new + fr.n_old
+        self.report.utterances += fr.u_new
+        self.wanted.append(fr.fp)
+        self.owner.update({sid: fr.path for sid in fr.ids})
+
+    def finish(self) -> TagReport:
+        if self.wanted:
+            _finish(self.jpath, self.out, self.csv_path, self.wanted, self.label_ids)
+            self.jpath.unlink(missing_ok=True)
+        elif not any(self.state.counts.values()):
+            self.jpath.unlink(missing_ok=True)   # nothing of this or an earlier run to keep
+        self.report.seconds = time.perf_counter() - self.t0
+        return self.report
+
+
+# ------------------------------------------------------------------------------------------
+# engines
+# ------------------------------------------------------------------------------------------
+def _tag_locked(run: _TagRun, model: Any, batch_utterances: int, read: Callable[[Path], Iterable[Session]]
+                ) -> TagReport:
+    """The local engine: read, predict in batches of ``batch_utterances`` and journal, file by file."""
+    with run.running():
+        for i, path in enumerate(run.paths):
+            fr = run.open_file(i, path)
+            if fr is None:
                 continue
-            if fp in wanted:
-                log.warning("%s: same content as an earlier input, skipped", path)
-                continue
-            seen = state.partial.get(fp, set())
-            clash = next((sid for sid in sorted(seen) if sid in owner), None)
-            if fp in state.done and clash is None:
-                wanted.append(fp)
-                owner.update({sid: path for sid in seen})
-                report.resumed_files += 1
-                report.resumed_sessions += state.counts.get(fp, 0)
-                report.sessions += state.counts.get(fp, 0)
-                continue
-            n_file = n_new = n_old = u_new = 0
-            ids: list[str] = []
             buf: list[Session] = []
             n_buf = 0
 
             def flush() -> None:
-                nonlocal buf, n_buf, n_new, u_new
+                nonlocal buf, n_buf
                 if not buf:
                     return
                 P = model.predict_proba(buf)
                 apply_predictions(buf, P, model.schema, model.thresholds)
-                jwrite([json.dumps({"fp": fp, "session": s.to_dict()}, ensure_ascii=False) + "\n" for s in buf])
-                for s in buf:
-                    n_new += 1
-                    u_new += len(s.utterances)
-                    tick(i, report.sessions + n_old + n_new)
+                run.write_sessions(fr, [s.to_dict() for s in buf])
                 buf, n_buf = [], 0
                 release_freed_memory()
 
             try:
-                jwrite([json.dumps({"begin": fp, "path": str(path)}) + "\n"])
                 for s in read(path):
-                    n_file += 1
-                    sid = s.session_id
-                    if sid in owner or sid in ids:
-                        other = owner.get(sid, path)
-                        raise RuptureError(f"session id {sid!r} is already used by {other}; rename one of "
-                                           "the files (session ids come from file names)", path)
-                    ids.append(sid)
-                    if sid in seen:
-                        n_old += 1
+                    if not run.admit(fr, s.session_id):
                         continue
                     buf.append(s)
                     n_buf += len(s.utterances)
@@ -383,29 +512,60 @@ def _tag_locked(paths: list[Path], model: Any, out: Path, csv_path: Path | None,
             except (_OutputFailed, KeyboardInterrupt):
                 raise
             except Exception as e:  # noqa: BLE001 - one bad file must not stop the batch
-                e = file_failure(e, path, "tagged")
                 buf, n_buf = [], 0
-                jwrite([json.dumps({"failed": fp}) + "\n"])
-                report.failed.append((str(path), str(e) if e.path else f"{path}: {e}"))
+                run.fail(fr, failure_line(e, path))
                 continue
-            jwrite([json.dumps({"end": fp, "n": n_file}) + "\n"])
-            report.resumed_sessions += n_old
-            report.sessions += n_new + n_old
-            report.utterances += u_new
-            wanted.append(fp)
-            owner.update({sid: path for sid in ids})
-        tick(len(paths), report.sessions)
-    except KeyboardInterrupt:
-        jf.close()
-        report.seconds = time.perf_counter() - t0
-        report.sessions = _kept_sessions(jpath)   # what a rerun will resume, the current file's too
-        raise TagInterrupted(report, jpath) from None
-    finally:
-        jf.close()
-    if wanted:
-        _finish(jpath, out, csv_path, wanted, label_ids)
-        jpath.unlink(missing_ok=True)
-    elif not any(state.counts.values()):
-        jpath.unlink(missing_ok=True)   # nothing of this or an earlier run to keep
-    report.seconds = time.perf_counter() - t0
-    return report
+            run.end_file(fr)
+    return run.finish()
+
+
+def _tag_ray_locked(run: _TagRun, engine: Any) -> TagReport:
+    """The Ray engine: the files that may need tagging go to the cluster at once; its results come
+    back in input order (:meth:`RayEngine.results`: per file, prediction batches as local mode
+    makes them, then the file's end) and are journaled here exactly as the local engine does."""
+    prints = [_fingerprint(p) for p in run.paths]
+    jobs = [(i, str(path), list(run.state.partial.get(fp, {})))
+            for i, (path, (fp, _)) in enumerate(zip(run.paths, prints)) if run.needs_tagging(fp)]
+    dispatched = {i for i, _, _ in jobs}
+    with run.running():
+        results = engine.results(jobs)
+        try:
+            for i, path in enumerate(run.paths):
+                fr = run.open_file(i, path, prints[i])
+                if i not in dispatched:
+                    if fr is not None:     # done in the journal, but an earlier file now has one of its ids
+                        try:
+                            for sid in fr.seen:
+                                run.admit(fr, sid)
+                        except RuptureError as e:
+                            run.fail(fr, failure_line(e, path))
+                            continue
+                        run.end_file(fr)   # (not reached: open_file resumes a file without a clash)
+                    continue
+                error: str | None = None
+                for kind, payload in results.of_file(i):
+                    if fr is None or error is not None:
+                        continue           # drained: nothing to tag, or the file already failed
+                    if kind == "end":
+                        error = payload or None
+                    elif kind == "error":
+                        error = payload
+                    else:
+                        tagged = []
+                        try:
+                            for sid, session in payload:
+                                if run.admit(fr, sid):
+                                    tagged.append(session)
+                        except RuptureError as e:
+                            error = failure_line(e, path)
+                            continue
+                        run.write_sessions(fr, tagged)
+                if fr is None:
+                    continue
+                if error is not None:
+                    run.fail(fr, error)
+                else:
+                    run.end_file(fr)
+        finally:
+            results.close()
+    return run.finish()

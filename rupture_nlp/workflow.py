@@ -26,13 +26,16 @@ import numpy as np
 from . import __version__
 from .atomic import atomic_write_text
 from .baselines import baseline_names, get_baseline, load_baseline
-from .decision import label_matrix, tune_thresholds
+from .corpus.align import align_session
+from .corpus.asr import AsrConfig, render_session, speakers_spec, to_vtt
+from .decision import label_matrix
 from .errors import RuptureError
 from .metrics import DEFAULT_LEVEL, DEFAULT_N_BOOT, DEFAULT_SEED, paired_difference
 from .model import RuptureClassifier
 from .model.base import file_sha256
 from .model.card import render_card
 from .model.compact import lora_from_full
+from .model.session_train import tune_model_thresholds
 from .model.train import TrainConfig, TrainedClassifier, runtime_info, train_classifier
 from .progress import ProgressCallback
 from .records import Session
@@ -184,7 +187,7 @@ def train_model(train_path: str | Path | Sequence[Session], dev_path: str | Path
     if epochs is not None:
         cfg.epochs = int(epochs)
     cfg.seed = int(seed)
-    if cfg.epochs < 1:
+    if cfg.epochs < 1 and cfg.arch != "session":
         raise RuptureError("epochs must be at least 1")
     if not isinstance(schema, LabelSchema):
         schema = load_schema(schema)
@@ -194,7 +197,8 @@ def train_model(train_path: str | Path | Sequence[Session], dev_path: str | Path
     if not train or not dev:
         raise RuptureError("training and dev data must each hold at least one session")
 
-    run = train_classifier(train, dev, out, schema, cfg, base=base, progress=progress,
+    train_sessions = train + asr_renderings(train, cfg.asr_copies, cfg.seed)
+    run = train_classifier(train_sessions, dev, out, schema, cfg, base=base, progress=progress,
                            source=Path(train_path) if isinstance(train_path, (str, Path)) else None)
     timings = {**run.timings, "model_seconds": round(time.perf_counter() - t_start, 1),
                "model_cpu_seconds": round(time.process_time() - cpu_start, 1)}
@@ -216,6 +220,22 @@ def train_model(train_path: str | Path | Sequence[Session], dev_path: str | Path
     f1 = metrics["dev_macro_f1"]
     return TrainResult(out, float(f1["fine"] or 0.0), float(f1["coarse"] or 0.0), run.best_epoch, run.history,
                        timings, metrics)
+
+
+def asr_renderings(sessions: Sequence[Session], copies: int, seed: int) -> list[Session]:
+    """``copies`` ASR-style renderings of every session (:mod:`rupture_nlp.corpus.asr`, default
+    settings; copy k of a session uses seed ``seed + k``), ids suffixed ``~asrK``: training
+    augmentation, so the model meets lowercase, unpunctuated, time-cut, diarized text. Each
+    rendering is then segmented as ``rupture tag`` would segment its WebVTT form
+    (:func:`rupture_nlp.corpus.align.align_session`), as the corpus's ``asr/`` files are."""
+    out = []
+    for k in range(int(copies)):
+        for s in sessions:
+            r = render_session(s, AsrConfig(), seed=seed + k)
+            r = align_session(r, vtt=to_vtt(r), speakers=speakers_spec(r))   # cut as the tagger would cut it
+            r.session_id = f"{s.session_id}~asr{k + 1}"
+            out.append(r)
+    return out
 
 
 def _training_metrics(run: TrainedClassifier, dev: list[Session], schema: LabelSchema, cfg: TrainConfig,
@@ -297,7 +317,7 @@ def _compact_step(full_dir: Path, out: Path, dev: list[Session], *, rank: int, d
         atomic_write_text(out / "config.json", json.dumps(clf.config.to_dict(), indent=2) + "\n")
         clf = RuptureClassifier.from_pretrained(out)
     P = clf.predict_proba(dev)
-    clf.thresholds = tune_thresholds(label_matrix(dev, clf.schema), P)
+    clf.thresholds = tune_model_thresholds(clf, label_matrix(dev, clf.schema), P)
     clf.save_thresholds(out)
     return clf, stats, P
 

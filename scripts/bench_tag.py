@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark ``rupture tag`` against a naive per-utterance ``transformers.pipeline`` loop.
 
-Both run the same fine-tuned encoder (LoRA merged) on the same utterances with the same text-pair
-inputs, in the same run, each in a fresh subprocess (so peak memory is its own):
+Both run the same fine-tuned encoder (LoRA merged) on the same utterances with the same inputs
+(a cross model's text pairs; a session model's single utterances, whose dialogue head the naive
+loop leaves out), in the same run, each in a fresh subprocess (so peak memory is its own):
 
 * ``naive``: ``transformers.pipeline("text-classification")`` called once per utterance (the
   encoder behind transformers' standard sequence-classification head; the head's cost is
@@ -38,6 +39,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 
 def _subset(data: Path, limit: int | None, out: Path) -> int:
@@ -97,20 +100,35 @@ def _peak_mib() -> float:
 
 
 class OrtNet:
-    """``clf.net``'s forward run by ONNX Runtime: called with collate()'s tensors, returns logits."""
+    """``clf.net`` run by ONNX Runtime: for a cross model its forward (collate()'s tensors in,
+    logits out); for a session model its utterance encoder (``embed``), the dialogue head staying
+    in torch (it is a small fraction of the time)."""
 
     def __init__(self, clf, path: Path, threads: int):
         import onnxruntime as ort
         import torch
         net = clf.net.eval()
-        names = ["input_ids", "attention_mask", "token_type_ids", "pause"]
+        self.session_arch = clf.config.arch == "session"
         ids = torch.ones((2, 8), dtype=torch.long)
-        sample = (ids, torch.ones_like(ids), torch.zeros_like(ids), torch.zeros((2, net.n_pause)))
-        axes = {"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
-                "token_type_ids": {0: "batch", 1: "seq"}, "pause": {0: "batch"}, "logits": {0: "batch"}}
+        if self.session_arch:
+            class Embed(torch.nn.Module):
+                def __init__(self, n):
+                    super().__init__()
+                    self.n = n
+
+                def forward(self, input_ids, attention_mask, token_type_ids):
+                    return self.n.embed(input_ids, attention_mask, token_type_ids)
+            module, names, sample = Embed(net), ["input_ids", "attention_mask", "token_type_ids"], (ids, ids, ids * 0)
+            self.head = net.head
+        else:
+            module, names = net, ["input_ids", "attention_mask", "token_type_ids", "pause"]
+            sample = (ids, torch.ones_like(ids), torch.zeros_like(ids), torch.zeros((2, net.n_pause)))
+        axes = {n: {0: "batch", 1: "seq"} for n in names if n != "pause"}
+        axes.update({"pause": {0: "batch"}, "logits": {0: "batch"}})
         with torch.inference_mode():
-            torch.onnx.export(net, sample, str(path), input_names=names, output_names=["logits"],
-                              dynamic_axes=axes, opset_version=17, dynamo=False)
+            torch.onnx.export(module, sample, str(path), input_names=names, output_names=["logits"],
+                              dynamic_axes={k: v for k, v in axes.items() if k in names + ["logits"]},
+                              opset_version=17, dynamo=False)
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -123,7 +141,11 @@ class OrtNet:
     def __call__(self, **batch):
         import torch
         feed = {k: v.numpy() for k, v in batch.items() if k in self.inputs}
+        if "token_type_ids" in self.inputs and "token_type_ids" not in feed:
+            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
         return torch.from_numpy(self.session.run(["logits"], feed)[0])
+
+    embed = __call__
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -154,6 +176,27 @@ def worker(args: argparse.Namespace) -> dict:
             P = np.array([[u.scores[l] for l in clf.schema.label_ids] for s in read_sessions(out) for u in s.utterances])
             r = evaluate_predictions(sessions, P, clf.schema, clf.thresholds, n_boot=0)
             res["macro_f1"] = {"fine": r["fine"]["macro"]["f1"], "coarse": r["coarse"]["macro"]["f1"]}
+    elif kind == "tag-unsorted" and clf.config.arch == "session":
+        from rupture_nlp.model.modeling import collate
+        from rupture_nlp.model.session import run_windows, session_features, utterance_texts
+        texts = [t for s in sessions for t in utterance_texts(s)]
+        bs, L = clf.config.batch_size, clf.config.input.max_length
+        t0 = time.perf_counter()
+        enc = clf.tokenizer(texts, truncation=True, max_length=L, padding="max_length")
+        vecs = []
+        with torch.inference_mode():
+            for s in range(0, n, bs):
+                feats = [{"input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i]}
+                         for i in range(s, min(n, s + bs))]
+                batch = collate(feats, clf.tokenizer)
+                batch["attention_mask"] = (batch["input_ids"] != clf.tokenizer.pad_token_id).long()
+                vecs.append(clf.net.embed(**batch).numpy())
+            V, k, per = np.concatenate(vecs), 0, []
+            for sess in sessions:
+                per.append(V[k:k + len(sess.utterances)])
+                k += len(sess.utterances)
+            run_windows(clf.net.head, per, [session_features(x) for x in sessions])
+        res["seconds"] = time.perf_counter() - t0
     elif kind == "tag-unsorted":
         from rupture_nlp.model.inputs import encode, examples
         from rupture_nlp.model.modeling import collate
@@ -186,11 +229,12 @@ def worker(args: argparse.Namespace) -> dict:
             hf.eval()
             pipe = pipeline("text-classification", model=hf, tokenizer=clf.tokenizer, top_k=None,
                             function_to_apply="sigmoid", device=-1)
-        exs = examples(sessions, clf.config.input)
-        pipe({"text": exs[0].text_a, "text_pair": exs[0].text_b})   # warm-up
+        exs = examples(sessions, clf.config.input)   # a session model's input: the utterance alone
+        pipe({"text": exs[0].text_a, "text_pair": exs[0].text_b} if exs[0].text_b else exs[0].text_a)   # warm-up
         t0 = time.perf_counter()
         for e in exs:
-            pipe({"text": e.text_a, "text_pair": e.text_b}, truncation=True, max_length=clf.config.input.max_length)
+            pipe({"text": e.text_a, "text_pair": e.text_b} if e.text_b else e.text_a, truncation=True,
+                 max_length=clf.config.input.max_length)
         res["seconds"] = time.perf_counter() - t0
     res["utt_per_s"] = n / res["seconds"]
     res["peak_rss_mib"] = round(_peak_mib(), 1)

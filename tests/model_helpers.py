@@ -84,14 +84,15 @@ def write_split(dirpath: Path, remap: dict | None = None) -> tuple[Path, Path]:
 #: Next to the model directory: the dev probabilities of the model as it was in memory when
 #: training saved it (before any reload), float32 (n_dev_utterances, n_labels).
 IN_MEMORY_DEV_PROBA = "in_memory_dev_proba.npy"
-KINDS = ("lora", "full", "exclusive")
+KINDS = ("lora", "full", "exclusive", "session")
 
 
 def train_tiny_model(kind: str, workdir: Path) -> Path:
     """Train a tiny model of ``kind`` in ``workdir`` and return its directory (``workdir/model``).
 
     kinds: ``lora`` (3RS schema, mean pooling), ``full`` (full weights), ``exclusive`` (a schema
-    with an exclusive category, [CLS] pooling). ``workdir`` also gets the train/dev files and
+    with an exclusive category, [CLS] pooling), ``session`` (the session architecture, full weights,
+    windows of 8 utterances). ``workdir`` also gets the train/dev files and
     :data:`IN_MEMORY_DEV_PROBA`, recorded as training calls ``save_pretrained``.
     """
     from rupture_nlp.model import RuptureClassifier
@@ -107,6 +108,13 @@ def train_tiny_model(kind: str, workdir: Path) -> Path:
                       input=InputConfig(context=2, max_length=64))
     if kind == "full":
         cfg.weights = "full"
+    elif kind == "session":   # windows of 8: the toy sessions (12 utterances) need two
+        from rupture_nlp.model.architectures import session_input_config
+        from rupture_nlp.model.session import SessionConfig
+        from rupture_nlp.model.session_train import HeadTrainConfig
+        cfg = TrainConfig(name="tiny-session", arch="session", weights="full", max_steps=2, batch_size=8, n_boot=20,
+                          baselines=False, input=session_input_config(32), session=SessionConfig(window=8),
+                          head=HeadTrainConfig(epochs=2))
     elif kind == "exclusive":
         schema = LabelSchema.from_dict(TOY_EXCLUSIVE)
         remap = TOY_MAP

@@ -17,7 +17,7 @@ def test_full_rank_extraction_reproduces_the_full_model(tiny_model, tmp_path):
     full_dir = tiny_model("full")
     dev = list(read_sessions(data_dir(full_dir) / "dev.jsonl"))
     full = RuptureClassifier.from_pretrained(full_dir)
-    clf, stats = lora_from_full(full_dir, tmp_path / "lora", rank=384)
+    clf, stats = lora_from_full(full_dir, tmp_path / "lora", rank=384, dtype="float16")
     assert stats["energy_kept_min"] > 0.999
     assert clf.config.weights == "lora" and not (tmp_path / "lora" / "encoder").exists()
     np.testing.assert_allclose(clf.predict_proba(dev), full.predict_proba(dev), atol=5e-3)
@@ -33,7 +33,7 @@ def test_low_rank_extraction_is_small(tiny_model, tmp_path):
 
     from rupture_nlp.model.base import resolve_base
     from rupture_nlp.model.hf import load_encoder
-    clf, stats = lora_from_full(tiny_model("full"), tmp_path / "lora", rank=4)
+    clf, stats = lora_from_full(tiny_model("full"), tmp_path / "lora", rank=4, dtype="float16")
     size = sum(p.stat().st_size for p in (tmp_path / "lora").rglob("*.safetensors"))
     assert size < 1_000_000
     # the energy kept, by hand: per adapted matrix, the top 4 squared singular values of

@@ -31,9 +31,11 @@ def metrics():
 def test_default_model_is_compact_and_loads(clf, metrics):
     size = sum(p.stat().st_size for p in MODEL.rglob("*") if p.is_file() and "baselines" not in p.parts)
     total = sum(p.stat().st_size for p in MODEL.rglob("*") if p.is_file())
-    # the model itself stays under 4.5 MB; the baselines' n-gram vocabularies grew with corpus v2
-    # (34k training units, 5x v1's): 5.3 MB of baselines, so under 10 MB in all
-    assert size < 4_500_000 and total < 10_000_000, f"{size / 1e6:.1f} MB, {total / 1e6:.1f} MB with baselines"
+    # the model itself stays under 6 MB (3.7 MB of int8 adapters, 1.6 MB of dialogue head); the
+    # baselines' n-gram vocabularies grew with corpus v2 (34k training units, 5x v1's): 5.3 MB of
+    # baselines, so under 12 MB in all
+    assert size < 6_000_000 and total < 12_000_000, f"{size / 1e6:.1f} MB, {total / 1e6:.1f} MB with baselines"
+    assert clf.config.arch == "session"
     assert clf.config.weights == "lora" and clf.base is not None and clf.base.is_default
     assert clf.config.lora["dtype"] == "int8" and not (MODEL / "encoder").exists()
     assert clf.model_version == metrics["model_version"]
@@ -62,5 +64,6 @@ def test_default_model_reproduces_recorded_probabilities(clf, metrics):
     dev = _dev(metrics)
     rep = metrics["reproduce"]
     s = next(x for x in dev if x.session_id == rep["session_id"])
-    s.utterances = s.utterances[:rep["n_utterances"]]
-    np.testing.assert_allclose(clf.predict_proba([s]), np.array(rep["probabilities"]), atol=2e-3)
+    # the first utterances' scores with the whole session around them (a session model reads ahead)
+    P = clf.predict_proba([s])[:rep["n_utterances"]]
+    np.testing.assert_allclose(P, np.array(rep["probabilities"]), atol=2e-3)

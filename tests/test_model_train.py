@@ -209,9 +209,11 @@ def test_training_data_with_unknown_labels_is_refused(tiny_model, tmp_path):
 
 
 @pytest.mark.slow
-def test_rupture_train_cli_default_recipe_end_to_end(tiny_model, tmp_path):
-    """`rupture train` with its defaults (full fine-tuning, frozen embeddings) writes a complete
-    model directory with both baselines and a card; the embeddings are exactly the base's."""
+@pytest.mark.parametrize("arch", [None, "cross"])
+def test_rupture_train_cli_default_recipe_end_to_end(tiny_model, tmp_path, arch):
+    """`rupture train` with its defaults (session architecture, full fine-tuning, frozen
+    embeddings, one ASR rendering per training session) — and with ``--arch cross`` — writes a
+    complete model directory with both baselines and a card; the embeddings are exactly the base's."""
     from typer.testing import CliRunner
 
     from rupture_nlp.cli import app
@@ -220,13 +222,20 @@ def test_rupture_train_cli_default_recipe_end_to_end(tiny_model, tmp_path):
     d = data_dir(tiny_model("lora"))
     out = tmp_path / "m"
     r = CliRunner().invoke(app, ["train", "--train", str(d / "train.jsonl"), "--dev", str(d / "dev.jsonl"),
-                                 "--out", str(out), "--max-steps", "2", "--bootstrap", "20", "--epochs", "1"])
+                                 "--out", str(out), "--max-steps", "2", "--bootstrap", "20", "--epochs", "1",
+                                 "--head-epochs", "1"] + (["--arch", arch] if arch else []))
     assert r.exit_code == 0, r.output
     assert "dev macro-F1 fine" in r.output and "baseline tfidf" in r.output and "baseline textcat" in r.output
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["weights"] == "full" and (out / "encoder" / "model.safetensors").is_file()
+    assert cfg["arch"] == (arch or "session")
     tc = json.loads((out / "training_config.json").read_text())
     assert tc["freeze_embeddings"] is True and tc["encoder_lr"] == 1e-4
+    assert tc["asr_copies"] == 1
+    n_train = len(list(read_sessions(d / "train.jsonl")))
+    assert json.loads((out / "metrics.json").read_text())["data"]["train"]["sessions"] == n_train
+    card = (out / "README.md").read_text()
+    assert ("dialogue head" in card) == (arch is None)
     assert (out / "baselines" / "tfidf" / "weights.safetensors").is_file()
     assert (out / "baselines" / "textcat").is_dir()
     assert "## Results on the dev split" in (out / "README.md").read_text()
@@ -260,7 +269,7 @@ def test_rupture_train_compact_writes_a_small_model_that_reproduces_its_dev_scor
     assert cfg["weights"] == "lora" and cfg["lora"]["dtype"] == "int8" and cfg["lora"]["r"] == 8
     assert (out / "baselines" / "tfidf" / "weights.safetensors").is_file()
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and "baselines" not in p.parts)
-    assert size < 2_000_000
+    assert size < 3_000_000   # the session model's dialogue head is 1.6 MB of it
     metrics = json.loads((out / "metrics.json").read_text())
     clf = RuptureClassifier.from_pretrained(out)
     assert clf.model_version == metrics["model_version"] and metrics["compact"]["rank"] == 8

@@ -272,6 +272,13 @@ class Weights(str, Enum):
     lora = "lora"
 
 
+class Arch(str, Enum):
+    """``rupture train --arch``: the model architecture (``rupture_nlp.model.architectures``)."""
+
+    session = "session"
+    cross = "cross"
+
+
 class Pooling(str, Enum):
     """``rupture train --pooling``: how utterance tokens become one vector."""
 
@@ -291,3 +298,10 @@ class Policy(str, Enum):
 
     latest = "latest"
     majority = "majority"
+
+
+class Engine(str, Enum):
+    """``rupture tag --engine``: where the tagging runs (``rupture_nlp.engines.ENGINES``)."""
+
+    local = "local"
+    ray = "ray"

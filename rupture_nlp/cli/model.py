@@ -8,7 +8,7 @@ import typer
 
 from ..baselines import baseline_names
 from ..errors import RuptureError
-from .app import Pooling, SchemaOption, Weights, app, console, err_console, expand_inputs, report_error, run_files
+from .app import Arch, Engine, Pooling, SchemaOption, Weights, app, console, err_console, expand_inputs, report_error, run_files
 from .segment import FormatOption, SpeakersFromFirstOption, SpeakersOption, StrictOption, speakers_option
 
 
@@ -27,13 +27,25 @@ def train(
     schema: Optional[Path] = SchemaOption,
     base: Optional[str] = typer.Option(None, "--base", help="Local Hugging Face model directory to fine-tune "
                                        "(default: the hash-checked all-MiniLM-L6-v2)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Maximum epochs (default 4)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, help="Maximum epochs of fine-tuning the encoder "
+                                         "(default: 2 for --arch session, 4 for cross)."),
     seed: int = typer.Option(13, "--seed", help="Random seed (sampling, initialisation, dropout)."),
+    arch: Arch = typer.Option(Arch.session, "--arch", help="'session' (each utterance read once, then a dialogue "
+                              "encoder over the session; the bundled model's) or 'cross' (utterance + preceding "
+                              "context as a text pair)."),
+    freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="--arch session: keep the base encoder "
+                                        "as it is and train only the dialogue head (minutes, weaker)."),
+    head_epochs: int = typer.Option(12, "--head-epochs", min=1, help="--arch session: epochs of the dialogue head."),
+    window: int = typer.Option(64, "--window", min=4, help="--arch session: utterances per dialogue window."),
+    asr_copies: int = typer.Option(1, "--asr-copies", min=0, help="ASR-style renderings of each training session "
+                                   "added to the training data (lowercase, sparse punctuation, fillers, misheard "
+                                   "words, time-cut segments, diarization labels); 0: none."),
     weights: Weights = typer.Option(Weights.full, "--weights", help="'full' fine-tuning (embeddings frozen; the bundled "
                                 "model's recipe) or 'lora' (trained adapters, small but weaker)."),
     pooling: Pooling = typer.Option(Pooling.mean, "--pooling", help="'mean' (mean-pooled tokens) or 'cls' ([CLS] pooler)."),
-    context: int = typer.Option(3, "--context", min=0, help="Preceding utterances given as context."),
-    max_length: int = typer.Option(128, "--max-length", min=16, help="Maximum tokens per input."),
+    context: int = typer.Option(3, "--context", min=0, help="--arch cross: preceding utterances given as context."),
+    max_length: Optional[int] = typer.Option(None, "--max-length", min=16, help="Maximum tokens per input "
+                                             "(default: 64 for --arch session, 128 for cross)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1),
     unlabelled_ratio: float = typer.Option(1.5, "--unlabelled-ratio", min=0.0,
                                            help="Unlabelled utterances sampled per labelled one each epoch "
@@ -55,14 +67,24 @@ def train(
     """Fine-tune the rupture classifier on a train split, select on dev, save a model directory
     (weights, tokenizer, schema, thresholds, metrics, model card) with the baselines."""
     # here, not at the top: torch and transformers load only when a command needs them
+    from ..model.architectures import session_input_config
     from ..model.inputs import InputConfig
+    from ..model.session import SessionConfig
+    from ..model.session_train import HeadTrainConfig
     from ..model.train import TrainConfig
     from ..workflow import compact_model, train_model
     from .app import ProgressDisplay, load_schema_option
-    weights, pooling = Weights(weights).value, Pooling(pooling).value
-    cfg = TrainConfig(name=name or out.resolve().name, weights=weights, pooling=pooling,
-                      input=InputConfig(context=context, max_length=max_length, pause_marker=not no_pause,
-                                        pause_feature=not no_pause),
+    weights, pooling, arch = Weights(weights).value, Pooling(pooling).value, Arch(arch).value
+    if epochs is None:
+        epochs = 2 if arch == "session" else 4
+    if arch == "session":
+        inputs = session_input_config(max_length or 64)
+    else:
+        inputs = InputConfig(context=context, max_length=max_length or 128, pause_marker=not no_pause,
+                             pause_feature=not no_pause)
+    cfg = TrainConfig(name=name or out.resolve().name, arch=arch, weights=weights, pooling=pooling, input=inputs,
+                      freeze_encoder=freeze_encoder, head=HeadTrainConfig(epochs=head_epochs, seed=seed),
+                      session=SessionConfig(window=window), asr_copies=asr_copies,
                       batch_size=batch_size, unlabelled_ratio=None if all_unlabelled else unlabelled_ratio,
                       baselines=baselines and not compact, threads=threads, n_boot=0 if compact else bootstrap,
                       max_steps=max_steps)
@@ -111,14 +133,26 @@ def tag(
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue an interrupted run (default) or start over."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
     batch: int = typer.Option(512, "--batch-utterances", min=1, help="Utterances per prediction batch (memory)."),
+    engine: Engine = typer.Option(Engine.local, "--engine", help="'local': this process; 'ray': a Ray cluster (files "
+                                  "read in parallel tasks, predictions by a pool of actors; docs/scale-out.md)."),
+    address: Optional[str] = typer.Option(None, "--address", help="With --engine ray: the cluster to join ('auto', "
+                                          "HOST:PORT or ray://HOST:PORT; default: start Ray on this machine)."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="With --engine ray: prediction actors "
+                                          "(default: the cluster's CPUs / --threads)."),
+    batch_size: int = typer.Option(1, "--batch-size", min=1, help="With --engine ray: prediction batches "
+                                   "(of --batch-utterances) per actor call."),
 ) -> None:
     """Tag every utterance of the inputs with labels and scores. Bad files are reported and
-    skipped (exit status 1); an interrupted run resumes where it stopped."""
+    skipped (exit status 1); an interrupted run resumes where it stopped, under either engine.
+    With --engine ray, --threads is torch threads per actor (default 1)."""
     from ..readers.speakers import parse_speakers
     from ..tagging import TagInterrupted, journal_path, tag_files
     from .app import ProgressDisplay
     speakers = speakers_option(speakers, speakers_from_first)
     parse_speakers(speakers)  # bad options fail before any file or model is touched
+    engine = Engine(engine).value
+    if engine == "local" and (address is not None or workers is not None):
+        raise RuptureError("--address and --workers need --engine ray")
     files = expand_inputs(inputs, exclude=run_files(out, csv))
     if not files:
         raise RuptureError("no input files found")
@@ -126,7 +160,8 @@ def tag(
     try:
         with ProgressDisplay() as show:
             rep = tag_files(files, model_dir, out, csv, format=format, speakers=speakers, strict=strict,
-                            batch_utterances=batch, resume=resume, threads=threads, progress=show)
+                            batch_utterances=batch, resume=resume, threads=threads, progress=show,
+                            engine=engine, address=address, workers=workers, batch_size=batch_size)
     except TagInterrupted as e:
         report_error(RuptureError(f"interrupted; {e.report.sessions} session(s) kept in {journal_path(out)}, "
                                   "rerun the same command to resume"))

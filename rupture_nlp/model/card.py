@@ -48,6 +48,33 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
     return _table(header, body)
 
 
+def _session_model_lines(cfg: Any) -> list[str]:
+    """The model section of a session-architecture card."""
+    sc = cfg.session or {}
+    pooled = "mean of the last hidden states (masked)" if cfg.pooling == "mean" else "[CLS] pooler output"
+    return [
+        f"- Architecture `session`: the encoder reads every utterance once, alone, as `speaker: text` (at most "
+        f"{cfg.input.max_length} tokens; vector: the {pooled}); a dialogue head then reads windows of "
+        f"{sc.get('window')} consecutive utterances of a session: each vector plus seven dialogue features "
+        "(speaker role, speaker change, log(1 + seconds of silence before it) and whether times are known, "
+        f"its length) is projected and read by a bidirectional GRU ({sc.get('layers')} layer(s), {sc.get('hidden')} "
+        f"units per direction). Windows overlap by half; each utterance takes its scores from the window where it "
+        f"is most central, so it sees at least {int(sc.get('window') or 0) // 4} utterances before and after it "
+        "(fewer only at the session's start and end).",
+        "- Heads: a coarse head (one logit per category) and a fine head (one per label). A marker memory gives "
+        f"every utterance the highest withdrawal and confrontation probability among the {sc.get('marker_window')} "
+        "utterances before it (a repair answers a rupture), read by a second coarse head.",
+        ("- Scores: P(label) = P(category) x p(label) / max p(label' of the category): the category's most likely "
+         "label carries the category's probability." if sc.get("two_stage") else
+         "- Scores: the fine head's sigmoid per label; the coarse head only adds a training signal."),
+        ("- Decision: one threshold per category (`thresholds.json` repeats it for each label), chosen on the dev "
+         "split so that the number of utterances predicted in the category equals the gold number there: "
+         "per-session counts are unbiased by construction on dev, at little cost in F1."
+         if sc.get("threshold_mode") == "count" and sc.get("two_stage") else
+         "- Decision: thresholds tuned on the dev split for F1 (`thresholds.json`)."),
+    ]
+
+
 def render_card(clf: Any, metrics: dict[str, Any], training_config: dict[str, Any],
                 extra: dict[str, Any] | None = None) -> str:
     extra = extra or {}
@@ -88,6 +115,7 @@ def render_card(clf: Any, metrics: dict[str, Any], training_config: dict[str, An
           "## Model", "",
           f"- Base: {base_line}.",
           f"- Weights shipped: {weights}.",
+          *(_session_model_lines(cfg) if cfg.arch == "session" else [
           f"- Head: a linear layer on the {'mean of the last hidden states (masked)' if cfg.pooling == 'mean' else '[CLS] pooler output'}"
           + (" concatenated with two pause features (log(1 + seconds of silence before the utterance), times known)" if inp.pause_feature else "")
           + "; sigmoid per label (multi-label)"
@@ -97,10 +125,10 @@ def render_card(clf: Any, metrics: dict[str, Any], training_config: dict[str, An
           + (" and the pause before it in words (1.5 s, 3 s and 6 s buckets)" if inp.pause_marker else "")
           + (f"; text B the {inp.context} preceding utterances with their speakers, most recent first" if inp.context else "")
           + f"; at most {inp.max_length} tokens.",
-          "- Labels of the other speaker role (the schema gives each label a speaker) get probability 0." if cfg.speaker_mask else "",
           "- Decision: per-label thresholds tuned on the dev split (`thresholds.json`): each label's own best "
           "threshold averaged with the one threshold best for macro-F1 over all labels "
-          "(`rupture_nlp.decision.tune_thresholds`), the same rule for the baselines.",
+          "(`rupture_nlp.decision.tune_thresholds`), the same rule for the baselines."]),
+          "- Labels of the other speaker role (the schema gives each label a speaker) get probability 0." if cfg.speaker_mask else "",
           f"- Inference: {'dynamic int8 quantisation of the linear layers' if cfg.quantize == 'int8' else 'float32'}, "
           f"batches of {cfg.batch_size} utterances sorted by length.", ""]
     L += ["## Training data", ""]
@@ -114,14 +142,28 @@ def render_card(clf: Any, metrics: dict[str, Any], training_config: dict[str, An
     L += ["The bundled corpus is synthetic: sessions written for rupture-nlp, with gold 3RS labels per "
           "utterance and synthetic times (pauses written into the sessions where they matter). It is not "
           "clinical data and is small (at most a few hundred examples per label).", ""]
-    L += ["## Training", "",
-          f"{'LoRA' if training_config.get('weights', cfg.weights) == 'lora' else 'Full'} fine-tuning, "
+    L += ["## Training", ""]
+    if cfg.arch == "session":
+        head = training_config.get("head") or {}
+        L += [f"Two steps. (1) The utterance encoder is {'left as the base' if training_config.get('freeze_encoder') else 'fine-tuned'}"
+              + ("" if training_config.get("freeze_encoder") else
+                 f" as a classifier of single utterances ({training_config.get('epochs')} epoch(s) at most, batch "
+                 f"{training_config.get('batch_size')}, learning rate {training_config.get('encoder_lr')}, every labelled "
+                 f"utterance plus {training_config.get('unlabelled_ratio')} unlabelled per labelled one, best epoch "
+                 f"{tr.get('best_epoch')} by dev fine macro-F1)")
+              + f". (2) The dialogue head is trained on the vectors it gives for every utterance of every training "
+              f"session ({head.get('epochs')} epochs over windows cut at random offsets, AdamW at {head.get('lr')}, "
+              f"positive weights sqrt(neg/pos) capped at {head.get('pos_weight_cap')})"
+              + (f"; the training data had {training_config.get('asr_copies')} ASR-style rendering(s) of each session "
+                 "added (`rupture_nlp.corpus.asr`)" if training_config.get("asr_copies") else "")
+              + f"; seed {training_config.get('seed')}."]
+    L += [(f"{'LoRA' if training_config.get('weights', cfg.weights) == 'lora' else 'Full'} fine-tuning, "
           f"{training_config.get('epochs')} epoch(s) at most, "
           f"batch {training_config.get('batch_size')}, encoder learning rate {training_config.get('encoder_lr')}, "
           f"head {training_config.get('head_lr')}, linear warm-up/decay; every labelled utterance plus "
           f"{training_config.get('unlabelled_ratio')} unlabelled per labelled one (fresh sample each epoch); "
           f"positive weights sqrt(neg/pos); early stopping on dev fine macro-F1 (best epoch: {tr.get('best_epoch')}); "
-          f"seed {training_config.get('seed')}.",
+          f"seed {training_config.get('seed')}.") if cfg.arch != "session" else None,
           f"Wall-clock: {_f(timings.get('model_seconds'), 0)} s for the transformer "
           f"({_f(tr.get('examples_per_second'), 1)} training examples/s on {tr.get('threads')} CPU thread(s))"
           + (f", {_f(timings.get('baselines_seconds'), 0)} s for the {_count(n_baselines)}baselines"
@@ -130,8 +172,8 @@ def render_card(clf: Any, metrics: dict[str, Any], training_config: dict[str, An
           + ".", ""]
     hist = tr.get("history") or []
     if hist:
-        L += [_table(["epoch", "loss", "dev fine macro-F1", "dev coarse macro-F1", "train s"],
-                     [[str(h["epoch"]), _f(h["loss"], 4), _f(h["dev_macro_f1"]), _f(h["dev_coarse_macro_f1"]),
+        L += [_table(["step", "epoch", "loss", "dev fine macro-F1", "dev coarse macro-F1", "train s"],
+                     [[h.get("step", "model"), str(h.get("epoch", h.get("epochs", "–"))), _f(h["loss"], 4), _f(h["dev_macro_f1"]), _f(h["dev_coarse_macro_f1"]),
                        f"{h['train_seconds']:.0f}"] for h in hist]), ""]
     L += ["## Results on the dev split", "",
           "Thresholds were tuned on this split, so these numbers are optimistic; the test split is the honest "
@@ -159,7 +201,9 @@ def render_card(clf: Any, metrics: dict[str, Any], training_config: dict[str, An
           "other therapy styles, other languages and transcription noise; re-train on your own labelled data "
           "(`rupture train`).",
           "- Rare labels have few training examples; their F1 has wide confidence intervals.",
-          "- 3RS coders rate 5-minute segments in context; this model sees one utterance and a few before it.",
+          ("- 3RS coders rate 5-minute segments in context; this model sees each utterance within a window of "
+           f"{(cfg.session or {}).get('window')} utterances of its session." if cfg.arch == "session" else
+           "- 3RS coders rate 5-minute segments in context; this model sees one utterance and a few before it."),
           "- Pauses come from transcript times; without times the pause features are off (unknown).",
           "- Not a clinical instrument: do not use it to judge therapists or clients.", ""]
     return "\n".join(l for l in L if l is not None) + "\n"

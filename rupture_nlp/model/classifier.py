@@ -35,9 +35,11 @@ from ..records import Session
 from ..schema import LabelSchema, load_schema
 from .base import BaseModel, file_sha256, resolve_recorded_base
 from .hf import load_encoder, load_tokenizer, quiet_transformers, refuse_remote_code
-from .inputs import N_PAUSE_FEATURES, InputConfig, encode, examples
-from .modeling import OutputLayout, RuptureNet, collate
+from .inputs import InputConfig
+from .architectures import architecture_names, get_architecture
+from .modeling import POOLINGS
 from .quantize import dequantize_adapters
+from .session import SessionConfig
 
 FORMAT = "rupture-classifier"
 FORMAT_VERSION = 1
@@ -51,23 +53,47 @@ ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 
 @dataclass
 class ModelConfig:
-    """Everything needed to rebuild the network and its inputs (``config.json``)."""
+    """Everything needed to rebuild the network and its inputs (``config.json``).
+
+    Validated on construction (ValueError naming the field); :meth:`from_dict` turns that into a
+    RuptureError naming the file.
+    """
 
     name: str = "rupture-model"
+    arch: str = "cross"                    # a registered architecture (architectures.py)
     base: dict[str, Any] = field(default_factory=dict)
     weights: str = "lora"                  # "lora" (adapters over the base) or "full"
     pooling: str = "mean"                  # "mean" or "cls"
     dropout: float = 0.1
     input: InputConfig = field(default_factory=InputConfig)
+    session: dict[str, Any] | None = None  # SessionConfig settings (arch "session")
     lora: dict[str, Any] | None = None     # r, alpha, dropout, target_modules
     speaker_mask: bool = True              # labels of the other speaker role get probability 0
     quantize: str | None = None            # None or "int8" (dynamic quantisation at load)
-    batch_size: int = 64                   # inference batch size
+    batch_size: int = 128                  # inference batch size (utterances; tokens capped, see architectures)
     labels: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.input, dict):
+            self.input = InputConfig.from_dict(self.input)
+        if self.arch not in architecture_names():
+            raise ValueError(f"'arch' must be one of {', '.join(architecture_names())}")
+        if self.weights not in WEIGHT_MODES:
+            raise ValueError(f"'weights' must be one of {WEIGHT_MODES}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"'pooling' must be one of {POOLINGS}")
+        if self.quantize not in QUANTIZE:
+            raise ValueError("'quantize' must be null or 'int8'")
+        if self.arch == "session":
+            self.session = SessionConfig.from_dict(self.session).to_dict()
+        if int(self.batch_size) < 1:
+            raise ValueError("'batch_size' must be positive")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["input"] = self.input.to_dict()
+        if self.arch == "cross":
+            d.pop("session")   # cross models keep the config.json they always had
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "rupture_version": __version__, **d}
 
     @classmethod
@@ -78,34 +104,10 @@ class ModelConfig:
             raise RuptureError(f"model format version {d.get('format_version')} is newer than this "
                                f"rupture-nlp understands ({FORMAT_VERSION}); upgrade rupture-nlp", path)
         known = cls.__dataclass_fields__
-        kw = {k: v for k, v in d.items() if k in known}
-        kw["input"] = InputConfig.from_dict(d.get("input"))
-        cfg = cls(**kw)
-        if cfg.weights not in WEIGHT_MODES:
-            raise RuptureError(f"config.json: 'weights' must be one of {WEIGHT_MODES}", path)
-        if cfg.pooling not in ("mean", "cls"):
-            raise RuptureError("config.json: 'pooling' must be 'mean' or 'cls'", path)
-        if cfg.quantize not in QUANTIZE:
-            raise RuptureError("config.json: 'quantize' must be null or 'int8'", path)
-        return cfg
-
-
-#: Inference batches hold at most this many (padded) tokens: up to ``batch_size`` short inputs,
-#: fewer long ones, so peak memory depends on this bound, not on the longest batch a corpus has.
-INFERENCE_BATCH_TOKENS = 4096
-
-
-def _token_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int, max_tokens: int) -> list[np.ndarray]:
-    """Consecutive slices of ``order`` (indexes sorted by length, shape (n,)) with at most
-    ``batch_size`` members and at most ``max_tokens`` tokens once padded to their longest."""
-    out, s = [], 0
-    while s < len(order):
-        e = min(len(order), s + batch_size)
-        while e - s > 1 and lengths[order[e - 1]] * (e - s) > max_tokens:
-            e -= 1
-        out.append(order[s:e])
-        s = e
-    return out
+        try:
+            return cls(**{k: v for k, v in d.items() if k in known})
+        except (ValueError, TypeError) as e:
+            raise RuptureError(f"config.json: {e}", path) from None
 
 
 def _read_json(path: Path) -> Any:
@@ -177,7 +179,7 @@ class RuptureClassifier:
     sessions with ``labels`` and ``scores`` set.
     """
 
-    def __init__(self, net: RuptureNet, tokenizer: Any, schema: LabelSchema, thresholds: np.ndarray,
+    def __init__(self, net: torch.nn.Module, tokenizer: Any, schema: LabelSchema, thresholds: np.ndarray,
                  config: ModelConfig, *, adapter_files: dict[str, bytes] | None = None,
                  base: BaseModel | None = None, files: dict[str, str] | None = None,
                  raw_config: dict[str, Any] | None = None):
@@ -232,13 +234,9 @@ class RuptureClassifier:
             thresholds = np.array([float(th_raw[l]) for l in schema.label_ids])
         except (TypeError, ValueError):
             raise RuptureError("thresholds.json: every threshold must be a number", d / "thresholds.json") from None
-        layout = OutputLayout.from_schema(schema)
-        n_pause = N_PAUSE_FEATURES if cfg.input.pause_feature else 0
+        arch = get_architecture(cfg.arch)
         # cheap checks first: the head, the adapters, the base (heavy loading comes last)
         head = {k.removeprefix("head."): v for k, v in _load_safetensors(d / "head.safetensors").items()}
-        if set(head) != {"weight", "bias"} or head["weight"].ndim != 2 or head["weight"].shape[0] != layout.n_outputs:
-            raise RuptureError(f"head.safetensors does not fit the schema ({len(schema.label_ids)} labels, "
-                               f"{layout.n_outputs} outputs expected)", d / "head.safetensors")
         adapter_files = None
         base_model = None
         if cfg.weights == "lora":
@@ -255,9 +253,9 @@ class RuptureClassifier:
             if not (enc_dir / "config.json").is_file():
                 raise RuptureError("model directory lacks encoder/ (full fine-tuned weights)", d)
         hidden = _read_json(enc_dir / "config.json").get("hidden_size")
-        if hidden is not None and head["weight"].shape[1] != int(hidden) + n_pause:
-            raise RuptureError(f"head.safetensors expects {head['weight'].shape[1]} inputs, the encoder gives "
-                               f"{int(hidden) + n_pause}", d / "head.safetensors")
+        problem = arch.check_head(head, schema, cfg, int(hidden) if hidden is not None else None)
+        if problem:
+            raise RuptureError(f"head.safetensors {problem}", d / "head.safetensors")
         tokenizer = load_tokenizer(d)
         encoder = load_encoder(enc_dir, cfg.pooling)
         if cfg.weights == "lora":
@@ -266,7 +264,7 @@ class RuptureClassifier:
                     encoder = _merge_adapters(encoder, d, (cfg.lora or {}).get("dtype"))
             except (ValueError, KeyError, RuntimeError, OSError) as e:
                 raise RuptureError(f"LoRA adapters do not fit the base model ({type(e).__name__})", d) from None
-        net = RuptureNet(encoder, layout, cfg.pooling, n_pause, cfg.dropout)
+        net = arch.build(encoder, schema, cfg)
         net.head.load_state_dict(head)
         return cls(net, tokenizer, schema, thresholds, cfg, adapter_files=adapter_files, base=base_model,
                    files=_file_digests(d, cfg, base_model), raw_config=raw_config)
@@ -371,26 +369,12 @@ class RuptureClassifier:
         longest member. ``on_batch(n)`` is called after each batch of n utterances.
         """
         sessions = list(sessions)
-        exs = examples(sessions, self.config.input)
         n_labels = len(self.schema.label_ids)
-        P = np.zeros((len(exs), n_labels), dtype=np.float32)
-        if not exs:
-            return P
-        enc = encode(self.tokenizer, exs, self.config.input)
-        keys = [k for k in ("input_ids", "token_type_ids", "pause") if k in enc]
-        if not self.config.input.pause_feature:
-            keys.remove("pause")
-        lengths = np.array([len(x) for x in enc["input_ids"]])
-        order = np.argsort(lengths, kind="stable")
         bs = int(batch_size or self.config.batch_size)
-        net = self._inference_net()
-        layout = self.net.layout
-        with torch.inference_mode():
-            for idx in _token_batches(order, lengths, bs, max(bs, INFERENCE_BATCH_TOKENS)):
-                batch = collate([{k: enc[k][i] for k in keys} for i in idx], self.tokenizer)
-                P[idx] = layout.probabilities(net(**batch)).float().numpy()
-                if on_batch:
-                    on_batch(len(idx))
+        P = get_architecture(self.config.arch).predict_proba(self._inference_net(), self.tokenizer, sessions,
+                                                             self.config, bs, on_batch)
+        if not len(P):
+            return np.zeros((0, n_labels), dtype=np.float32)
         if self.config.speaker_mask:
             speakers = [u.speaker for s in sessions for u in s.utterances]
             P *= np.stack([self._allowed.get(sp, np.ones(n_labels, np.float32)) for sp in speakers])

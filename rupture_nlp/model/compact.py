@@ -22,17 +22,17 @@ import torch
 
 from ..atomic import atomic_write_text
 from ..errors import RuptureError
+from .architectures import get_architecture
 from .base import resolve_recorded_base
 from .classifier import RuptureClassifier
 from .hf import load_encoder, quiet_transformers
-from .modeling import RuptureNet
 from .quantize import DTYPES, quantize_rows
 
 TARGETS = ("query", "key", "value", "dense")
 
 
-def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 32,
-                   dtype: str = "float16") -> tuple[RuptureClassifier, dict[str, Any]]:
+def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 64,
+                   dtype: str = "int8") -> tuple[RuptureClassifier, dict[str, Any]]:
     """Write a LoRA model directory approximating the full fine-tuned model in ``full_dir``.
 
     ``dtype``: how the adapter factors are stored: ``float32``; ``float16`` (half the size);
@@ -84,7 +84,7 @@ def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 32,
     cfg.weights = "lora"
     cfg.lora = {"r": rank, "alpha": rank, "dropout": 0.0, "target_modules": list(TARGETS),
                 "source": "truncated SVD of a full fine-tuning", "bias": "lora_only", "modules_to_save": ["LayerNorm"]}
-    net = RuptureNet(peft_encoder, full.net.layout, cfg.pooling, full.net.n_pause, cfg.dropout)
+    net = get_architecture(cfg.arch).build(peft_encoder, full.schema, cfg)
     net.head.load_state_dict(full.net.head.state_dict())
     clf = RuptureClassifier(net, full.tokenizer, full.schema, full.thresholds, cfg, base=base)
     out = Path(out_dir)
@@ -117,8 +117,8 @@ def main() -> None:  # pragma: no cover - developer tool
     ap = argparse.ArgumentParser(description="LoRA adapters from a full fine-tuned rupture model (truncated SVD)")
     ap.add_argument("full_dir")
     ap.add_argument("out_dir")
-    ap.add_argument("--rank", type=int, default=32)
-    ap.add_argument("--dtype", choices=DTYPES, default="float16")
+    ap.add_argument("--rank", type=int, default=64)
+    ap.add_argument("--dtype", choices=DTYPES, default="int8")
     a = ap.parse_args()
     _, stats = lora_from_full(a.full_dir, a.out_dir, a.rank, a.dtype)
     print(json.dumps(stats))

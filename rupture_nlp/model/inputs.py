@@ -27,13 +27,19 @@ N_PAUSE_FEATURES = 2
 
 @dataclass
 class InputConfig:
-    """How utterances become model inputs. Saved in the model's ``config.json``."""
+    """How utterances become model inputs. Saved in the model's ``config.json``; validated on construction."""
 
     context: int = 3            # preceding utterances in text B (0 = none)
     max_length: int = 128       # tokens, both texts and special tokens included
     pause_marker: bool = True   # pause bucket in words in text A
     pause_feature: bool = True  # numeric pause features to the head
     speaker: bool = True        # speaker roles in both texts
+
+    def __post_init__(self) -> None:
+        if int(self.context) < 0:
+            raise ValueError("input.context must be >= 0")
+        if int(self.max_length) < 8:
+            raise ValueError("input.max_length must be at least 8 tokens")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

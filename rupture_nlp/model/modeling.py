@@ -109,6 +109,22 @@ class OutputLayout:
         return pw, gws
 
 
+def pool_encoder(encoder: nn.Module, pooling: str, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    """Pooled encoder output (batch, hidden): ``"mean"`` (masked mean of the last hidden states)
+    or ``"cls"`` (the [CLS] pooler, or the first token's state when the encoder has none)."""
+    kw = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if token_type_ids is not None:
+        kw["token_type_ids"] = token_type_ids
+    out = encoder(**kw)
+    if pooling == "cls":
+        pooled = getattr(out, "pooler_output", None)
+        return pooled if pooled is not None else out.last_hidden_state[:, 0]
+    h = out.last_hidden_state
+    m = attention_mask.unsqueeze(-1).to(h.dtype)
+    return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
 class RuptureNet(nn.Module):
     """Encoder -> pooled vector (+ pause features) -> dropout -> linear head.
 
@@ -132,16 +148,7 @@ class RuptureNet(nn.Module):
 
     def pool(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
              token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        kw = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            kw["token_type_ids"] = token_type_ids
-        out = self.encoder(**kw)
-        if self.pooling == "cls":
-            pooled = getattr(out, "pooler_output", None)
-            return pooled if pooled is not None else out.last_hidden_state[:, 0]
-        h = out.last_hidden_state
-        m = attention_mask.unsqueeze(-1).to(h.dtype)
-        return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+        return pool_encoder(self.encoder, self.pooling, input_ids, attention_mask, token_type_ids)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None, pause: torch.Tensor | None = None) -> torch.Tensor:

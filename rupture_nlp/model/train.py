@@ -2,7 +2,7 @@
 
 One short, explicit loop (no Trainer): data in a Hugging Face ``datasets.Dataset``, tokenised
 once; per epoch every labelled utterance plus a seeded random sample of the (many) unlabelled
-ones; length-grouped batches padded to their longest member; AdamW with linear warm-up/decay;
+ones; length-grouped batches (transformers' ``LengthGroupedSampler``) padded to their longest member; AdamW with linear warm-up/decay;
 class imbalance via sqrt(neg/pos) positive weights; evaluation on dev after every epoch with
 per-label thresholds tuned there (``decision.tune_thresholds``); early stopping on dev fine
 macro-F1 (the best epoch's weights are kept). The default fine-tunes the whole encoder except
@@ -22,7 +22,7 @@ import logging
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,19 +38,36 @@ from ..scoring import evaluate_predictions, macro_f1
 from .base import BaseModel, resolve_base
 from .classifier import ModelConfig, RuptureClassifier
 from .hf import load_encoder, load_tokenizer, quiet_transformers
+from .architectures import SessionNet, session_input_config
 from .inputs import N_PAUSE_FEATURES, Example, InputConfig, encode, examples
 from .modeling import OutputLayout, RuptureNet, collate
+from .session import SessionConfig, build_head
+from .session_train import HeadTrainConfig, fit_head, session_arrays, tune_model_thresholds
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LORA_TARGETS = ("query", "key", "value", "dense")
 
 
+ARCHS = ("cross", "session")
+
+
 @dataclass
 class TrainConfig:
-    """Settings of one training run (saved as ``training_config.json``)."""
+    """Settings of one training run (saved as ``training_config.json``); validated on construction.
+
+    ``arch="session"`` trains in two steps: the utterance encoder is fine-tuned as a classifier of
+    single utterances (``epochs``; none with ``freeze_encoder``), then the dialogue head is
+    trained on the vectors it gives (``head``; see :mod:`rupture_nlp.model.session_train`) and
+    its decisions tuned on dev (``session.threshold_mode``).
+    """
 
     name: str = "rupture-model"
+    arch: str = "cross"                   # "cross" or "session" (see model/architectures.py)
+    session: SessionConfig = field(default_factory=SessionConfig)
+    head: HeadTrainConfig = field(default_factory=HeadTrainConfig)
+    freeze_encoder: bool = False          # session: keep the base encoder as it is (no step 1)
+    asr_copies: int = 0                   # ASR-style renderings added per training session (workflow)
     weights: str = "full"                 # "full" or "lora" (trained adapters)
     pooling: str = "mean"                 # "mean" or "cls"
     input: InputConfig = field(default_factory=InputConfig)
@@ -77,6 +94,27 @@ class TrainConfig:
     n_boot: int = 1000                    # bootstrap resamples for the dev metrics with CIs (workflow)
     log_every: int = 0                    # log a line every N steps (0: only per epoch)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.input, dict):
+            self.input = InputConfig.from_dict(self.input)
+        if isinstance(self.session, dict):
+            self.session = SessionConfig.from_dict(self.session)
+        if isinstance(self.head, dict):
+            self.head = HeadTrainConfig(**self.head)
+        self.lora_targets = tuple(self.lora_targets)
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}")
+        if self.weights not in ("full", "lora"):
+            raise ValueError("weights must be 'full' or 'lora'")
+        if self.pooling not in ("mean", "cls"):
+            raise ValueError("pooling must be 'mean' or 'cls'")
+        if int(self.epochs) < 0 or int(self.batch_size) < 1 or int(self.asr_copies) < 0:
+            raise ValueError("epochs and asr_copies must be >= 0, batch_size >= 1")
+        if self.unlabelled_ratio is not None and self.unlabelled_ratio < 0:
+            raise ValueError("unlabelled_ratio must be >= 0 (or None for all)")
+        if self.arch == "cross" and int(self.epochs) < 1:
+            raise ValueError("a cross model needs at least one epoch")
+
     def encoder_lr(self) -> float:
         return self.lr if self.lr is not None else (1e-3 if self.weights == "lora" else 1e-4)
 
@@ -84,6 +122,9 @@ class TrainConfig:
         d = asdict(self)
         d["input"] = self.input.to_dict()
         d["lora_targets"] = list(self.lora_targets)
+        if self.arch == "cross":
+            for k in ("session", "head", "freeze_encoder"):
+                d.pop(k)
         d["encoder_lr"] = self.encoder_lr()
         return d
 
@@ -150,16 +191,12 @@ def _epoch_indices(labelled: np.ndarray, ratio: float | None, rng: np.random.Gen
 
 
 def _length_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Batches of similar length: shuffle, sort within mega-batches of 50 batches, shuffle batches."""
-    idx = rng.permutation(len(lengths))
-    mega = batch_size * 50
-    batches = []
-    for s in range(0, len(idx), mega):
-        chunk = idx[s:s + mega]
-        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
-        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-    order = rng.permutation(len(batches))
-    return [batches[i] for i in order]
+    """Batches of similar length (indexes into ``lengths``, shape (n,)): transformers'
+    ``LengthGroupedSampler`` (shuffle, sort within mega-batches of up to 50 batches), seeded from ``rng``."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler  # here, not at the top: slow to import
+    g = torch.Generator().manual_seed(int(rng.integers(2 ** 31)))
+    idx = np.fromiter(LengthGroupedSampler(batch_size, lengths=[int(x) for x in lengths], generator=g), dtype=np.int64)
+    return [idx[i:i + batch_size] for i in range(0, len(idx), batch_size)]
 
 
 def _features(cols: dict[str, list], rows: Sequence[int]) -> list[dict]:
@@ -337,10 +374,65 @@ def _save_reload_tune(clf: RuptureClassifier, out: Path, peft_encoder: Any, dev:
     clf.save_pretrained(out, peft_encoder=peft_encoder)
     clf = RuptureClassifier.from_pretrained(out)
     P = clf.predict_proba(dev)
-    th = tune_thresholds(Ydev, P)
+    th = tune_model_thresholds(clf, Ydev, P)
     clf.thresholds = th
     clf.save_thresholds(out)
     return clf, P, th
+
+
+def _model_config(cfg: TrainConfig, base_model: BaseModel) -> ModelConfig:
+    return ModelConfig(name=cfg.name, arch=cfg.arch, base=base_model.to_config(), weights=cfg.weights,
+                       pooling=cfg.pooling, dropout=cfg.dropout, input=cfg.input, speaker_mask=cfg.speaker_mask,
+                       session=cfg.session.to_dict() if cfg.arch == "session" else None,
+                       lora=({"r": cfg.lora_r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout,
+                              "target_modules": list(cfg.lora_targets)} if cfg.weights == "lora" else None))
+
+
+def _train_session(train: list[Session], dev: list[Session], out: Path, schema: LabelSchema, cfg: TrainConfig,
+                   base_model: BaseModel, tokenizer: Any, rng: np.random.Generator,
+                   progress: ProgressCallback | None, source: Path | None) -> TrainedClassifier:
+    """The two steps of a session model (see :class:`TrainConfig`); writes ``out``."""
+    t0 = time.perf_counter()
+    step1 = replace(cfg, arch="cross", input=session_input_config(cfg.input.max_length))
+    history: list[dict[str, Any]] = []
+    best_epoch, n_seen, peft_encoder = 0, 0, None
+    t_loop = 0.0
+    if cfg.freeze_encoder or cfg.epochs == 0:
+        encoder = load_encoder(base_model.path, cfg.pooling)
+        t_data = time.perf_counter() - t0
+    else:
+        net1, peft_encoder = build_network(schema, step1, base_model.path)
+        data = _prepare_data(train, dev, schema, step1, tokenizer, source)
+        t_data = time.perf_counter() - t0
+        clf1 = RuptureClassifier(net1, tokenizer, schema, np.full(len(schema.label_ids), 0.5),
+                                 _model_config(step1, base_model))
+        best_epoch, history, run = _fit(clf1, data, dev, step1, rng, progress)
+        t_loop, n_seen = time.perf_counter() - run.t_start, run.n_seen
+        encoder = net1.encoder
+        for h in history:
+            h["step"] = "utterance encoder"
+    t_head = time.perf_counter()
+    hidden = int(encoder.config.hidden_size)
+    net = SessionNet(encoder, build_head(schema, hidden, cfg.session), cfg.pooling).eval()
+    vecs, feats, gold = session_arrays(net, tokenizer, train, schema, cfg.input.max_length, progress)
+    if not any(g.sum() for g in gold):
+        raise RuptureError("the training data carries no gold labels of the schema", source)
+    losses = fit_head(net.head, vecs, feats, gold, cfg.head)
+    history.append({"step": "dialogue head", "epochs": cfg.head.epochs, "loss": round(losses[-1], 4),
+                    "train_seconds": round(time.perf_counter() - t_head, 1)})
+    log.info("dialogue head: %d epochs, final loss %.4f (%.0fs)", cfg.head.epochs, losses[-1],
+             time.perf_counter() - t_head)
+    t_loop += time.perf_counter() - t_head
+    clf = RuptureClassifier(net, tokenizer, schema, np.full(len(schema.label_ids), 0.5), _model_config(cfg, base_model))
+    t_save = time.perf_counter()
+    clf, P, th = _save_reload_tune(clf, out, peft_encoder, dev, label_matrix(dev, schema))
+    f1 = macro_f1(evaluate_predictions(dev, P, schema, th, n_boot=0))
+    history[-1].update(dev_macro_f1=round(float(f1["fine"] or 0.0), 4), dev_coarse_macro_f1=round(float(f1["coarse"] or 0.0), 4))
+    t_save = time.perf_counter() - t_save
+    return TrainedClassifier(clf, P, th, base_model, best_epoch, history, n_seen,
+                             round(n_seen / max(t_loop, 1e-9), 2),
+                             {"data_seconds": round(t_data, 1), "train_loop_seconds": round(t_loop, 1),
+                              "save_reload_tune_seconds": round(t_save, 1)})
 
 
 def train_classifier(train: Sequence[Session], dev: Sequence[Session], out_dir: str | Path, schema: LabelSchema,
@@ -364,16 +456,14 @@ def train_classifier(train: Sequence[Session], dev: Sequence[Session], out_dir: 
 
     base_model = resolve_base(base)
     tokenizer = load_tokenizer(base_model.path)
+    if cfg.arch == "session":
+        return _train_session(train, dev, out, schema, cfg, base_model, tokenizer, rng, progress, source)
     net, peft_encoder = build_network(schema, cfg, base_model.path)
     t0 = time.perf_counter()
     data = _prepare_data(train, dev, schema, cfg, tokenizer, source)
     t_data = time.perf_counter() - t0
 
-    clf_cfg = ModelConfig(name=cfg.name, base=base_model.to_config(), weights=cfg.weights, pooling=cfg.pooling,
-                          dropout=cfg.dropout, input=cfg.input, speaker_mask=cfg.speaker_mask,
-                          lora=({"r": cfg.lora_r, "alpha": cfg.lora_alpha, "dropout": cfg.lora_dropout,
-                                 "target_modules": list(cfg.lora_targets)} if cfg.weights == "lora" else None))
-    clf = RuptureClassifier(net, tokenizer, schema, np.full(len(schema.label_ids), 0.5), clf_cfg)
+    clf = RuptureClassifier(net, tokenizer, schema, np.full(len(schema.label_ids), 0.5), _model_config(cfg, base_model))
     best_epoch, history, run = _fit(clf, data, dev, cfg, rng, progress)
     t_loop = time.perf_counter() - run.t_start
 

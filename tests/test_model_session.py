@@ -1,0 +1,189 @@
+"""The session architecture: windows, dialogue features, marker memory, two-stage scores,
+count-tuned decisions, and a tiny real training saved, reloaded and used (tests/model_helpers.py)."""
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from model_helpers import in_memory_dev_proba, data_dir, make_session, LINES
+from rupture_nlp.decision import coarse_matrix
+from rupture_nlp.errors import RuptureError
+from rupture_nlp.model import RuptureClassifier
+from rupture_nlp.model.session import (N_FEATURES, SessionConfig, build_head, run_windows, session_features,
+                                       windows)
+from rupture_nlp.model.session_train import tune_category_thresholds
+from rupture_nlp.records import Session, Utterance, read_sessions
+from rupture_nlp.schema import load_schema
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 63, 64, 65, 96, 97, 130, 500])
+def test_windows_tile_every_utterance_once_with_context_on_both_sides(n):
+    W = 64
+    ws = windows(n, W)
+    kept = [i for s, e, k0, k1 in ws for i in range(k0, k1)]
+    assert kept == list(range(n))                       # each utterance predicted exactly once, in order
+    for s, e, k0, k1 in ws:
+        assert 0 <= s <= k0 <= k1 <= e <= n and e - s == min(n, W)
+        for i in range(k0, k1):
+            # at least W // 4 utterances before and after, unless the session itself ends sooner
+            assert i - s >= min(W // 4, i) and e - 1 - i >= min(W // 4, n - 1 - i), (i, s, e)
+
+
+def test_features_speaker_change_pause_and_missing_times():
+    s = make_session("f", [("T", "How was the week?", [], None), ("C", "Fine.", [], 4.0),
+                           ("C", "I guess.", [], None), ("T", "Mm.", [], None)])
+    X = session_features(s)
+    assert X.shape == (4, N_FEATURES)
+    assert X[:, :3].tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 0], [1, 0, 0]]
+    assert X[:, 3].tolist() == [0, 1, 0, 1]              # speaker change
+    assert X[1, 5] == 1.0 and X[1, 4] == pytest.approx(np.log1p(4.0), abs=0.01)
+    for u in s.utterances:
+        u.start = u.end = None
+    X = session_features(s)
+    assert (X[:, 4:6] == 0).all()                        # unknown pauses: no value, flag off
+
+
+def _head(schema, window=16, **kw):
+    torch.manual_seed(0)
+    return build_head(schema, 8, SessionConfig(window=window, hidden=8, **kw)).eval()
+
+
+def test_marker_memory_sees_the_preceding_utterances_only():
+    schema = load_schema(None)
+    head = _head(schema, marker_window=3)
+    c1 = torch.full((1, 10, 3), -20.0)
+    c1[0, 4, 1] = 20.0                                   # a confrontation marker at utterance 4
+    mem = head.memory(c1)[0]                             # (10, 2): withdrawal, confrontation
+    assert mem[:, 1].round().tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 0, 0]
+    assert mem[:, 0].max() < 1e-6
+
+
+def test_two_stage_scores_give_the_category_probability_to_its_top_label():
+    schema = load_schema(None)
+    head = _head(schema)
+    coarse, fine = torch.randn(5, 3), torch.randn(5, len(schema.label_ids))
+    P = head.probabilities(coarse, fine).numpy()
+    np.testing.assert_allclose(coarse_matrix(P, schema), torch.sigmoid(coarse).numpy(), rtol=1e-6)
+    assert (P <= coarse_matrix(P, schema).repeat([7, 7, 9], axis=1) + 1e-7).all()
+    joint = _head(schema, two_stage=False)
+    np.testing.assert_allclose(joint.probabilities(coarse, fine).numpy(), torch.sigmoid(fine).numpy(), rtol=1e-6)
+
+
+def _random_session(n, seed, times=True):
+    rng = np.random.default_rng(seed)
+    rows = [(("T", "C")[int(rng.integers(2))], LINES[int(rng.integers(len(LINES)))][1], [], None) for _ in range(n)]
+    s = make_session(f"r{seed}", rows)
+    if not times:
+        for u in s.utterances:
+            u.start = u.end = None
+    return s
+
+
+def test_scores_do_not_depend_on_batching_and_see_both_sides_within_a_window():
+    schema = load_schema(None)
+    head = _head(schema, window=16)
+    rng = np.random.default_rng(1)
+    sessions = [_random_session(n, k) for k, n in enumerate([3, 16, 40])]
+    vecs = [rng.normal(size=(len(s.utterances), 8)).astype(np.float32) for s in sessions]
+    feats = [session_features(s) for s in sessions]
+    together = run_windows(head, vecs, feats, max_windows=3)
+    alone = [run_windows(head, [v], [f])[0] for v, f in zip(vecs, feats)]
+    for a, b in zip(together, alone):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    # a change 3 utterances after utterance 20 changes its scores (it reads what follows) ...
+    v2 = [v.copy() for v in vecs]
+    v2[2][23] += 5.0
+    after = run_windows(head, v2, feats)[2]
+    assert np.abs(after[20] - together[2][20]).max() > 1e-4
+    # ... a change more than a window away does not, and nothing leaks across sessions
+    assert np.abs(after[:4] - together[2][:4]).max() == 0.0
+    np.testing.assert_array_equal(run_windows(head, v2, feats)[1], together[1])
+
+
+def test_count_mode_thresholds_match_gold_counts():
+    rng = np.random.default_rng(3)
+    C = (rng.random((400, 2)) < [0.1, 0.3]).astype(int)
+    Pc = np.clip(C * 0.3 + rng.random((400, 2)) * 0.7, 0, 1)
+    th = tune_category_thresholds(C, Pc, "count")
+    pred = (Pc >= th).sum(0)
+    assert np.abs(pred - C.sum(0)).max() <= 2
+    th_f1 = tune_category_thresholds(C, Pc, "f1")
+    assert th_f1.shape == (2,)
+    with pytest.raises(ValueError):
+        tune_category_thresholds(C, Pc, "median")
+
+
+# --- a tiny real training ---------------------------------------------------------------------
+def test_tiny_session_model_trains_saves_and_reloads(tiny_model):
+    d = tiny_model("session")
+    cfg = json.loads((d / "config.json").read_text())
+    assert cfg["arch"] == "session" and cfg["session"]["window"] == 8
+    assert cfg["input"]["context"] == 0 and not cfg["input"]["pause_marker"]
+    clf = RuptureClassifier.from_pretrained(d)
+    dev = list(read_sessions(data_dir(d) / "dev.jsonl"))
+    assert all(len(s.utterances) > 8 for s in dev)       # longer than one window
+    P = clf.predict_proba(dev)
+    np.testing.assert_allclose(P, in_memory_dev_proba(d), atol=1e-5)   # save/load reproduces training's model
+    th = json.loads((d / "thresholds.json").read_text())
+    for c in clf.schema.category_ids:                     # two-stage: one threshold per category
+        assert len({th[l] for l in clf.schema.labels_in(c)}) == 1
+    # the other speaker role's labels are masked, as for the cross model
+    spk = np.array([u.speaker for s in dev for u in s.utterances])
+    rep = [j for j, l in enumerate(clf.schema.label_ids) if l.startswith("repair/")]
+    assert (P[spk == "client"][:, rep] == 0).all()
+    tagged = clf.predict(dev)
+    assert [u.id for s in tagged for u in s.utterances] == [u.id for s in dev for u in s.utterances]
+
+
+def test_tiny_session_model_without_times_and_with_one_utterance(tiny_model):
+    clf = RuptureClassifier.from_pretrained(tiny_model("session"))
+    s = _random_session(20, 5, times=False)
+    P = clf.predict_proba([s])
+    assert P.shape == (20, 23) and np.isfinite(P).all()
+    one = Session(session_id="one", meta={}, utterances=[Utterance(id="one-u1", turn=0, speaker="client",
+                                                                  speaker_name="C", text="Fine.")])
+    assert clf.predict_proba([one]).shape == (1, 23)
+    assert clf.predict_proba([]).shape == (0, 23)
+
+
+def test_session_model_refuses_a_head_of_another_shape(tiny_model, tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(tiny_model("session"), d)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["session"]["hidden"] = 64
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(RuptureError, match="head.safetensors"):
+        RuptureClassifier.from_pretrained(d)
+    cfg["arch"] = "recurrent"
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(RuptureError, match="arch"):
+        RuptureClassifier.from_pretrained(d)
+
+
+def test_session_model_compacts_to_adapters(tiny_model, tmp_path):
+    from rupture_nlp.model.compact import lora_from_full
+    full = RuptureClassifier.from_pretrained(tiny_model("session"))
+    clf, stats = lora_from_full(tiny_model("session"), tmp_path / "c", rank=384, dtype="float32")
+    assert clf.config.arch == "session" and clf.config.weights == "lora"
+    dev = list(read_sessions(data_dir(tiny_model("session")) / "dev.jsonl"))
+    np.testing.assert_allclose(clf.predict_proba(dev), full.predict_proba(dev), atol=2e-4)
+    assert not (tmp_path / "c" / "encoder").exists()
+
+
+def test_session_model_int8_stays_close(tiny_model):
+    d = tiny_model("session")
+    dev = list(read_sessions(data_dir(d) / "dev.jsonl"))
+    f32 = RuptureClassifier.from_pretrained(d).predict_proba(dev)
+    i8 = RuptureClassifier.from_pretrained(d, quantize="int8").predict_proba(dev)
+    assert np.abs(f32 - i8).max() < 0.1 and not np.array_equal(f32, i8)
+
+
+def test_deepcopy_of_a_session_model_predicts_the_same(tiny_model):
+    clf = RuptureClassifier.from_pretrained(tiny_model("session"))
+    dev = list(read_sessions(data_dir(tiny_model("session")) / "dev.jsonl"))
+    np.testing.assert_array_equal(copy.deepcopy(clf).predict_proba(dev), clf.predict_proba(dev))
