@@ -165,7 +165,9 @@ def cluster():
             if time.monotonic() > deadline:
                 pytest.fail(f"the worker node did not join: {st.stdout[-500:]} {st.stderr[-500:]}")
             time.sleep(1)
-        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)   # for tag_files in this process
+        # for tag_files in this process, which must not have imported Ray before: Ray reads the
+        # authentication mode once, when it is imported
+        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
         yield Cluster(f"127.0.0.1:{port}", temp, [p.pid for p in procs], env)
     finally:
         for k, v in saved.items():
@@ -216,12 +218,16 @@ def test_engine_options_are_checked_before_any_work(model_dir, tmp_path):
         tag_files([EXAMPLES / "b1-cbt-22.txt"], model_dir, out, engine="spark")
     with pytest.raises(RuptureError, match="need --engine ray"):
         tag_files([EXAMPLES / "b1-cbt-22.txt"], model_dir, out, address="auto")
-    nobody = f"127.0.0.1:{free_port()}"   # at once, not after Ray's minutes of retries
-    with pytest.raises(RuptureError, match=f"cannot reach the Ray cluster at {nobody} "):
-        tag_files([EXAMPLES / "b1-cbt-22.txt"], model_dir, out, engine="ray", address=nobody)
     r = subprocess.run([RUPTURE, "tag", str(EXAMPLES), "--out", str(out), "--workers", "2"], capture_output=True,
                        text=True, env=ENV, timeout=120)
     assert r.returncode == 1 and "--address and --workers need --engine ray" in r.stderr
+    assert "Traceback" not in r.stderr and not out.exists()
+    # a cluster address nothing listens on: one line at once, not after Ray's minutes of retries (in a
+    # subprocess: this process imports Ray only once the cluster fixture has set its token variables)
+    nobody = f"127.0.0.1:{free_port()}"
+    r = subprocess.run([RUPTURE, "tag", str(EXAMPLES), "--model", str(model_dir), "--out", str(out), "--engine", "ray",
+                        "--address", nobody], capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 1 and f"error: cannot reach the Ray cluster at {nobody} (Connection refused)" in r.stderr
     assert "Traceback" not in r.stderr and not out.exists()
 
 
