@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,13 @@ def main() -> int:
         print(json.dumps(one_run(json.loads(args.one))))
         return 0
     tmp = Path(tempfile.mkdtemp(prefix="bench-scaleout-"))
+    try:
+        return bench(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bench(args: argparse.Namespace, tmp: Path) -> int:
     paths = make_corpus(tmp / "in", args.sessions, args.utterances)
     runs = {
         f"local ({args.threads} threads)": {"threads": args.threads},
