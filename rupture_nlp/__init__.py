@@ -3,6 +3,7 @@
 The public Python API mirrors the CLI; every stage reads and writes the canonical
 session record (:class:`rupture_nlp.records.Session`).
 """
+
 from __future__ import annotations
 
 import os
@@ -20,6 +21,12 @@ from .records import Session, Utterance, read_sessions, write_sessions  # noqa: 
 from .schema import LabelSchema, load_schema  # noqa: E402
 
 __all__ = [
-    "RuptureError", "Session", "Utterance", "read_sessions", "write_sessions",
-    "LabelSchema", "load_schema", "__version__",
+    "RuptureError",
+    "Session",
+    "Utterance",
+    "read_sessions",
+    "write_sessions",
+    "LabelSchema",
+    "load_schema",
+    "__version__",
 ]

@@ -12,6 +12,7 @@ Guarantees of :func:`atomic_write` (listed in ``docs/reliability.md``):
 
 :func:`atomic_dir` does the same for a whole directory (a saved baseline).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -78,8 +79,7 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
     except OSError as e:
         raise write_error(e, path) from None
     try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding,
-                       newline=None if "b" in mode else "") as f:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding, newline=None if "b" in mode else "") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -122,7 +122,7 @@ def atomic_dir(target: str | Path) -> Iterator[Path]:
             try:
                 os.replace(tmp, target)
             except BaseException:
-                os.replace(old / "x", target)   # put the previous version back
+                os.replace(old / "x", target)  # put the previous version back
                 raise
             finally:
                 shutil.rmtree(old, ignore_errors=True)

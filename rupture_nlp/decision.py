@@ -4,6 +4,7 @@ Shared by the transformer model and the baselines so all of them decide the same
 Shapes: ``Y`` and ``P`` are (n_utterances, n_labels) arrays in ``schema.label_ids`` order;
 ``P`` holds probabilities in [0, 1].
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Sequence
@@ -45,8 +46,13 @@ def coarse_matrix(Y: np.ndarray, schema: LabelSchema) -> np.ndarray:
 THRESHOLD_SHRINK = 0.5
 
 
-def tune_thresholds(Y: np.ndarray, P: np.ndarray, grid: Sequence[float] | None = None,
-                    default: float = DEFAULT_THRESHOLD, shrink: float = THRESHOLD_SHRINK) -> np.ndarray:
+def tune_thresholds(
+    Y: np.ndarray,
+    P: np.ndarray,
+    grid: Sequence[float] | None = None,
+    default: float = DEFAULT_THRESHOLD,
+    shrink: float = THRESHOLD_SHRINK,
+) -> np.ndarray:
     """Per-label decision thresholds tuned on (Y, P); returns an array of shape (n_labels,).
 
     Each label's own best threshold (maximising its F1 over ``grid``) is pulled toward the one
@@ -75,16 +81,16 @@ def tune_thresholds(Y: np.ndarray, P: np.ndarray, grid: Sequence[float] | None =
     for j in range(Y.shape[1]):
         if Y[:, j].sum() == 0:
             continue
-        pred = P[:, j][:, None] >= grid[None, :]          # (n, len(grid)) decisions at every threshold
+        pred = P[:, j][:, None] >= grid[None, :]  # (n, len(grid)) decisions at every threshold
         gold = Y[:, j][:, None] > 0
         tp = (pred & gold).sum(0)
-        denom = pred.sum(0) + gold.sum(0)                  # 2TP + FP + FN
+        denom = pred.sum(0) + gold.sum(0)  # 2TP + FP + FN
         f1s = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)  # = sklearn f1_score, zero_division=0
         curves.append(f1s)
         own[j] = closest_best(f1s)
     if not curves or shrink == 0.0:
         return own
-    shared = closest_best(np.mean(curves, axis=0))         # macro-F1 at each threshold
+    shared = closest_best(np.mean(curves, axis=0))  # macro-F1 at each threshold
     return np.round((1.0 - shrink) * own + shrink * shared, 4)
 
 
@@ -110,8 +116,13 @@ def decide(P: np.ndarray, schema: LabelSchema, thresholds: np.ndarray | float = 
     return D
 
 
-def apply_predictions(sessions: Sequence[Session], P: np.ndarray, schema: LabelSchema,
-                      thresholds: np.ndarray | float = DEFAULT_THRESHOLD, digits: int = 4) -> None:
+def apply_predictions(
+    sessions: Sequence[Session],
+    P: np.ndarray,
+    schema: LabelSchema,
+    thresholds: np.ndarray | float = DEFAULT_THRESHOLD,
+    digits: int = 4,
+) -> None:
     """Write ``labels`` and ``scores`` onto the utterances of ``sessions`` (in place), row by row."""
     D = decide(P, schema, thresholds)
     ids = schema.label_ids

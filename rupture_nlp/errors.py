@@ -3,6 +3,7 @@
 The CLI prints such an error as one line (``error: FILE:LINE: message``), never a traceback.
 Messages name the file and line and say what is wrong; they never quote transcript text.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,5 +35,4 @@ def file_failure(err: Exception, path: str | Path, doing: str) -> "RuptureError"
         return err
     if os.environ.get("RUPTURE_DEBUG"):
         raise err
-    return RuptureError(f"could not be {doing} ({type(err).__name__}); rerun with RUPTURE_DEBUG=1 for details",
-                        path)
+    return RuptureError(f"could not be {doing} ({type(err).__name__}); rerun with RUPTURE_DEBUG=1 for details", path)

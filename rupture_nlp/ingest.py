@@ -16,6 +16,7 @@ warning line per file (see :mod:`rupture_nlp.readers`); ``strict=True`` refuses 
 spaCy (and :mod:`rupture_nlp.segment`) is imported on first use, so that code that only
 streams canonical JSONL through :func:`load_sessions` does not pay for importing it.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,8 +38,15 @@ if TYPE_CHECKING:
     from spacy.language import Language
     from spacy.tokens import Doc
 
-__all__ = ["load_sessions", "load_docs", "make_pipeline", "default_pipeline", "session_id_from_path",
-           "segment_files", "SegmentReport"]
+__all__ = [
+    "load_sessions",
+    "load_docs",
+    "make_pipeline",
+    "default_pipeline",
+    "session_id_from_path",
+    "segment_files",
+    "SegmentReport",
+]
 
 Speakers = str | Mapping[str, str] | None
 #: Keys of the reader's meta that a transcript session keeps, besides the source fields.
@@ -49,6 +57,7 @@ def make_pipeline(overrides: dict | None = None) -> Language:
     """The segmentation pipeline (``spacy.blank("en")`` + rupture components); see
     :func:`rupture_nlp.segment.make_pipeline` for ``overrides``."""
     from .segment import make_pipeline as _make_pipeline
+
     return _make_pipeline(overrides)
 
 
@@ -100,8 +109,14 @@ def _session_reader(path: Path, fmt: str | None, head: bytes) -> SessionReader |
     return get_format(fmt or detect_format(path, decode_head(head))).sessions
 
 
-def load_docs(path: str | Path, *, format: str | None = None, speakers: Speakers = None,
-              nlp: Language | None = None, strict: bool = False) -> Iterator[Doc]:
+def load_docs(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    speakers: Speakers = None,
+    nlp: Language | None = None,
+    strict: bool = False,
+) -> Iterator[Doc]:
     """The sessions of a file as processed spaCy Docs (see :mod:`rupture_nlp.segment` for their
     attributes). Canonical JSONL sessions become Docs without re-segmentation. ``strict``: as
     for :func:`load_sessions`."""
@@ -113,6 +128,7 @@ def load_docs(path: str | Path, *, format: str | None = None, speakers: Speakers
     sessions = _session_reader(path, fmt, head)
     if sessions is not None:
         from .segment import session_to_doc
+
         for session in sessions(path):
             try:
                 doc = session_to_doc(nlp, session)
@@ -123,26 +139,40 @@ def load_docs(path: str | Path, *, format: str | None = None, speakers: Speakers
     yield _transcript_doc(path, fmt, speakers, nlp, head, strict)
 
 
-def _transcript_doc(path: Path, fmt: str | None, speakers: Speakers, nlp: Language, head: bytes, strict: bool,
-                    record_only: bool = False) -> Doc:
+def _transcript_doc(
+    path: Path, fmt: str | None, speakers: Speakers, nlp: Language, head: bytes, strict: bool, record_only: bool = False
+) -> Doc:
     """The processed Doc of a transcript file; ``record_only``: a Doc only for
     :func:`~rupture_nlp.segment.doc_to_session` (see ``make_record_doc``)."""
     from .segment import MAX_SESSION_CHARS, make_doc, make_record_doc
+
     turns, raw_meta = read_turns(path, format=fmt, speakers=speakers, head=head, strict=strict)
     size = sum(len(t.text) + 1 for t in turns) - 1
     if size > MAX_SESSION_CHARS:
-        raise RuptureError(f"session too long to segment ({size:,} characters of text; the limit is "
-                           f"{MAX_SESSION_CHARS:,}): split the transcript into several files", path)
-    meta = {"source_file": raw_meta["source_file"], "source_format": raw_meta["source_format"],
-            "source_encoding": raw_meta["source_encoding"], "time_source": _time_source(turns)}
+        raise RuptureError(
+            f"session too long to segment ({size:,} characters of text; the limit is "
+            f"{MAX_SESSION_CHARS:,}): split the transcript into several files",
+            path,
+        )
+    meta = {
+        "source_file": raw_meta["source_file"],
+        "source_format": raw_meta["source_format"],
+        "source_encoding": raw_meta["source_encoding"],
+        "time_source": _time_source(turns),
+    }
     meta.update((k, raw_meta[k]) for k in _KEPT_META if raw_meta.get(k))
-    doc = (make_record_doc if record_only else make_doc)(nlp, turns, session_id=session_id_from_path(path),
-                                                          meta=meta)
+    doc = (make_record_doc if record_only else make_doc)(nlp, turns, session_id=session_id_from_path(path), meta=meta)
     return nlp(doc)
 
 
-def load_sessions(path: str | Path, *, format: str | None = None, speakers: Speakers = None,
-                  nlp: Language | None = None, strict: bool = False) -> Iterator[Session]:
+def load_sessions(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    speakers: Speakers = None,
+    nlp: Language | None = None,
+    strict: bool = False,
+) -> Iterator[Session]:
     """Read any supported transcript file and yield its segmented canonical sessions.
 
     ``format``: an input format's name or alias (:mod:`rupture_nlp.readers.registry`: ``txt,
@@ -165,11 +195,13 @@ def load_sessions(path: str | Path, *, format: str | None = None, speakers: Spea
         yield from sessions(path)
         return
     from .segment import doc_to_session
+
     yield doc_to_session(_transcript_doc(path, fmt, speakers, nlp or default_pipeline(), head, strict))
 
 
-def _json_lines(path: Path, fmt: str | None, speakers: Speakers, nlp: Language,
-                plain: bool, strict: bool) -> Iterator[tuple[str, int, str]]:
+def _json_lines(
+    path: Path, fmt: str | None, speakers: Speakers, nlp: Language, plain: bool, strict: bool
+) -> Iterator[tuple[str, int, str]]:
     """``(session_id, number of utterances, JSON line without newline)`` of each session of a
     file: exactly ``load_sessions`` followed by ``Session.to_json``. With the plain pipeline
     (``plain``: ``plain_pipeline(nlp)``) a transcript's Doc is one of ``make_record_doc``
@@ -179,6 +211,7 @@ def _json_lines(path: Path, fmt: str | None, speakers: Speakers, nlp: Language,
         head = check_file(path)
         if _session_reader(path, fmt, head) is None:
             from .segment import doc_to_session
+
             sessions = [doc_to_session(_transcript_doc(path, fmt, speakers, nlp, head, strict, record_only=True))]
     for session in sessions or load_sessions(path, format=fmt, speakers=speakers, nlp=nlp, strict=strict):
         yield session.session_id, len(session.utterances), session.to_json()
@@ -196,9 +229,16 @@ class SegmentReport:
     failures: list[RuptureError] = field(default_factory=list)
 
 
-def segment_files(inputs: Iterable[str | Path], out: str | Path, *, format: str | None = None,
-                  speakers: Speakers = None, nlp: Language | None = None,
-                  progress: ProgressCallback | None = None, strict: bool = False) -> SegmentReport:
+def segment_files(
+    inputs: Iterable[str | Path],
+    out: str | Path,
+    *,
+    format: str | None = None,
+    speakers: Speakers = None,
+    nlp: Language | None = None,
+    progress: ProgressCallback | None = None,
+    strict: bool = False,
+) -> SegmentReport:
     """Segment many files into one canonical JSONL file, written atomically.
 
     A file that fails contributes nothing (its partial output is rolled back), its error goes to
@@ -222,6 +262,7 @@ def segment_files(inputs: Iterable[str | Path], out: str | Path, *, format: str 
                 raise RuptureError("the output file is also an input; choose another --out", out)
     nlp = nlp or default_pipeline()
     from .segment import plain_pipeline
+
     plain = plain_pipeline(nlp)
     report = SegmentReport()
     seen: dict[str, Path] = {}
@@ -229,8 +270,14 @@ def segment_files(inputs: Iterable[str | Path], out: str | Path, *, format: str 
     def tick(files_done: int) -> None:
         if progress is not None:
             n, failed = report.sessions, len(report.failures)
-            emit(progress, "segment", files_done, len(inputs), unit="files",
-                 message=f"{n:,} session{'' if n == 1 else 's'}" + (f", {failed:,} failed" if failed else ""))
+            emit(
+                progress,
+                "segment",
+                files_done,
+                len(inputs),
+                unit="files",
+                message=f"{n:,} session{'' if n == 1 else 's'}" + (f", {failed:,} failed" if failed else ""),
+            )
 
     class _NothingWritten(Exception):
         pass
@@ -246,8 +293,9 @@ def segment_files(inputs: Iterable[str | Path], out: str | Path, *, format: str 
                     for sid, n_utts, line in _json_lines(path, fmt, speakers, nlp, plain, strict):
                         if sid in seen or sid in new_ids:
                             other = seen.get(sid, path)
-                            raise RuptureError(f"session id {sid!r} is already used by {other}; "
-                                               "rename one of the files", path)
+                            raise RuptureError(
+                                f"session id {sid!r} is already used by {other}; rename one of the files", path
+                            )
                         new_ids.append(sid)
                         f.write(line + "\n")
                         n_sess += 1

@@ -8,6 +8,7 @@ Once the lock is held, temporary files a killed run left beside the output are r
 a removed file and retries); a killed run leaves an unlocked ``.lock`` file that the next run
 simply takes over.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -57,8 +58,9 @@ def output_lock(*outputs: str | Path | None, extra_temps: tuple[str | Path, ...]
                 lock = filelock.FileLock(str(lp), timeout=0, mode=0o600)
                 lock.acquire()
             except filelock.Timeout:
-                raise RuptureError(f"{_holder(lp)} is already writing this output; wait for it to finish "
-                                   f"or choose another output", out) from None
+                raise RuptureError(
+                    f"{_holder(lp)} is already writing this output; wait for it to finish or choose another output", out
+                ) from None
             except OSError as e:
                 raise RuptureError(f"cannot lock this output ({lp.name}): {e.strerror}", out) from None
             stack.callback(lock.release)

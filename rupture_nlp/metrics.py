@@ -12,6 +12,7 @@ Shapes and conventions
   Micro-F1 pools true/false positives of all columns (false positives on unsupported labels count).
 * Every value returned is JSON-able: Python floats/ints, ``None`` for undefined values (never NaN).
 """
+
 from __future__ import annotations
 
 import math
@@ -63,30 +64,37 @@ def label_scores(Y: np.ndarray, D: np.ndarray, names: Sequence[str]) -> dict[str
         p = r = f = np.zeros(len(names))
     for j, name in enumerate(names):
         has = bool(support[j] > 0)
-        per[name] = {"precision": _num(p[j]), "recall": _num(r[j]) if has else None,
-                     "f1": _num(f[j]) if has else None, "support": int(support[j]),
-                     "predicted": int(predicted[j])}
+        per[name] = {
+            "precision": _num(p[j]),
+            "recall": _num(r[j]) if has else None,
+            "f1": _num(f[j]) if has else None,
+            "support": int(support[j]),
+            "predicted": int(predicted[j]),
+        }
     micro = {"precision": None, "recall": None, "f1": None}
     if len(Y) and (support.sum() + predicted.sum()) > 0:
         mp, mr, mf, _ = precision_recall_fscore_support(Y, D, average="micro", zero_division=0)
-        micro = {"precision": _num(mp), "recall": _num(mr) if support.sum() else None,
-                 "f1": _num(mf)}
+        micro = {"precision": _num(mp), "recall": _num(mr) if support.sum() else None, "f1": _num(mf)}
     macro: dict[str, Any] = {"precision": None, "recall": None, "f1": None}
     if len(supported):
-        Mp, Mr, Mf, _ = precision_recall_fscore_support(Y, D, average="macro", labels=supported,
-                                                        zero_division=0)
+        Mp, Mr, Mf, _ = precision_recall_fscore_support(Y, D, average="macro", labels=supported, zero_division=0)
         macro = {"precision": _num(Mp), "recall": _num(Mr), "f1": _num(Mf)}
     macro["over"] = f"labels with gold support in the data ({len(supported)} of {len(names)})"
     macro["n_labels"] = int(len(supported))
-    return {"per_label": per, "micro": micro, "macro": macro,
-            "labels_without_support": [names[j] for j in range(len(names)) if support[j] == 0]}
+    return {
+        "per_label": per,
+        "micro": micro,
+        "macro": macro,
+        "labels_without_support": [names[j] for j in range(len(names)) if support[j] == 0],
+    }
 
 
 # ------------------------------------------------------------------------------------------
 # bootstrap over sessions
 # ------------------------------------------------------------------------------------------
-def session_confusion(Y: np.ndarray, D: np.ndarray, groups: np.ndarray,
-                      n_sessions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def session_confusion(
+    Y: np.ndarray, D: np.ndarray, groups: np.ndarray, n_sessions: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """True positives, false positives, false negatives per session and column.
 
     Each array has shape (n_sessions, n_columns); they are the sufficient statistics of every
@@ -124,9 +132,16 @@ def bootstrap_weights(n_sessions: int, n_boot: int, seed: int) -> np.ndarray:
     return W
 
 
-def bootstrap_f1(Y: np.ndarray, D: np.ndarray, groups: np.ndarray, n_sessions: int, *,
-                 n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED,
-                 level: float = DEFAULT_LEVEL) -> dict[str, Any]:
+def bootstrap_f1(
+    Y: np.ndarray,
+    D: np.ndarray,
+    groups: np.ndarray,
+    n_sessions: int,
+    *,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = DEFAULT_SEED,
+    level: float = DEFAULT_LEVEL,
+) -> dict[str, Any]:
     """Percentile bootstrap confidence intervals of micro-F1, macro-F1 and per-column F1.
 
     Sessions are resampled with replacement; in each resample macro-F1 averages the columns that
@@ -139,15 +154,20 @@ def bootstrap_f1(Y: np.ndarray, D: np.ndarray, groups: np.ndarray, n_sessions: i
     """
     if n_boot <= 0 or n_sessions == 0:
         none = [None] * Y.shape[1]
-        return {"micro_f1": None, "macro_f1": None, "per_label_f1": none, "n_defined": {},
-                "samples": {"micro_f1": np.full(0, np.nan), "macro_f1": np.full(0, np.nan)}}
+        return {
+            "micro_f1": None,
+            "macro_f1": None,
+            "per_label_f1": none,
+            "n_defined": {},
+            "samples": {"micro_f1": np.full(0, np.nan), "macro_f1": np.full(0, np.nan)},
+        }
     tp, fp, fn = session_confusion(Y, D, groups, n_sessions)
     W = bootstrap_weights(n_sessions, n_boot, seed).astype(float)
-    TP, FP, FN = W @ tp, W @ fp, W @ fn                        # (n_boot, n_columns)
+    TP, FP, FN = W @ tp, W @ fp, W @ fn  # (n_boot, n_columns)
     per = _f1_from_counts(TP, FP, FN)
     has_support = (TP + FN) > 0
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)       # all-NaN rows -> NaN, handled below
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows -> NaN, handled below
         macro = np.nanmean(np.where(has_support, per, np.nan), axis=1)
     micro = _f1_from_counts(TP.sum(1), FP.sum(1), FN.sum(1))
     q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
@@ -162,10 +182,8 @@ def bootstrap_f1(Y: np.ndarray, D: np.ndarray, groups: np.ndarray, n_sessions: i
     return {
         "micro_f1": interval(micro),
         "macro_f1": interval(macro),
-        "per_label_f1": [interval(np.where(has_support[:, j], per[:, j], np.nan))
-                         for j in range(Y.shape[1])],
-        "n_defined": {"micro_f1": int(np.isfinite(micro).sum()),
-                      "macro_f1": int(np.isfinite(macro).sum())},
+        "per_label_f1": [interval(np.where(has_support[:, j], per[:, j], np.nan)) for j in range(Y.shape[1])],
+        "n_defined": {"micro_f1": int(np.isfinite(micro).sum()), "macro_f1": int(np.isfinite(macro).sum())},
         "samples": {"micro_f1": micro, "macro_f1": macro},
     }
 
@@ -185,8 +203,9 @@ def paired_difference(a: np.ndarray, b: np.ndarray, level: float = DEFAULT_LEVEL
 # ------------------------------------------------------------------------------------------
 # session-level agreement (ICC)
 # ------------------------------------------------------------------------------------------
-def session_category_counts(M: np.ndarray, groups: np.ndarray, n_sessions: int,
-                            category_columns: Sequence[Sequence[int]]) -> np.ndarray:
+def session_category_counts(
+    M: np.ndarray, groups: np.ndarray, n_sessions: int, category_columns: Sequence[Sequence[int]]
+) -> np.ndarray:
     """Counts per session and category: (n_sessions, n_categories).
 
     A count is the number of fine labels of the category marked in the session (an utterance
@@ -195,13 +214,20 @@ def session_category_counts(M: np.ndarray, groups: np.ndarray, n_sessions: int,
     M = np.asarray(M, dtype=np.int64)
     per_session = np.zeros((n_sessions, M.shape[1]), dtype=np.int64)
     np.add.at(per_session, np.asarray(groups, dtype=np.int64), M)
-    return np.stack([per_session[:, list(cols)].sum(axis=1) if len(cols) else np.zeros(n_sessions, np.int64)
-                     for cols in category_columns], axis=1) if category_columns else \
-        np.zeros((n_sessions, 0), dtype=np.int64)
+    return (
+        np.stack(
+            [
+                per_session[:, list(cols)].sum(axis=1) if len(cols) else np.zeros(n_sessions, np.int64)
+                for cols in category_columns
+            ],
+            axis=1,
+        )
+        if category_columns
+        else np.zeros((n_sessions, 0), dtype=np.int64)
+    )
 
 
-def icc_2_1(gold: Sequence[float], pred: Sequence[float], *,
-            min_sessions: int = MIN_ICC_SESSIONS) -> dict[str, Any]:
+def icc_2_1(gold: Sequence[float], pred: Sequence[float], *, min_sessions: int = MIN_ICC_SESSIONS) -> dict[str, Any]:
     """ICC(2,1) — two-way random effects, absolute agreement, single rater — between two "raters"
     (gold and predicted counts) over sessions, computed by pingouin.
 
@@ -212,9 +238,14 @@ def icc_2_1(gold: Sequence[float], pred: Sequence[float], *,
     """
     g = np.asarray(gold, dtype=float)
     p = np.asarray(pred, dtype=float)
-    out: dict[str, Any] = {"icc": None, "ci95": None, "n_sessions": int(len(g)),
-                           "gold_mean": _num(g.mean()) if len(g) else None,
-                           "pred_mean": _num(p.mean()) if len(p) else None, "reason": None}
+    out: dict[str, Any] = {
+        "icc": None,
+        "ci95": None,
+        "n_sessions": int(len(g)),
+        "gold_mean": _num(g.mean()) if len(g) else None,
+        "pred_mean": _num(p.mean()) if len(p) else None,
+        "reason": None,
+    }
     if len(g) != len(p):
         raise ValueError(f"{len(g)} gold counts but {len(p)} predicted counts")
     if len(g) < min_sessions:
@@ -227,8 +258,9 @@ def icc_2_1(gold: Sequence[float], pred: Sequence[float], *,
     import pingouin as pg
 
     n = len(g)
-    df = pd.DataFrame({"session": np.tile(np.arange(n), 2), "rater": np.repeat(["gold", "pred"], n),
-                       "count": np.concatenate([g, p])})
+    df = pd.DataFrame(
+        {"session": np.tile(np.arange(n), 2), "rater": np.repeat(["gold", "pred"], n), "count": np.concatenate([g, p])}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = pg.intraclass_corr(data=df, targets="session", raters="rater", ratings="count")

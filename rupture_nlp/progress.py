@@ -8,6 +8,7 @@ line at most every 30 seconds when stdout/stderr is a log file (``rupture_nlp/cl
     def tag_files(..., progress: ProgressCallback | None = None):
         emit(progress, "tag", done=i, total=n, unit="files")
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,8 +30,15 @@ class ProgressEvent:
 ProgressCallback = Callable[[ProgressEvent], None]
 
 
-def emit(progress: ProgressCallback | None, stage: str, done: int, total: int | None = None, *,
-         unit: str = "items", message: str | None = None) -> None:
+def emit(
+    progress: ProgressCallback | None,
+    stage: str,
+    done: int,
+    total: int | None = None,
+    *,
+    unit: str = "items",
+    message: str | None = None,
+) -> None:
     """Call ``progress`` (if any) with one event."""
     if progress is not None:
         progress(ProgressEvent(stage, done, total, unit, message))

@@ -13,6 +13,7 @@ On disk it is JSON Lines, one session per line::
 Keys this module does not know are kept in ``extra`` and written back unchanged, so a
 round trip through any stage loses nothing. The JSON Schema is ``data/session.schema.json``.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,20 @@ from .atomic import atomic_write
 from .errors import RuptureError
 
 ROLES = ("therapist", "client")
-_UTT_KEYS = ("id", "turn", "speaker", "speaker_name", "text", "start", "end",
-             "char_start", "char_end", "events", "labels", "scores")
+_UTT_KEYS = (
+    "id",
+    "turn",
+    "speaker",
+    "speaker_name",
+    "text",
+    "start",
+    "end",
+    "char_start",
+    "char_end",
+    "events",
+    "labels",
+    "scores",
+)
 
 
 @dataclass
@@ -70,9 +83,16 @@ class Utterance:
     def from_dict(cls, d: dict[str, Any]) -> "Utterance":
         extra = {k: v for k, v in d.items() if k not in _UTT_KEYS}
         return cls(
-            id=d["id"], turn=int(d["turn"]), speaker=d["speaker"], text=d["text"],
-            start=d.get("start"), end=d.get("end"), speaker_name=d.get("speaker_name"),
-            char_start=d.get("char_start"), char_end=d.get("char_end"), events=d.get("events"),
+            id=d["id"],
+            turn=int(d["turn"]),
+            speaker=d["speaker"],
+            text=d["text"],
+            start=d.get("start"),
+            end=d.get("end"),
+            speaker_name=d.get("speaker_name"),
+            char_start=d.get("char_start"),
+            char_end=d.get("char_end"),
+            events=d.get("events"),
             labels=list(d["labels"]) if d.get("labels") is not None else None,
             scores=dict(d["scores"]) if d.get("scores") is not None else None,
             extra=extra,
@@ -89,16 +109,19 @@ class Session:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        d = {"session_id": self.session_id, "meta": self.meta,
-             "utterances": [u.to_dict() for u in self.utterances]}
+        d = {"session_id": self.session_id, "meta": self.meta, "utterances": [u.to_dict() for u in self.utterances]}
         d.update(self.extra)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Session":
         extra = {k: v for k, v in d.items() if k not in ("session_id", "meta", "utterances")}
-        return cls(session_id=d["session_id"], meta=dict(d.get("meta") or {}),
-                   utterances=[Utterance.from_dict(u) for u in d["utterances"]], extra=extra)
+        return cls(
+            session_id=d["session_id"],
+            meta=dict(d.get("meta") or {}),
+            utterances=[Utterance.from_dict(u) for u in d["utterances"]],
+            extra=extra,
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False)

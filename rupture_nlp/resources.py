@@ -9,6 +9,7 @@
   in ``RUPTURE_LABELSTUDIO_HOME`` (``.venv-labelstudio/``, ``.labelstudio/``): the checkout's root
   when run from a checkout, else ``$XDG_DATA_HOME/rupture-nlp`` (``~/.local/share/rupture-nlp``).
 """
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,9 @@ def default_model_dir() -> Path:
     if env:
         d = Path(env).expanduser()
         if not _is_model_dir(d):
-            raise RuptureError(f"{MODEL_ENV} is not a model directory (no config.json); "
-                               f"set it to one or pass --model DIR", d)
+            raise RuptureError(
+                f"{MODEL_ENV} is not a model directory (no config.json); set it to one or pass --model DIR", d
+            )
         return d
     d = packaged_model_dir()
     if d is not None:
@@ -58,9 +60,11 @@ def default_model_dir() -> Path:
     root = checkout_root()
     if root is not None and _is_model_dir(root / "models" / DEFAULT_MODEL_NAME):
         return root / "models" / DEFAULT_MODEL_NAME
-    raise RuptureError(f"no model: pass --model DIR or set {MODEL_ENV} to a model directory "
-                       f"(the rupture-nlp wheel and a source checkout's models/{DEFAULT_MODEL_NAME} "
-                       "carry the default model)")
+    raise RuptureError(
+        f"no model: pass --model DIR or set {MODEL_ENV} to a model directory "
+        f"(the rupture-nlp wheel and a source checkout's models/{DEFAULT_MODEL_NAME} "
+        "carry the default model)"
+    )
 
 
 @contextmanager
@@ -68,7 +72,9 @@ def labelstudio_script() -> Iterator[Path]:
     """The packaged Label Studio server script as a file on disk (while the context is open)."""
     res = resources.files("rupture_nlp").joinpath("data", "labelstudio.sh")
     if not res.is_file():
-        raise RuptureError("the Label Studio script rupture_nlp/data/labelstudio.sh is missing from the "
-                           "installed package; reinstall rupture-nlp")
+        raise RuptureError(
+            "the Label Studio script rupture_nlp/data/labelstudio.sh is missing from the "
+            "installed package; reinstall rupture-nlp"
+        )
     with resources.as_file(res) as p:
         yield Path(p)

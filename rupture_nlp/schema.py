@@ -16,6 +16,7 @@ The file's shape is the JSON Schema ``data/label-schema.schema.json`` (checked b
 :meth:`LabelSchema.from_dict`); what it cannot say — unique label and category ids, every
 label's category declared — :class:`LabelSchema` checks when it is constructed.
 """
+
 from __future__ import annotations
 
 import json
@@ -76,8 +77,10 @@ class LabelSchema:
                 seen.add(i)
         undeclared = sorted({l.category for l in self.labels} - set(self.category_ids))
         if undeclared:
-            raise RuptureError("invalid label schema: labels use categories not listed under 'categories': "
-                               + ", ".join(undeclared), self.source)
+            raise RuptureError(
+                "invalid label schema: labels use categories not listed under 'categories': " + ", ".join(undeclared),
+                self.source,
+            )
 
     # -- lookups -----------------------------------------------------------------------
     @property
@@ -128,6 +131,7 @@ class LabelSchema:
 
     def save(self, path: str | Path) -> None:
         from .atomic import atomic_write_text
+
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True))
 
     @classmethod
@@ -142,9 +146,14 @@ class LabelSchema:
             categories = [Category(id=c) for c in dict.fromkeys(l.category for l in labels)]
         else:
             categories = [_build(Category, rc) for rc in d["categories"]]
-        return cls(name=d["name"].strip(), labels=labels, categories=categories,
-                   description=str(d.get("description") or "").strip(),
-                   version=str(d["version"]) if d.get("version") is not None else None, source=source)
+        return cls(
+            name=d["name"].strip(),
+            labels=labels,
+            categories=categories,
+            description=str(d.get("description") or "").strip(),
+            version=str(d["version"]) if d.get("version") is not None else None,
+            source=source,
+        )
 
 
 # --------------------------------------------------------------------------- file format
@@ -156,7 +165,8 @@ def label_schema_json_schema() -> dict[str, Any]:
 
 #: The speakers a label may belong to (``speaker`` in a schema file).
 SPEAKERS: tuple[str, ...] = tuple(
-    label_schema_json_schema()["properties"]["labels"]["items"]["properties"]["speaker"]["enum"])
+    label_schema_json_schema()["properties"]["labels"]["items"]["properties"]["speaker"]["enum"]
+)
 
 
 @lru_cache(maxsize=1)
@@ -181,8 +191,15 @@ def _build(cls: type, raw: dict[str, Any]) -> Any:
     return cls(**kw)
 
 
-_TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "text", "boolean": "true or false",
-               "integer": "a whole number", "number": "a number", "null": "empty"}
+_TYPE_WORDS = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "text",
+    "boolean": "true or false",
+    "integer": "a whole number",
+    "number": "a number",
+    "null": "empty",
+}
 
 
 def _where(path: Sequence[Any], d: Any) -> tuple[str, str | None]:
@@ -238,8 +255,10 @@ def _describe(errors: list[jsonschema.ValidationError], d: Any) -> str:
         return f"{where} must be a non-empty list"
     if err.validator == "enum":
         # "speaker must be one of ...": the field named as the subject of the sentence
-        return (f"{owner + ': ' if owner else ''}{fld} must be one of {', '.join(map(str, err.validator_value))}, "
-                f"not {_value(err.instance)}")
+        return (
+            f"{owner + ': ' if owner else ''}{fld} must be one of {', '.join(map(str, err.validator_value))}, "
+            f"not {_value(err.instance)}"
+        )
     return f"{where}: {err.message[:120]}"
 
 

@@ -18,6 +18,7 @@ Result of :func:`evaluate_predictions` (all JSON-able)::
      "session_icc": {category: {"icc", "ci95", "n_sessions", "gold_mean", "pred_mean", "reason"}},
      "bootstrap": {"n", "seed", "level", "unit": "session"}}
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,15 @@ import numpy as np
 
 from .decision import coarse_matrix, decide, label_matrix
 from .errors import RuptureError
-from .metrics import (DEFAULT_LEVEL, DEFAULT_N_BOOT, DEFAULT_SEED, bootstrap_f1, icc_2_1, label_scores,
-                      session_category_counts)
+from .metrics import (
+    DEFAULT_LEVEL,
+    DEFAULT_N_BOOT,
+    DEFAULT_SEED,
+    bootstrap_f1,
+    icc_2_1,
+    label_scores,
+    session_category_counts,
+)
 from .records import Session, read_sessions
 from .schema import LabelSchema
 
@@ -46,8 +54,16 @@ def _thresholds_array(thresholds: Any, schema: LabelSchema) -> np.ndarray:
     return np.broadcast_to(np.asarray(thresholds, dtype=float), (len(schema.label_ids),)).copy()
 
 
-def _level_result(Y: np.ndarray, D: np.ndarray, names: list[str], groups: np.ndarray,
-                  n_sessions: int, n_boot: int, seed: int, level: float) -> tuple[dict, dict]:
+def _level_result(
+    Y: np.ndarray,
+    D: np.ndarray,
+    names: list[str],
+    groups: np.ndarray,
+    n_sessions: int,
+    n_boot: int,
+    seed: int,
+    level: float,
+) -> tuple[dict, dict]:
     """Metrics of one level (fine or coarse) with bootstrap intervals; also the raw samples."""
     res = label_scores(Y, D, names)
     boot = bootstrap_f1(Y, D, groups, n_sessions, n_boot=n_boot, seed=seed, level=level)
@@ -58,10 +74,17 @@ def _level_result(Y: np.ndarray, D: np.ndarray, names: list[str], groups: np.nda
     return res, boot["samples"]
 
 
-def evaluate_predictions(gold_sessions: Iterable[Session], P: np.ndarray, schema: LabelSchema,
-                         thresholds: Any = 0.5, *, n_boot: int = DEFAULT_N_BOOT,
-                         seed: int = DEFAULT_SEED, level: float = DEFAULT_LEVEL,
-                         return_samples: bool = False) -> dict[str, Any]:
+def evaluate_predictions(
+    gold_sessions: Iterable[Session],
+    P: np.ndarray,
+    schema: LabelSchema,
+    thresholds: Any = 0.5,
+    *,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = DEFAULT_SEED,
+    level: float = DEFAULT_LEVEL,
+    return_samples: bool = False,
+) -> dict[str, Any]:
     """Score probabilities ``P`` (n_utterances, n_labels; ``schema.label_ids`` order, all utterances
     of ``gold_sessions`` in order) against the gold ``labels`` of those sessions.
 
@@ -83,16 +106,19 @@ def evaluate_predictions(gold_sessions: Iterable[Session], P: np.ndarray, schema
     groups = _session_groups(sessions)
     n_s = len(sessions)
     fine, fine_samples = _level_result(Y, D, schema.label_ids, groups, n_s, n_boot, seed, level)
-    coarse, coarse_samples = _level_result(coarse_matrix(Y, schema), coarse_matrix(D, schema),
-                                           schema.category_ids, groups, n_s, n_boot, seed, level)
-    cat_cols = [[j for j, l in enumerate(schema.label_ids) if schema.category_of(l) == c]
-                for c in schema.category_ids]
+    coarse, coarse_samples = _level_result(
+        coarse_matrix(Y, schema), coarse_matrix(D, schema), schema.category_ids, groups, n_s, n_boot, seed, level
+    )
+    cat_cols = [[j for j, l in enumerate(schema.label_ids) if schema.category_of(l) == c] for c in schema.category_ids]
     gold_counts = session_category_counts(Y, groups, n_s, cat_cols)
     pred_counts = session_category_counts(D, groups, n_s, cat_cols)
     icc = {c: icc_2_1(gold_counts[:, i], pred_counts[:, i]) for i, c in enumerate(schema.category_ids)}
     out: dict[str, Any] = {
-        "n_sessions": n_s, "n_utterances": n_utt,
-        "fine": fine, "coarse": coarse, "session_icc": icc,
+        "n_sessions": n_s,
+        "n_utterances": n_utt,
+        "fine": fine,
+        "coarse": coarse,
+        "session_icc": icc,
         "thresholds": {l: float(t) for l, t in zip(schema.label_ids, th)},
         "bootstrap": {"n": int(n_boot), "seed": int(seed), "level": float(level), "unit": "session"},
     }
@@ -119,14 +145,16 @@ def load_gold_sessions(data_path: str | Path, schema: LabelSchema) -> list[Sessi
     if not sessions:
         raise RuptureError("no sessions in the data file", path)
     if not any(u.labels is not None for s in sessions for u in s.utterances):
-        raise RuptureError("no gold labels: no utterance has a 'labels' field, nothing to evaluate against",
-                           path)
+        raise RuptureError("no gold labels: no utterance has a 'labels' field, nothing to evaluate against", path)
     known = set(schema.label_ids)
     unknown = sorted({l for s in sessions for u in s.utterances for l in (u.labels or []) if l not in known})
     if unknown:
         shown = ", ".join(unknown[:8]) + (f" and {len(unknown) - 8} more" if len(unknown) > 8 else "")
-        raise RuptureError(f"labels not in the model's schema '{schema.name}': {shown} "
-                           "(evaluate with data annotated in the model's schema)", path)
+        raise RuptureError(
+            f"labels not in the model's schema '{schema.name}': {shown} "
+            "(evaluate with data annotated in the model's schema)",
+            path,
+        )
     return sessions
 
 

@@ -19,33 +19,29 @@ parsed is reported (one line, file and line) and contributes nothing; the others
 Progress goes to an optional :data:`~rupture_nlp.progress.ProgressCallback` (stage ``"tag"``, in
 files); notices (resuming, starting over, a duplicate input skipped) to this module's logger.
 """
+
 from __future__ import annotations
 
 import contextlib
-import csv as csvlib
-import ctypes
-import functools
 import json
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from .atomic import atomic_write, write_error
+from .atomic import write_error
 from .decision import apply_predictions
-from .engines import ENGINES, failure_line
+from .engines import ENGINES, failure_line, release_freed_memory
 from .errors import RuptureError
 from .progress import ProgressCallback, emit
 from .records import Session
+from .tag_journal import file_fingerprint, finish, journal_path, kept_sessions, open_journal, score_column
+
+__all__ = ["TagInterrupted", "TagReport", "journal_path", "score_column", "tag_files"]
 
 log = logging.getLogger(__name__)
-
-JOURNAL_KIND = "rupture-tag-journal"
-JOURNAL_VERSION = 1
-CSV_FIXED = ["session", "id", "speaker", "start", "end", "text", "labels"]
 
 
 @dataclass
@@ -68,163 +64,6 @@ class TagReport:
         return not self.failed
 
 
-def journal_path(out: str | Path) -> Path:
-    out = Path(out)
-    return out.with_name(out.name + ".partial")
-
-
-def score_column(label_id: str) -> str:
-    """CSV column name of a label's score: ``score_`` + the id with non-alphanumerics as ``_``
-    (valid variable names in R, SPSS and Stata)."""
-    return "score_" + re.sub(r"[^0-9A-Za-z]+", "_", label_id).strip("_")
-
-
-@functools.lru_cache(maxsize=1)
-def _libc() -> Any:
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:
-        return None
-
-
-def release_freed_memory() -> None:
-    """Hand memory freed by torch back to the operating system (glibc only).
-
-    glibc keeps freed blocks in per-thread arenas, and every new batch shape leaves some behind,
-    so without this the resident size of a long ``tag`` run creeps up batch after batch.
-    """
-    libc = _libc()
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
-
-
-def file_fingerprint(path: Path) -> str:
-    from .model.base import file_sha256
-    return "sha256:" + file_sha256(path)
-
-
-# ------------------------------------------------------------------------------------------
-# journal
-# ------------------------------------------------------------------------------------------
-@dataclass
-class _JournalState:
-    done: set[str] = field(default_factory=set)                    # fingerprints finished
-    partial: dict[str, dict[str, None]] = field(default_factory=dict)  # fingerprint -> session ids, in order
-    counts: dict[str, int] = field(default_factory=dict)           # fingerprint -> sessions kept
-
-
-def _header(model_version: str) -> dict[str, Any]:
-    return {"journal": JOURNAL_KIND, "version": JOURNAL_VERSION, "model_version": model_version}
-
-
-def _open_journal(path: Path, model_version: str, resume: bool) -> tuple[Any, _JournalState]:
-    """Open the journal for appending (creating or compacting it), logging what happens to an
-    earlier run's journal. Returns (file, state)."""
-    state = _JournalState()
-    keep: list[str] = []
-    if resume and path.is_file():
-        with path.open("r", encoding="utf-8", newline="") as f:
-            first = f.readline()
-            try:
-                head = json.loads(first)
-            except json.JSONDecodeError:
-                head = None
-            if not isinstance(head, dict) or head.get("journal") != JOURNAL_KIND:
-                log.warning("unreadable journal of an earlier run: starting over")
-            elif head.get("model_version") != model_version:
-                log.info("earlier run used model %s, this one %s: starting over",
-                         head.get("model_version"), model_version)
-            else:
-                for line, rec in _resumable(f):
-                    fp = rec.get("fp") or rec.get("end") or rec.get("begin")
-                    if "end" in rec:
-                        state.done.add(fp)
-                    elif "session" in rec:
-                        state.partial.setdefault(fp, {})[rec["session"]["session_id"]] = None
-                        state.counts[fp] = state.counts.get(fp, 0) + 1
-                    keep.append(line)
-                if state.counts:
-                    log.info("resuming an interrupted run from %s", path.name)
-    with atomic_write(path) as f:
-        f.write(json.dumps(_header(model_version)) + "\n")
-        f.writelines(keep)
-    return path.open("a", encoding="utf-8", newline=""), state
-
-
-def _resumable(f: Any) -> list[tuple[str, dict]]:
-    """The ``(line, record)`` pairs of a journal after its header that a rerun keeps: up to a torn
-    or unreadable last write, without the records of files that failed (nor the failure marks)."""
-    records: list[tuple[str, dict]] = []
-    for line in f:
-        if not line.endswith("\n"):
-            break  # torn last write: ignore it
-        try:
-            records.append((line, json.loads(line)))
-        except json.JSONDecodeError:
-            break
-    failed = {rec["failed"] for _, rec in records if "failed" in rec}
-    return [(line, rec) for line, rec in records
-            if (fp := rec.get("fp") or rec.get("end") or rec.get("begin")) is not None and fp not in failed]
-
-
-def _kept_sessions(path: Path) -> int:
-    """Session records of the journal that a rerun would resume (not of a failed file)."""
-    with path.open("r", encoding="utf-8", newline="") as f:
-        f.readline()
-        return sum("session" in rec for _, rec in _resumable(f))
-
-
-def _journal_sessions(path: Path, wanted: Sequence[str]) -> Iterator[dict]:
-    """Session dicts of the journal whose input fingerprint is in ``wanted``, in input order.
-
-    Within a fingerprint the journal order is kept; fingerprints are emitted in ``wanted``
-    order (one pass per fingerprint only when the journal interleaves them).
-    """
-    order = {fp: i for i, fp in enumerate(wanted)}
-    seq: list[str] = []
-    with path.open("r", encoding="utf-8") as f:
-        f.readline()
-        for line in f:
-            rec = json.loads(line)
-            if "session" in rec and rec["fp"] in order and (not seq or seq[-1] != rec["fp"]):
-                seq.append(rec["fp"])
-    monotone = all(order[a] < order[b] for a, b in zip(seq, seq[1:]))
-    passes = [None] if monotone else [fp for fp in wanted if fp in set(seq)]
-    for target in passes:
-        with path.open("r", encoding="utf-8") as f:
-            f.readline()
-            for line in f:
-                rec = json.loads(line)
-                if "session" in rec and rec["fp"] in order and (target is None or rec["fp"] == target):
-                    yield rec["session"]
-
-
-# ------------------------------------------------------------------------------------------
-# output
-# ------------------------------------------------------------------------------------------
-def _csv_rows(session: dict, label_ids: Sequence[str]) -> Iterator[list[Any]]:
-    for u in session["utterances"]:
-        scores = u.get("scores") or {}
-        yield ([session["session_id"], u["id"], u["speaker"],
-                "" if u.get("start") is None else u["start"], "" if u.get("end") is None else u["end"],
-                u["text"], ";".join(u.get("labels") or [])]
-               + [scores.get(l, "") for l in label_ids])
-
-
-def _finish(journal: Path, out: Path, csv_path: Path | None, wanted: Sequence[str], label_ids: Sequence[str]) -> None:
-    with atomic_write(out) as fo:
-        if csv_path is None:
-            for s in _journal_sessions(journal, wanted):
-                fo.write(json.dumps(s, ensure_ascii=False) + "\n")
-        else:
-            with atomic_write(csv_path) as fc:
-                w = csvlib.writer(fc, lineterminator="\n")
-                w.writerow(CSV_FIXED + [score_column(l) for l in label_ids])
-                for s in _journal_sessions(journal, wanted):
-                    fo.write(json.dumps(s, ensure_ascii=False) + "\n")
-                    w.writerows(_csv_rows(s, label_ids))
-
-
 # ------------------------------------------------------------------------------------------
 class TagInterrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM turned into KeyboardInterrupt) during :func:`tag_files`; ``report``
@@ -242,15 +81,29 @@ class _OutputFailed(RuptureError):
 def _load_model(model: Any, threads: int | None) -> Any:
     if isinstance(model, (str, Path)):
         from .model import RuptureClassifier
+
         return RuptureClassifier.from_pretrained(model, threads=threads)
     return model
 
 
-def tag_files(inputs: Iterable[str | Path], model: Any, out: str | Path, csv: str | Path | None = None, *,
-              format: str | None = None, speakers: Any = None, strict: bool = False,
-              batch_utterances: int = 512, resume: bool = True, threads: int | None = None,
-              progress: ProgressCallback | None = None, engine: str = "local", address: str | None = None,
-              workers: int | None = None, batch_size: int = 1) -> TagReport:
+def tag_files(
+    inputs: Iterable[str | Path],
+    model: Any,
+    out: str | Path,
+    csv: str | Path | None = None,
+    *,
+    format: str | None = None,
+    speakers: Any = None,
+    strict: bool = False,
+    batch_utterances: int = 512,
+    resume: bool = True,
+    threads: int | None = None,
+    progress: ProgressCallback | None = None,
+    engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    batch_size: int = 1,
+) -> TagReport:
     """Tag every session of every input file; see the module docstring for outputs and resuming.
 
     ``model``: a RuptureClassifier, or a model directory (loaded with ``threads`` torch threads
@@ -286,6 +139,7 @@ def tag_files(inputs: Iterable[str | Path], model: Any, out: str | Path, csv: st
     from .locking import output_lock
     from .readers import check_format
     from .readers.speakers import parse_speakers
+
     t0 = time.perf_counter()
     if engine not in ENGINES:
         raise RuptureError(f"unknown engine {engine!r} (choose one of: {', '.join(ENGINES)})")
@@ -311,16 +165,29 @@ def tag_files(inputs: Iterable[str | Path], model: Any, out: str | Path, csv: st
     with output_lock(out, csv_path, extra_temps=(jpath,)):
         if engine == "ray":
             from .engines.ray_engine import RayEngine
-            with RayEngine(model, address=address, workers=workers, threads=threads, batch_size=batch_size,
-                           batch_utterances=batch_utterances, format=format, speakers=speakers,
-                           strict=strict) as ray_engine:
+
+            with RayEngine(
+                model,
+                address=address,
+                workers=workers,
+                threads=threads,
+                batch_size=batch_size,
+                batch_utterances=batch_utterances,
+                format=format,
+                speakers=speakers,
+                strict=strict,
+            ) as ray_engine:
                 model_version, label_ids = ray_engine.model_identity()
                 run = _TagRun(paths, model_version, label_ids, out, csv_path, jpath, t0, resume, progress)
                 return _tag_ray_locked(run, ray_engine)
         model = _load_model(model, threads)
         run = _TagRun(paths, model.model_version, model.schema.label_ids, out, csv_path, jpath, t0, resume, progress)
-        return _tag_locked(run, model, batch_utterances,
-                           lambda path: load_sessions(path, format=format, speakers=speakers, strict=strict))
+        return _tag_locked(
+            run,
+            model,
+            batch_utterances,
+            lambda path: load_sessions(path, format=format, speakers=speakers, strict=strict),
+        )
 
 
 # ------------------------------------------------------------------------------------------
@@ -335,9 +202,9 @@ class _FileRun:
     fp: str
     seen: dict[str, None]
     ids: list[str] = field(default_factory=list)
-    n_file: int = 0      # sessions read
-    n_new: int = 0       # sessions tagged and journaled now
-    n_old: int = 0       # sessions already in the journal
+    n_file: int = 0  # sessions read
+    n_new: int = 0  # sessions tagged and journaled now
+    n_old: int = 0  # sessions already in the journal
     u_new: int = 0
 
 
@@ -354,22 +221,32 @@ def _fingerprint(path: Path) -> tuple[str | None, str | None]:
 class _TagRun:
     """One tagging run's bookkeeping, engine-independent: the journal (opened, resumed or started
     over), the report, progress events, session-id ownership across the output, failures, and
-    at the end the atomic outputs (:func:`_finish`). An engine calls, for input files in order,
+    at the end the atomic outputs (:func:`~rupture_nlp.tag_journal.finish`). An engine calls, for input files in order,
     :meth:`open_file`; then per session read :meth:`admit` (False: already journaled) and per
     prediction batch :meth:`write_sessions`; then :meth:`end_file` or :meth:`fail`. All inside
     ``with run.running():``, then :meth:`finish`."""
 
-    def __init__(self, paths: list[Path], model_version: str, label_ids: Sequence[str], out: Path,
-                 csv_path: Path | None, jpath: Path, t0: float, resume: bool, progress: ProgressCallback | None):
+    def __init__(
+        self,
+        paths: list[Path],
+        model_version: str,
+        label_ids: Sequence[str],
+        out: Path,
+        csv_path: Path | None,
+        jpath: Path,
+        t0: float,
+        resume: bool,
+        progress: ProgressCallback | None,
+    ):
         self.paths, self.label_ids, self.out, self.csv_path, self.jpath = paths, list(label_ids), out, csv_path, jpath
         self.t0, self.progress = t0, progress
         self.report = TagReport(out=out, csv=csv_path, model_version=model_version)
         try:
-            self.jf, self.state = _open_journal(jpath, model_version, resume)
+            self.jf, self.state = open_journal(jpath, model_version, resume)
         except OSError as e:
             raise write_error(e, jpath) from None
         self.wanted: list[str] = []
-        self.owner: dict[str, Path] = {}          # session id -> input file, over the whole output
+        self.owner: dict[str, Path] = {}  # session id -> input file, over the whole output
 
     def jwrite(self, lines: list[str]) -> None:
         try:
@@ -382,9 +259,15 @@ class _TagRun:
     def tick(self, files_done: int, sessions: int) -> None:
         if self.progress is not None:
             failed = len(self.report.failed)
-            emit(self.progress, "tag", files_done, len(self.paths), unit="files",
-                 message=f"{sessions:,} session{'' if sessions == 1 else 's'}"
-                         + (f", {failed:,} failed" if failed else ""))
+            emit(
+                self.progress,
+                "tag",
+                files_done,
+                len(self.paths),
+                unit="files",
+                message=f"{sessions:,} session{'' if sessions == 1 else 's'}"
+                + (f", {failed:,} failed" if failed else ""),
+            )
 
     @contextlib.contextmanager
     def running(self) -> Iterator["_TagRun"]:
@@ -395,7 +278,7 @@ class _TagRun:
         except KeyboardInterrupt:
             self.jf.close()
             self.report.seconds = time.perf_counter() - self.t0
-            self.report.sessions = _kept_sessions(self.jpath)   # what a rerun will resume, the current file's too
+            self.report.sessions = kept_sessions(self.jpath)  # what a rerun will resume, the current file's too
             raise TagInterrupted(self.report, self.jpath) from None
         finally:
             self.jf.close()
@@ -404,11 +287,12 @@ class _TagRun:
         """Whether a file of this fingerprint may have to be read (not unreadable, not done)."""
         return fp is not None and fp not in self.state.done
 
-    def open_file(self, i: int, path: Path, fingerprint: tuple[str | None, str | None] | None = None
-                  ) -> _FileRun | None:
+    def open_file(
+        self, i: int, path: Path, fingerprint: tuple[str | None, str | None] | None = None
+    ) -> _FileRun | None:
         """Start input ``i``: None when there is nothing to tag (unreadable: a failure; same content
         as an earlier input; done in the resumed journal), else its :class:`_FileRun`."""
-        self.tick(i, self.report.sessions)    # the previous file is done (the start: none is)
+        self.tick(i, self.report.sessions)  # the previous file is done (the start: none is)
         self.report.files += 1
         fp, failure = fingerprint or _fingerprint(path)
         if fp is None:
@@ -435,8 +319,11 @@ class _TagRun:
         fr.n_file += 1
         if sid in self.owner or sid in fr.ids:
             other = self.owner.get(sid, fr.path)
-            raise RuptureError(f"session id {sid!r} is already used by {other}; rename one of "
-                               "the files (session ids come from file names)", fr.path)
+            raise RuptureError(
+                f"session id {sid!r} is already used by {other}; rename one of "
+                "the files (session ids come from file names)",
+                fr.path,
+            )
         fr.ids.append(sid)
         if sid in fr.seen:
             fr.n_old += 1
@@ -468,10 +355,10 @@ class _TagRun:
 
     def finish(self) -> TagReport:
         if self.wanted:
-            _finish(self.jpath, self.out, self.csv_path, self.wanted, self.label_ids)
+            finish(self.jpath, self.out, self.csv_path, self.wanted, self.label_ids)
             self.jpath.unlink(missing_ok=True)
         elif not any(self.state.counts.values()):
-            self.jpath.unlink(missing_ok=True)   # nothing of this or an earlier run to keep
+            self.jpath.unlink(missing_ok=True)  # nothing of this or an earlier run to keep
         self.report.seconds = time.perf_counter() - self.t0
         return self.report
 
@@ -479,8 +366,9 @@ class _TagRun:
 # ------------------------------------------------------------------------------------------
 # engines
 # ------------------------------------------------------------------------------------------
-def _tag_locked(run: _TagRun, model: Any, batch_utterances: int, read: Callable[[Path], Iterable[Session]]
-                ) -> TagReport:
+def _tag_locked(
+    run: _TagRun, model: Any, batch_utterances: int, read: Callable[[Path], Iterable[Session]]
+) -> TagReport:
     """The local engine: read, predict in batches of ``batch_utterances`` and journal, file by file."""
     with run.running():
         for i, path in enumerate(run.paths):
@@ -524,8 +412,11 @@ def _tag_ray_locked(run: _TagRun, engine: Any) -> TagReport:
     back in input order (:meth:`RayEngine.results`: per file, prediction batches as local mode
     makes them, then the file's end) and are journaled here exactly as the local engine does."""
     prints = [_fingerprint(p) for p in run.paths]
-    jobs = [(i, str(path), list(run.state.partial.get(fp, {})))
-            for i, (path, (fp, _)) in enumerate(zip(run.paths, prints)) if run.needs_tagging(fp)]
+    jobs = [
+        (i, str(path), list(run.state.partial.get(fp, {})))
+        for i, (path, (fp, _)) in enumerate(zip(run.paths, prints))
+        if run.needs_tagging(fp)
+    ]
     dispatched = {i for i, _, _ in jobs}
     with run.running():
         results = engine.results(jobs)
@@ -533,19 +424,19 @@ def _tag_ray_locked(run: _TagRun, engine: Any) -> TagReport:
             for i, path in enumerate(run.paths):
                 fr = run.open_file(i, path, prints[i])
                 if i not in dispatched:
-                    if fr is not None:     # done in the journal, but an earlier file now has one of its ids
+                    if fr is not None:  # done in the journal, but an earlier file now has one of its ids
                         try:
                             for sid in fr.seen:
                                 run.admit(fr, sid)
                         except RuptureError as e:
                             run.fail(fr, failure_line(e, path))
                             continue
-                        run.end_file(fr)   # (not reached: open_file resumes a file without a clash)
+                        run.end_file(fr)  # (not reached: open_file resumes a file without a clash)
                     continue
                 error: str | None = None
                 for kind, payload in results.of_file(i):
                     if fr is None or error is not None:
-                        continue           # drained: nothing to tag, or the file already failed
+                        continue  # drained: nothing to tag, or the file already failed
                     if kind == "end":
                         error = payload or None
                     elif kind == "error":

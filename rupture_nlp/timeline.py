@@ -10,6 +10,7 @@ meet (the end of one, the start of the other, with the pause between them): an u
 *starting* there takes the start anchor, one *ending* there the end anchor, so utterances
 that coincide with cues keep the cue times exactly.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -26,8 +27,9 @@ class Timeline:
     anchored stretch.
     """
 
-    def __init__(self, pos: Sequence[float], time: Sequence[float], is_start: Sequence[bool],
-                 words_per_second: float = 2.5):
+    def __init__(
+        self, pos: Sequence[float], time: Sequence[float], is_start: Sequence[bool], words_per_second: float = 2.5
+    ):
         if not len(pos) == len(time) == len(is_start):
             raise ValueError("pos, time and is_start must have the same length")
         self.pos, self.time, self.is_start = pos, time, is_start

@@ -3,6 +3,7 @@
 Beyond the JSON Schema: duplicate ids, turns going backwards, end before start, empty or
 blank texts, labels not in the label schema, and labels whose schema speaker is the other role.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,13 +47,15 @@ def check_record(d: object, labels: LabelSchema | None = None) -> list[str]:
     msgs = []
     for err in sorted(_validator().iter_errors(d), key=lambda e: list(map(str, e.absolute_path))):
         if err.validator in ("enum", "type", "required", "minimum", "maximum", "minLength", "uniqueItems"):
-            what = {"enum": f"must be one of {err.validator_value}",
-                    "type": f"must be of type {err.validator_value}",
-                    "required": err.message.replace("'", "\"") if err.validator == "required" else "",
-                    "minimum": f"must be >= {err.validator_value}",
-                    "maximum": f"must be <= {err.validator_value}",
-                    "minLength": "must not be empty",
-                    "uniqueItems": "has repeated items"}[err.validator]
+            what = {
+                "enum": f"must be one of {err.validator_value}",
+                "type": f"must be of type {err.validator_value}",
+                "required": err.message.replace("'", '"') if err.validator == "required" else "",
+                "minimum": f"must be >= {err.validator_value}",
+                "maximum": f"must be <= {err.validator_value}",
+                "minLength": "must not be empty",
+                "uniqueItems": "has repeated items",
+            }[err.validator]
         else:
             what = err.message[:120]
         msgs.append(f"{_where(err)}: {what}")
@@ -81,8 +84,10 @@ def check_record(d: object, labels: LabelSchema | None = None) -> list[str]:
                     msgs.append(f"utterances/{i}/{field}: not in schema '{labels.name}': {', '.join(unknown)}")
             wrong = [l for l in u.get("labels") or [] if speaker_of.get(l, "any") not in ("any", u["speaker"])]
             if wrong:
-                msgs.append(f"utterances/{i}/labels: {speaker_of[wrong[0]]} label(s) on a {u['speaker']} "
-                            f"utterance (schema '{labels.name}'): {', '.join(wrong)}")
+                msgs.append(
+                    f"utterances/{i}/labels: {speaker_of[wrong[0]]} label(s) on a {u['speaker']} "
+                    f"utterance (schema '{labels.name}'): {', '.join(wrong)}"
+                )
     return msgs
 
 

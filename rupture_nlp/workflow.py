@@ -1,6 +1,9 @@
 """The one orchestration layer: train → compact → baselines → metrics → card, and evaluating a
 model directory. ``rupture train``, ``rupture evaluate`` and ``scripts/build_default_model.py``
 call these functions; every module they call does one job and knows nothing of this order.
+Over 500 lines because it is that one layer: every multi-stage sequence (training, compacting,
+evaluating, building the ASR renderings the trainer adds) is here so the stages stay ignorant of
+each other; its functions are short and each is one sequence.
 
 * :func:`train_model`: train the transformer (:func:`rupture_nlp.model.train.train_classifier`),
   train every registered baseline beside it, score everything on dev (``metrics.json``), write
@@ -12,6 +15,7 @@ call these functions; every module they call does one job and knows nothing of t
   on the same data and the same bootstrap resamples;
 * :func:`write_card`: (re-)render a model directory's ``README.md``.
 """
+
 from __future__ import annotations
 
 import json
@@ -75,9 +79,12 @@ def load_split(src: str | Path | Sequence[Session], schema: LabelSchema, what: s
 def describe_split(src: Any, sessions: list[Session], schema: LabelSchema) -> dict[str, Any]:
     """Sizes and label counts of a split (plus its file name and sha256 when it came from a file)."""
     Y = label_matrix(sessions, schema)
-    d: dict[str, Any] = {"sessions": len(sessions), "utterances": int(len(Y)),
-                         "labelled_utterances": int((Y.sum(1) > 0).sum()),
-                         "label_counts": {l: int(c) for l, c in zip(schema.label_ids, Y.sum(0))}}
+    d: dict[str, Any] = {
+        "sessions": len(sessions),
+        "utterances": int(len(Y)),
+        "labelled_utterances": int((Y.sum(1) > 0).sum()),
+        "label_counts": {l: int(c) for l, c in zip(schema.label_ids, Y.sum(0))},
+    }
     if isinstance(src, (str, Path)):
         d["file"] = Path(src).name
         d["sha256"] = file_sha256(Path(src))
@@ -88,14 +95,19 @@ def reproduce_sample(dev: list[Session], P: np.ndarray, n: int = 20) -> dict[str
     """The probabilities of the first ``n`` utterances of the first dev session (rounded), so a
     test can check quickly that a reloaded model still gives them."""
     k = min(n, len(dev[0].utterances))
-    return {"session_id": dev[0].session_id, "n_utterances": k,
-            "probabilities": np.round(P[:k], 5).tolist()}
+    return {"session_id": dev[0].session_id, "n_utterances": k, "probabilities": np.round(P[:k], 5).tolist()}
 
 
-def train_baselines(train_sessions: Iterable[Session], dev_sessions: Iterable[Session] | None,
-                    schema: LabelSchema, out_dir: str | Path, *, seed: int = 13,
-                    which: Sequence[str] | None = None,
-                    options: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+def train_baselines(
+    train_sessions: Iterable[Session],
+    dev_sessions: Iterable[Session] | None,
+    schema: LabelSchema,
+    out_dir: str | Path,
+    *,
+    seed: int = 13,
+    which: Sequence[str] | None = None,
+    options: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Train the registered baselines (``which``: some of them, by name) on the train split
     (thresholds/selection on dev) and save them under ``out_dir/baselines/<name>``. ``options``
     passes settings to a baseline's constructor, e.g. ``{"textcat": {"epochs": 5}}``.
@@ -105,7 +117,7 @@ def train_baselines(train_sessions: Iterable[Session], dev_sessions: Iterable[Se
     train = list(train_sessions)
     dev = list(dev_sessions) if dev_sessions is not None else None
     info: dict[str, Any] = {}
-    for name in (which if which is not None else baseline_names()):
+    for name in which if which is not None else baseline_names():
         model = get_baseline(name)(**{"seed": seed, **((options or {}).get(name) or {})})
         t0 = time.perf_counter()
         model.fit(train, schema, dev)
@@ -113,14 +125,16 @@ def train_baselines(train_sessions: Iterable[Session], dev_sessions: Iterable[Se
         path = model.save(Path(out_dir) / "baselines" / name)
         entry: dict[str, Any] = {"path": str(path), "train_seconds": round(secs, 2), "dev_macro_f1": None}
         if dev:
-            entry["dev_macro_f1"] = macro_f1(evaluate_predictions(dev, model.predict_proba(dev), schema,
-                                                                  model.thresholds, n_boot=0))
+            entry["dev_macro_f1"] = macro_f1(
+                evaluate_predictions(dev, model.predict_proba(dev), schema, model.thresholds, n_boot=0)
+            )
         info[name] = entry
     return info
 
 
-def evaluate_baselines(model_dir: Path, dev: list[Session], schema: LabelSchema, *, n_boot: int,
-                       seed: int) -> dict[str, Any]:
+def evaluate_baselines(
+    model_dir: Path, dev: list[Session], schema: LabelSchema, *, n_boot: int, seed: int
+) -> dict[str, Any]:
     """Every saved baseline of ``model_dir`` scored on ``dev``: ``{name: {fine, coarse, session_icc}}``."""
     out: dict[str, Any] = {}
     for name in baseline_names():
@@ -132,13 +146,14 @@ def evaluate_baselines(model_dir: Path, dev: list[Session], schema: LabelSchema,
     return out
 
 
-def _baselines_step(train: list[Session], dev: list[Session], schema: LabelSchema, out: Path, *, seed: int,
-                    n_boot: int) -> tuple[dict[str, Any], float]:
+def _baselines_step(
+    train: list[Session], dev: list[Session], schema: LabelSchema, out: Path, *, seed: int, n_boot: int
+) -> tuple[dict[str, Any], float]:
     """Train every baseline into ``out`` and score them on dev: (the ``metrics.json`` block, seconds)."""
     t0 = time.perf_counter()
     info = train_baselines(train, dev, schema, out, seed=seed)
     secs = time.perf_counter() - t0
-    for name, entry in info.items():   # paths relative to the model directory, not this machine's
+    for name, entry in info.items():  # paths relative to the model directory, not this machine's
         entry["path"] = f"baselines/{name}"
     return {"dev": evaluate_baselines(out, dev, schema, n_boot=n_boot, seed=seed), "training": info}, secs
 
@@ -151,8 +166,14 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
-def write_card(model_dir: str | Path, extra: dict[str, Any] | None = None, *, clf: RuptureClassifier | None = None,
-               metrics: dict[str, Any] | None = None, training_config: dict[str, Any] | None = None) -> Path:
+def write_card(
+    model_dir: str | Path,
+    extra: dict[str, Any] | None = None,
+    *,
+    clf: RuptureClassifier | None = None,
+    metrics: dict[str, Any] | None = None,
+    training_config: dict[str, Any] | None = None,
+) -> Path:
     """Render the card of a model directory into its ``README.md`` (``clf``, ``metrics`` and
     ``training_config`` are read from the directory unless given; ``extra``: see ``render_card``)."""
     d = Path(model_dir)
@@ -166,11 +187,19 @@ def write_card(model_dir: str | Path, extra: dict[str, Any] | None = None, *, cl
 # ------------------------------------------------------------------------------------------
 # training
 # ------------------------------------------------------------------------------------------
-def train_model(train_path: str | Path | Sequence[Session], dev_path: str | Path | Sequence[Session],
-                out_dir: str | Path, *, schema: LabelSchema | str | Path | None = None,
-                base: str | Path | None = None, epochs: int | None = None, seed: int = 13,
-                config: TrainConfig | None = None, progress: ProgressCallback | None = None,
-                card_extra: dict[str, Any] | None = None) -> TrainResult:
+def train_model(
+    train_path: str | Path | Sequence[Session],
+    dev_path: str | Path | Sequence[Session],
+    out_dir: str | Path,
+    *,
+    schema: LabelSchema | str | Path | None = None,
+    base: str | Path | None = None,
+    epochs: int | None = None,
+    seed: int = 13,
+    config: TrainConfig | None = None,
+    progress: ProgressCallback | None = None,
+    card_extra: dict[str, Any] | None = None,
+) -> TrainResult:
     """Train, select on dev, save to ``out_dir`` (with the baselines, ``metrics.json``,
     ``training_config.json`` and the card) and return the run's numbers.
 
@@ -198,10 +227,21 @@ def train_model(train_path: str | Path | Sequence[Session], dev_path: str | Path
         raise RuptureError("training and dev data must each hold at least one session")
 
     train_sessions = train + asr_renderings(train, cfg.asr_copies, cfg.seed)
-    run = train_classifier(train_sessions, dev, out, schema, cfg, base=base, progress=progress,
-                           source=Path(train_path) if isinstance(train_path, (str, Path)) else None)
-    timings = {**run.timings, "model_seconds": round(time.perf_counter() - t_start, 1),
-               "model_cpu_seconds": round(time.process_time() - cpu_start, 1)}
+    run = train_classifier(
+        train_sessions,
+        dev,
+        out,
+        schema,
+        cfg,
+        base=base,
+        progress=progress,
+        source=Path(train_path) if isinstance(train_path, (str, Path)) else None,
+    )
+    timings = {
+        **run.timings,
+        "model_seconds": round(time.perf_counter() - t_start, 1),
+        "model_cpu_seconds": round(time.process_time() - cpu_start, 1),
+    }
     baselines: dict[str, Any] = {"dev": {}, "training": None}
     if cfg.baselines:
         baselines, secs = _baselines_step(train, dev, schema, out, seed=cfg.seed, n_boot=cfg.n_boot)
@@ -209,17 +249,24 @@ def train_model(train_path: str | Path | Sequence[Session], dev_path: str | Path
     timings["total_train_seconds"] = round(time.perf_counter() - t_start, 1)
     timings["total_cpu_seconds"] = round(time.process_time() - cpu_start, 1)
 
-    metrics = _training_metrics(run, dev, schema, cfg, baselines, timings,
-                                {"train": describe_split(train_path, train, schema),
-                                 "dev": describe_split(dev_path, dev, schema)})
+    metrics = _training_metrics(
+        run,
+        dev,
+        schema,
+        cfg,
+        baselines,
+        timings,
+        {"train": describe_split(train_path, train, schema), "dev": describe_split(dev_path, dev, schema)},
+    )
     _write_json(out / "metrics.json", metrics)
     tc = cfg.to_dict()
     tc.update(rupture_version=__version__, base=run.base.to_config(), data=metrics["data"])
     _write_json(out / "training_config.json", tc)
     write_card(out, card_extra, clf=run.clf, metrics=metrics, training_config=tc)
     f1 = metrics["dev_macro_f1"]
-    return TrainResult(out, float(f1["fine"] or 0.0), float(f1["coarse"] or 0.0), run.best_epoch, run.history,
-                       timings, metrics)
+    return TrainResult(
+        out, float(f1["fine"] or 0.0), float(f1["coarse"] or 0.0), run.best_epoch, run.history, timings, metrics
+    )
 
 
 def asr_renderings(sessions: Sequence[Session], copies: int, seed: int) -> list[Session]:
@@ -232,34 +279,57 @@ def asr_renderings(sessions: Sequence[Session], copies: int, seed: int) -> list[
     for k in range(int(copies)):
         for s in sessions:
             r = render_session(s, AsrConfig(), seed=seed + k)
-            r = align_session(r, vtt=to_vtt(r), speakers=speakers_spec(r))   # cut as the tagger would cut it
+            r = align_session(r, vtt=to_vtt(r), speakers=speakers_spec(r))  # cut as the tagger would cut it
             r.session_id = f"{s.session_id}~asr{k + 1}"
             out.append(r)
     return out
 
 
-def _training_metrics(run: TrainedClassifier, dev: list[Session], schema: LabelSchema, cfg: TrainConfig,
-                      baselines: dict[str, Any], timings: dict[str, float], data: dict[str, Any]) -> dict[str, Any]:
+def _training_metrics(
+    run: TrainedClassifier,
+    dev: list[Session],
+    schema: LabelSchema,
+    cfg: TrainConfig,
+    baselines: dict[str, Any],
+    timings: dict[str, float],
+    data: dict[str, Any],
+) -> dict[str, Any]:
     """``metrics.json`` of a training run: dev scores with CIs of the model (and the baselines)."""
-    dev_eval = evaluate_predictions(dev, run.dev_probabilities, schema, run.dev_thresholds, n_boot=cfg.n_boot,
-                                    seed=cfg.seed)
+    dev_eval = evaluate_predictions(
+        dev, run.dev_probabilities, schema, run.dev_thresholds, n_boot=cfg.n_boot, seed=cfg.seed
+    )
     return {
         "model_version": run.clf.model_version,
         "dev": _dev_block(dev_eval),
         "dev_macro_f1": macro_f1(dev_eval),
         "baselines": baselines,
-        "training": {"best_epoch": run.best_epoch, "history": run.history, "timings": timings,
-                     "examples_seen": run.examples_seen, "examples_per_second": run.examples_per_second,
-                     **runtime_info()},
+        "training": {
+            "best_epoch": run.best_epoch,
+            "history": run.history,
+            "timings": timings,
+            "examples_seen": run.examples_seen,
+            "examples_per_second": run.examples_per_second,
+            **runtime_info(),
+        },
         "data": data,
         "reproduce": reproduce_sample(dev, run.dev_probabilities),
     }
 
 
-def compact_model(full_dir: str | Path, out_dir: str | Path, train: str | Path | Sequence[Session],
-                  dev: str | Path | Sequence[Session], *, rank: int = 64, dtype: str = "int8",
-                  n_boot: int = 1000, seed: int = 13, name: str | None = None, baselines: bool = True,
-                  card_extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def compact_model(
+    full_dir: str | Path,
+    out_dir: str | Path,
+    train: str | Path | Sequence[Session],
+    dev: str | Path | Sequence[Session],
+    *,
+    rank: int = 64,
+    dtype: str = "int8",
+    n_boot: int = 1000,
+    seed: int = 13,
+    name: str | None = None,
+    baselines: bool = True,
+    card_extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Turn a trained full model directory into its compact form in ``out_dir``, ready to use.
 
     ``train``/``dev``: the splits the full model was trained and selected on (files or sessions,
@@ -280,14 +350,20 @@ def compact_model(full_dir: str | Path, out_dir: str | Path, train: str | Path |
     clf, stats, P = _compact_step(full_dir, out, dev_s, rank=rank, dtype=dtype, name=name)
     res = evaluate_predictions(dev_s, P, clf.schema, clf.thresholds, n_boot=n_boot, seed=seed)
     t_compact = time.perf_counter() - t0
-    metrics = {**full_metrics,
-               "model_version": clf.model_version,
-               "dev": _dev_block(res),
-               "dev_macro_f1": macro_f1(res),
-               "compact": {"method": "truncated SVD of the full fine-tuning's weight updates", **stats,
-                           "dtype": dtype, "full_dev_macro_f1": full_metrics.get("dev_macro_f1"),
-                           "full_model_version": full_metrics.get("model_version")},
-               "reproduce": reproduce_sample(dev_s, P)}
+    metrics = {
+        **full_metrics,
+        "model_version": clf.model_version,
+        "dev": _dev_block(res),
+        "dev_macro_f1": macro_f1(res),
+        "compact": {
+            "method": "truncated SVD of the full fine-tuning's weight updates",
+            **stats,
+            "dtype": dtype,
+            "full_dev_macro_f1": full_metrics.get("dev_macro_f1"),
+            "full_model_version": full_metrics.get("model_version"),
+        },
+        "reproduce": reproduce_sample(dev_s, P),
+    }
     timings = {"compact_seconds": round(t_compact, 1)}
     if baselines:
         metrics["baselines"], secs = _baselines_step(train_s, dev_s, clf.schema, out, seed=seed, n_boot=n_boot)
@@ -298,19 +374,29 @@ def compact_model(full_dir: str | Path, out_dir: str | Path, train: str | Path |
     tr = metrics["training"] = dict(metrics.get("training") or {})
     tr["timings"] = {**(tr.get("timings") or {}), **timings}
     _write_json(out / "metrics.json", metrics)
-    tc = json.loads((full_dir / "training_config.json").read_text()) if (full_dir / "training_config.json").is_file() else {}
+    tc = (
+        json.loads((full_dir / "training_config.json").read_text())
+        if (full_dir / "training_config.json").is_file()
+        else {}
+    )
     tc["compact"] = {"method": "svd", "rank": rank, "dtype": dtype, "thresholds": "re-tuned on dev"}
     _write_json(out / "training_config.json", tc)
-    write_card(out, card_extra if card_extra is not None else {"notes": [_compact_note(metrics, rank, dtype, stats)]},
-               clf=clf, metrics=metrics, training_config=tc)
+    write_card(
+        out,
+        card_extra if card_extra is not None else {"notes": [_compact_note(metrics, rank, dtype, stats)]},
+        clf=clf,
+        metrics=metrics,
+        training_config=tc,
+    )
     return metrics
 
 
-def _compact_step(full_dir: Path, out: Path, dev: list[Session], *, rank: int, dtype: str,
-                  name: str | None) -> tuple[RuptureClassifier, dict[str, Any], np.ndarray]:
+def _compact_step(
+    full_dir: Path, out: Path, dev: list[Session], *, rank: int, dtype: str, name: str | None
+) -> tuple[RuptureClassifier, dict[str, Any], np.ndarray]:
     """The adapters in ``out`` (renamed to ``name``), thresholds re-tuned on dev and saved;
     returns (classifier, extraction statistics, its dev probabilities)."""
-    shutil.rmtree(out / "encoder", ignore_errors=True)   # full weights of an earlier model in the same place
+    shutil.rmtree(out / "encoder", ignore_errors=True)  # full weights of an earlier model in the same place
     clf, stats = lora_from_full(full_dir, out, rank, dtype)
     if name is not None and name != clf.config.name:
         clf.config.name = name
@@ -328,11 +414,13 @@ def _compact_note(metrics: dict[str, Any], rank: int, dtype: str, stats: dict[st
     def num(x: Any) -> str:
         return "–" if x is None else f"{float(x):.3f}"
 
-    return (f"**Compact form.** The fully fine-tuned encoder's weight updates are stored as rank-{rank} LoRA "
-            f"factors ({dtype}; {stats['energy_kept_mean']:.0%} of the updates' energy on average) over the base. "
-            f"With thresholds re-tuned on dev: {metrics['dev_macro_f1']['fine']:.3f} fine / "
-            f"{metrics['dev_macro_f1']['coarse']:.3f} coarse dev macro-F1; the full model had "
-            f"{num(full_f1.get('fine'))} / {num(full_f1.get('coarse'))}.")
+    return (
+        f"**Compact form.** The fully fine-tuned encoder's weight updates are stored as rank-{rank} LoRA "
+        f"factors ({dtype}; {stats['energy_kept_mean']:.0%} of the updates' energy on average) over the base. "
+        f"With thresholds re-tuned on dev: {metrics['dev_macro_f1']['fine']:.3f} fine / "
+        f"{metrics['dev_macro_f1']['coarse']:.3f} coarse dev macro-F1; the full model had "
+        f"{num(full_f1.get('fine'))} / {num(full_f1.get('coarse'))}."
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -351,14 +439,24 @@ def _check_same_schema(a: LabelSchema, b: LabelSchema, what: str, where: Path) -
             detail.append("missing " + ", ".join(only_a[:6]))
         if only_b:
             detail.append("extra " + ", ".join(only_b[:6]))
-        raise RuptureError(f"{what} does not match the label schema "
-                           f"({'; '.join(detail) if detail else 'same labels in another order'})", where)
+        raise RuptureError(
+            f"{what} does not match the label schema "
+            f"({'; '.join(detail) if detail else 'same labels in another order'})",
+            where,
+        )
 
 
-def evaluate_model_dir(model_dir: str | Path, data_path: str | Path, *, schema: LabelSchema | str | Path | None = None,
-                       n_boot: int = DEFAULT_N_BOOT, seed: int = DEFAULT_SEED, level: float = DEFAULT_LEVEL,
-                       baselines: Sequence[str] | None = None,
-                       on_step: Callable[[str], None] | None = None) -> dict[str, Any]:
+def evaluate_model_dir(
+    model_dir: str | Path,
+    data_path: str | Path,
+    *,
+    schema: LabelSchema | str | Path | None = None,
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = DEFAULT_SEED,
+    level: float = DEFAULT_LEVEL,
+    baselines: Sequence[str] | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Evaluate the transformer (if ``model_dir`` has one) and every saved baseline on ``data_path``.
 
     The transformer is present when ``model_dir/config.json`` exists and is loaded with
@@ -385,8 +483,9 @@ def evaluate_model_dir(model_dir: str | Path, data_path: str | Path, *, schema: 
     names = list(baselines) if baselines is not None else baseline_names()
     present = [b for b in names if (bdir / b).is_dir()]
     if not has_model and not present:
-        raise RuptureError("not a rupture model directory: no config.json and no "
-                           + " or ".join(f"baselines/{b}" for b in names), mdir)
+        raise RuptureError(
+            "not a rupture model directory: no config.json and no " + " or ".join(f"baselines/{b}" for b in names), mdir
+        )
 
     # -- the schema: the model's own; everything else must agree with it
     model_schema = _read_schema_file(mdir / "schema.yaml")
@@ -418,10 +517,11 @@ def evaluate_model_dir(model_dir: str | Path, data_path: str | Path, *, schema: 
     kw = dict(n_boot=n_boot, seed=seed, level=level, return_samples=True)
     result: dict[str, Any] = {
         "model": {"dir": str(mdir), "present": has_model, "model_version": None},
-        "data": {"path": str(dpath), "sha256": file_sha256(dpath), "sessions": len(sessions),
-                 "utterances": n_utt},
+        "data": {"path": str(dpath), "sha256": file_sha256(dpath), "sessions": len(sessions), "utterances": n_utt},
         "schema": active.name,
-        "fine": None, "coarse": None, "session_icc": None,
+        "fine": None,
+        "coarse": None,
+        "session_icc": None,
         "bootstrap": {"n": int(n_boot), "seed": int(seed), "level": float(level), "unit": "session"},
         "baselines": {},
     }
@@ -449,8 +549,10 @@ def evaluate_model_dir(model_dir: str | Path, data_path: str | Path, *, schema: 
         entry["predict_seconds"] = round(secs, 3)
         if model_res is not None:
             entry["vs_model"] = {
-                f"{lvl}_macro_f1_diff_ci": paired_difference(model_res["_samples"][lvl]["macro_f1"],
-                                                            res["_samples"][lvl]["macro_f1"], level)
-                for lvl in ("fine", "coarse")}
+                f"{lvl}_macro_f1_diff_ci": paired_difference(
+                    model_res["_samples"][lvl]["macro_f1"], res["_samples"][lvl]["macro_f1"], level
+                )
+                for lvl in ("fine", "coarse")
+            }
         result["baselines"][name] = entry
     return result

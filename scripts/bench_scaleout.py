@@ -14,6 +14,7 @@ local engine.
 
     nice -n 19 .venv/bin/python scripts/bench_scaleout.py [--sessions 200] [--utterances 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,11 @@ MODEL = ROOT / "models" / "rupture-3rs-minilm"
 
 
 def make_corpus(folder: Path, n_sessions: int, n_utt: int) -> list[Path]:
-    sessions = [json.loads(line) for line in (ROOT / "corpora" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
-                if line.strip()]
+    sessions = [
+        json.loads(line)
+        for line in (ROOT / "corpora" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for k in range(n_sessions):
@@ -55,6 +59,7 @@ def peak_rss_mib() -> float:
 def one_run(spec: dict) -> dict:
     """In a fresh process: one tag_files call; its timings and this process's peak memory."""
     from rupture_nlp.tagging import tag_files
+
     first: list[float] = []
 
     def progress(event) -> None:
@@ -66,14 +71,24 @@ def one_run(spec: dict) -> dict:
     rep = tag_files(paths, spec["model"], spec["out"], progress=progress, resume=False, **spec["options"])
     t1 = time.perf_counter()
     steady = t1 - first[0] if first else float("nan")
-    return {"seconds": t1 - t0, "steady_seconds": steady, "utterances": rep.utterances, "sessions": rep.sessions,
-            "failed": len(rep.failed), "peak_rss_mib": peak_rss_mib()}
+    return {
+        "seconds": t1 - t0,
+        "steady_seconds": steady,
+        "utterances": rep.utterances,
+        "sessions": rep.sessions,
+        "failed": len(rep.failed),
+        "peak_rss_mib": peak_rss_mib(),
+    }
 
 
 def run_in_child(inputs: list[Path], out: Path, options: dict, model: Path) -> dict:
     spec = {"inputs": [str(p) for p in inputs], "out": str(out), "options": options, "model": str(model)}
-    r = subprocess.run([sys.executable, __file__, "--one", json.dumps(spec)], capture_output=True, text=True,
-                       env={**os.environ, "RUPTURE_PROGRESS": "0"})
+    r = subprocess.run(
+        [sys.executable, __file__, "--one", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RUPTURE_PROGRESS": "0"},
+    )
     if r.returncode != 0:
         raise SystemExit(f"run {options} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -105,29 +120,39 @@ def bench(args: argparse.Namespace, tmp: Path) -> int:
         "ray, 2 workers": {"engine": "ray", "workers": 2, "threads": 1},
     }
     res = {}
-    print(f"corpus: {len(paths)} sessions of up to {args.utterances} utterances, model {args.model.name}, "
-          f"{os.cpu_count()} cores", flush=True)
+    print(
+        f"corpus: {len(paths)} sessions of up to {args.utterances} utterances, model {args.model.name}, "
+        f"{os.cpu_count()} cores",
+        flush=True,
+    )
     for name, opts in runs.items():
         res[name] = r = run_in_child(paths, tmp / f"{len(res)}.jsonl", opts, args.model)
-        print(f"  {name:<22} {r['utterances'] / r['seconds']:7.1f} utt/s overall ({r['seconds']:.1f} s), "
-              f"{r['utterances'] / r['steady_seconds']:7.1f} utt/s steady; driver peak RSS {r['peak_rss_mib']:.0f} MiB"
-              f"; {r['utterances']} utterances", flush=True)
+        print(
+            f"  {name:<22} {r['utterances'] / r['seconds']:7.1f} utt/s overall ({r['seconds']:.1f} s), "
+            f"{r['utterances'] / r['steady_seconds']:7.1f} utt/s steady; driver peak RSS {r['peak_rss_mib']:.0f} MiB"
+            f"; {r['utterances']} utterances",
+            flush=True,
+        )
     local, one, two = (res[k] for k in runs)
 
     def ratio(a: dict, b: dict, key: str) -> float:
         return (a["utterances"] / a[key]) / (b["utterances"] / b[key])
 
-    print(f"ratios (overall / steady): ray 2 workers vs 1 worker {ratio(two, one, 'seconds'):.2f}x / "
-          f"{ratio(two, one, 'steady_seconds'):.2f}x; ray 1 worker vs local {ratio(one, local, 'seconds'):.2f}x / "
-          f"{ratio(one, local, 'steady_seconds'):.2f}x; ray 2 workers vs local {ratio(two, local, 'seconds'):.2f}x / "
-          f"{ratio(two, local, 'steady_seconds'):.2f}x")
+    print(
+        f"ratios (overall / steady): ray 2 workers vs 1 worker {ratio(two, one, 'seconds'):.2f}x / "
+        f"{ratio(two, one, 'steady_seconds'):.2f}x; ray 1 worker vs local {ratio(one, local, 'seconds'):.2f}x / "
+        f"{ratio(one, local, 'steady_seconds'):.2f}x; ray 2 workers vs local {ratio(two, local, 'seconds'):.2f}x / "
+        f"{ratio(two, local, 'steady_seconds'):.2f}x"
+    )
     examples = sorted((ROOT / "corpora" / "examples").iterdir())
     el = run_in_child(examples, tmp / "ex-local.jsonl", {"threads": args.threads}, args.model)
     er = run_in_child(examples, tmp / "ex-ray.jsonl", {"engine": "ray", "threads": 1}, args.model)
-    print(f"5 example transcripts ({el['utterances']} utterances): local {el['seconds']:.1f} s, ray (embedded, "
-          f"{os.cpu_count()} workers) {er['seconds']:.1f} s: overhead {er['seconds'] - el['seconds']:+.1f} s "
-          f"({er['seconds'] / el['seconds']:.2f}x); driver peak RSS local {el['peak_rss_mib']:.0f} MiB, "
-          f"ray {er['peak_rss_mib']:.0f} MiB")
+    print(
+        f"5 example transcripts ({el['utterances']} utterances): local {el['seconds']:.1f} s, ray (embedded, "
+        f"{os.cpu_count()} workers) {er['seconds']:.1f} s: overhead {er['seconds'] - el['seconds']:+.1f} s "
+        f"({er['seconds'] / el['seconds']:.2f}x); driver peak RSS local {el['peak_rss_mib']:.0f} MiB, "
+        f"ray {er['peak_rss_mib']:.0f} MiB"
+    )
     return 0
 
 

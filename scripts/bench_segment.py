@@ -18,6 +18,7 @@
 4. When the bundled corpus exists (``corpora/*.jsonl``): how well the segmenter recovers its
    authors' utterance lines from turns made by joining them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,21 +35,40 @@ sys.path.insert(0, str(ROOT))
 
 # --------------------------------------------------------------------------- corpus
 THERAPIST = [
-    "How has the week been for you?", "What was that like?", "Can you say a bit more about that?",
-    "I wonder if something I said earlier didn't sit right with you.", "Let's slow down for a moment.",
-    "It sounds like part of you wanted to go and part of you didn't.", "That makes sense to me.",
-    "I might have pushed too hard just now, and I'm sorry about that.", "Shall we look at the diary together?",
-    "When you say fine, what does fine mean this week?", "I noticed you went quiet when I mentioned your father.",
-    "We could try something different today, if you'd like.", "What would you want to be different by the summer?",
-    "So the plan was to go to the shop on your own--", "Take your time.", "Where do you feel that in your body?",
+    "How has the week been for you?",
+    "What was that like?",
+    "Can you say a bit more about that?",
+    "I wonder if something I said earlier didn't sit right with you.",
+    "Let's slow down for a moment.",
+    "It sounds like part of you wanted to go and part of you didn't.",
+    "That makes sense to me.",
+    "I might have pushed too hard just now, and I'm sorry about that.",
+    "Shall we look at the diary together?",
+    "When you say fine, what does fine mean this week?",
+    "I noticed you went quiet when I mentioned your father.",
+    "We could try something different today, if you'd like.",
+    "What would you want to be different by the summer?",
+    "So the plan was to go to the shop on your own--",
+    "Take your time.",
+    "Where do you feel that in your body?",
 ]
 CLIENT = [
-    "It was fine, I suppose.", "I don't know.", "Work was busy again, the usual.", "I did the homework, mostly.",
-    "It's just... I thought this would be quicker.", "My sister rang on Sunday and it turned into a row.",
-    "I'm not sure this is helping, to be honest.", "Nothing really happened.", "[sighs] It's hard to explain.",
-    "I went to the shop but I left before the till.", "Maybe. I haven't thought about it that way.",
-    "You keep asking me that.", "It was okay -- It was better than last time, anyway.", "[laughs] Not really.",
-    "I felt stupid, sitting there with the worksheet.", "We had a good weekend, actually.",
+    "It was fine, I suppose.",
+    "I don't know.",
+    "Work was busy again, the usual.",
+    "I did the homework, mostly.",
+    "It's just... I thought this would be quicker.",
+    "My sister rang on Sunday and it turned into a row.",
+    "I'm not sure this is helping, to be honest.",
+    "Nothing really happened.",
+    "[sighs] It's hard to explain.",
+    "I went to the shop but I left before the till.",
+    "Maybe. I haven't thought about it that way.",
+    "You keep asking me that.",
+    "It was okay -- It was better than last time, anyway.",
+    "[laughs] Not really.",
+    "I felt stupid, sitting there with the worksheet.",
+    "We had a good weekend, actually.",
 ]
 BACKCHANNELS = ["Mm-hmm.", "Yeah.", "Okay.", "Right.", "Mm.", "Uh-huh."]
 
@@ -96,13 +116,13 @@ def render(turns: list[tuple[str, list[str]]], fmt: str) -> str:
             i += len(sents)
         return "".join(out)
     if fmt == "csv":
-        return "speaker,start,end,text\n" + "".join(
-            f"{names[w]},{a:.2f},{b:.2f},\"{s}\"\n" for w, s, a, b in cues)
+        return "speaker,start,end,text\n" + "".join(f'{names[w]},{a:.2f},{b:.2f},"{s}"\n' for w, s, a, b in cues)
     if fmt == "vtt":
         return "WEBVTT\n\n" + "".join(f"{clock(a)} --> {clock(b)}\n<v {names[w]}>{s}\n\n" for w, s, a, b in cues)
     if fmt == "srt":
-        return "".join(f"{i}\n{clock(a, ',')} --> {clock(b, ',')}\n{names[w]}: {s}\n\n"
-                       for i, (w, s, a, b) in enumerate(cues, 1))
+        return "".join(
+            f"{i}\n{clock(a, ',')} --> {clock(b, ',')}\n{names[w]}: {s}\n\n" for i, (w, s, a, b) in enumerate(cues, 1)
+        )
     raise ValueError(fmt)
 
 
@@ -171,8 +191,9 @@ def bench_speed(n_sessions: int, rounds: int) -> dict:
             return timed(texts, lambda t: len(bare.make_doc(t)))
 
         def run_pipeline():
-            return timed(turns, lambda tm: len(doc_to_session(nlp(make_doc(nlp, tm[0], session_id="s",
-                                                                            meta=tm[1]))).utterances))
+            return timed(
+                turns, lambda tm: len(doc_to_session(nlp(make_doc(nlp, tm[0], session_id="s", meta=tm[1]))).utterances)
+            )
 
         def run_full():
             secs: dict[str, list[float]] = {k: [] for k in clocks}
@@ -204,9 +225,13 @@ def bench_speed(n_sessions: int, rounds: int) -> dict:
                 for k in clocks:
                     best[name, k] = [min(a, b) for a, b in zip(best[name, k], secs[k])]
                     run[name, k] = min(run[name, k], sum(secs[k]))
-    return {"sessions": n_sessions, "words": words, "units": units,
-            "session_wps": {(j, k): words / sum(v) for (j, k), v in best.items()},
-            "run_wps": {jk: words / v for jk, v in run.items()}}
+    return {
+        "sessions": n_sessions,
+        "words": words,
+        "units": units,
+        "session_wps": {(j, k): words / sum(v) for (j, k), v in best.items()},
+        "run_wps": {jk: words / v for jk, v in run.items()},
+    }
 
 
 # --------------------------------------------------------------------------- memory
@@ -232,16 +257,27 @@ def memory_child(n_sessions: int) -> None:
         _, peak2 = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         size = (Path(td) / "out.jsonl").stat().st_size
-    print(json.dumps({"sessions": rep.sessions, "utterances": rep.utterances, "peak_mib": peak / 2**20,
-                      "jsonl_sessions": rep2.sessions, "jsonl_mib": size / 2**20, "jsonl_peak_mib": peak2 / 2**20,
-                      "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(
+        json.dumps(
+            {
+                "sessions": rep.sessions,
+                "utterances": rep.utterances,
+                "peak_mib": peak / 2**20,
+                "jsonl_sessions": rep2.sessions,
+                "jsonl_mib": size / 2**20,
+                "jsonl_peak_mib": peak2 / 2**20,
+                "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 def bench_memory(sizes: list[int]) -> list[dict]:
     out = []
     for n in sizes:
-        r = subprocess.run([sys.executable, __file__, "--memory-child", str(n)], capture_output=True, text=True,
-                           check=True)
+        r = subprocess.run(
+            [sys.executable, __file__, "--memory-child", str(n)], capture_output=True, text=True, check=True
+        )
         out.append(json.loads(r.stdout.strip().splitlines()[-1]))
     return out
 
@@ -279,8 +315,12 @@ def corpus_agreement() -> dict | None:
                     gold += len(g)
                     found += len(got - {0})
                     hit += len(g & got)
-        res[mode] = {"line_boundaries": gold, "recovered": hit / max(1, gold), "lines": lines,
-                     "utterances_per_line": units / max(1, lines)}
+        res[mode] = {
+            "line_boundaries": gold,
+            "recovered": hit / max(1, gold),
+            "lines": lines,
+            "utterances_per_line": units / max(1, lines),
+        }
     return res
 
 
@@ -296,35 +336,47 @@ def main() -> int:
         return 0
     sp = bench_speed(args.sessions, args.rounds)
     ses, run, units = sp["session_wps"], sp["run_wps"], sp["units"]
-    print(f"corpus: {sp['sessions']} sessions, {sp['words']:,} words (txt, timestamped txt, csv, vtt, srt); "
-          f"words/s of CPU time, each session's best of {args.rounds} rounds (best whole round, and its wall "
-          "time, in brackets)")
-    rows = [("bare spacy.blank('en') + sentencizer", "bare", f"{units['bare']:,} sentences"),
-            ("  its tokenizer alone (both pay it)", "tokenizer", ""),
-            ("rupture pipeline, turns in memory", "pipeline", f"{units['pipeline']:,} utterances"),
-            ("rupture segment, files -> JSONL", "full", f"{units['full']:,} utterances")]
+    print(
+        f"corpus: {sp['sessions']} sessions, {sp['words']:,} words (txt, timestamped txt, csv, vtt, srt); "
+        f"words/s of CPU time, each session's best of {args.rounds} rounds (best whole round, and its wall "
+        "time, in brackets)"
+    )
+    rows = [
+        ("bare spacy.blank('en') + sentencizer", "bare", f"{units['bare']:,} sentences"),
+        ("  its tokenizer alone (both pay it)", "tokenizer", ""),
+        ("rupture pipeline, turns in memory", "pipeline", f"{units['pipeline']:,} utterances"),
+        ("rupture segment, files -> JSONL", "full", f"{units['full']:,} utterances"),
+    ]
     for label, key, note in rows:
         print(f"  {label:38s} {ses[key, 'cpu']:>10,.0f} ({run[key, 'cpu']:>9,.0f}, {run[key, 'wall']:>9,.0f})  {note}")
     ratio = ses["full", "cpu"] / ses["bare", "cpu"]
-    print(f"ratio rupture segment / bare: {ratio:.2f} (whole rounds: {run['full', 'cpu'] / run['bare', 'cpu']:.2f} CPU, "
-          f"{run['full', 'wall'] / run['bare', 'wall']:.2f} wall; aim >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'}); "
-          f"pipeline alone / bare: {ses['pipeline', 'cpu'] / ses['bare', 'cpu']:.2f}")
+    print(
+        f"ratio rupture segment / bare: {ratio:.2f} (whole rounds: {run['full', 'cpu'] / run['bare', 'cpu']:.2f} CPU, "
+        f"{run['full', 'wall'] / run['bare', 'wall']:.2f} wall; aim >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'}); "
+        f"pipeline alone / bare: {ses['pipeline', 'cpu'] / ses['bare', 'cpu']:.2f}"
+    )
     sizes = [int(x) for x in args.memory.split(",") if x.strip()]
     if sizes:
         mem = bench_memory(sizes)
         for m in mem:
-            print(f"memory: {m['sessions']:>5} sessions ({m['utterances']:,} utterances): peak {m['peak_mib']:.1f} MiB "
-                  f"traced; JSONL pass-through of the {m['jsonl_mib']:.1f} MiB output: peak {m['jsonl_peak_mib']:.1f} MiB; "
-                  f"process max RSS {m['maxrss_mib']:.0f} MiB")
+            print(
+                f"memory: {m['sessions']:>5} sessions ({m['utterances']:,} utterances): peak {m['peak_mib']:.1f} MiB "
+                f"traced; JSONL pass-through of the {m['jsonl_mib']:.1f} MiB output: peak {m['jsonl_peak_mib']:.1f} MiB; "
+                f"process max RSS {m['maxrss_mib']:.0f} MiB"
+            )
         if len(mem) > 1:
             a, b = mem[0], mem[-1]
-            print(f"memory growth for {b['sessions'] / a['sessions']:.0f}x the sessions: "
-                  f"x{b['peak_mib'] / a['peak_mib']:.2f} (transcripts), x{b['jsonl_peak_mib'] / a['jsonl_peak_mib']:.2f} (JSONL)")
+            print(
+                f"memory growth for {b['sessions'] / a['sessions']:.0f}x the sessions: "
+                f"x{b['peak_mib'] / a['peak_mib']:.2f} (transcripts), x{b['jsonl_peak_mib'] / a['jsonl_peak_mib']:.2f} (JSONL)"
+            )
     agree = corpus_agreement()
     if agree:
         for mode, r in agree.items():
-            print(f"bundled corpus ({mode}): {100 * r['recovered']:.1f}% of {r['line_boundaries']:,} line boundaries "
-                  f"inside turns recovered; {r['utterances_per_line']:.2f} utterances per authored line")
+            print(
+                f"bundled corpus ({mode}): {100 * r['recovered']:.1f}% of {r['line_boundaries']:,} line boundaries "
+                f"inside turns recovered; {r['utterances_per_line']:.2f} utterances per authored line"
+            )
     return 0
 
 

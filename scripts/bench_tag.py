@@ -14,11 +14,20 @@ loop leaves out), in the same run, each in a fresh subprocess (so peak memory is
   sorting and dynamic padding buy);
 * ``tag-onnx``: ``tag_files`` with the network exported to ONNX (opset 17, dynamic batch and
   sequence axes) and run by ONNX Runtime (needs ``pip install onnxruntime onnx``; skipped when
-  they are missing). The export happens before the timed part.
+  they are missing). The export happens before the timed part;
+* ``tag-openvino``: the same network converted by OpenVINO (``openvino.convert_model`` from the
+  torch module, dynamic batch and sequence dims) and compiled for the CPU, float32, with as many
+  inference threads as torch has (needs ``pip install openvino``; skipped when it is missing);
+* ``tag-openvino-int8``: that model quantised statically to int8 by NNCF (``nncf.quantize``,
+  OpenVINO backend, transformer model type, default preset), calibrated on ``--calib-size``
+  utterances of ``--calib`` (the training corpus) in the model's own input form (needs
+  ``pip install openvino nncf``; skipped when they are missing). Conversion and quantisation happen
+  before the timed part.
 
 Printed: utterances/s, ratio to the naive loop, peak RSS (MiB); with gold labels in the data,
-also the fine and coarse macro-F1 of float32 vs int8 (quantisation is only worth keeping when it
-loses at most 1 point).
+also the fine and coarse macro-F1, and each of int8, ONNX Runtime and OpenVINO against ``tag``:
+fine macro-F1 difference and speed ratio (an alternative is only worth keeping when it is faster
+and loses at most 1 point).
 
     python scripts/bench_tag.py --model models/rupture-3rs-minilm --data corpora/dev.jsonl \
         [--limit 600] [--threads 2] [--json runs/bench_tag.json]
@@ -28,6 +37,7 @@ corpora of that many sessions (the data's sessions cycled under new ids, each cu
 ``--memory-utterances`` utterances so that 1,000 sessions take minutes, not an hour): peak RSS
 must not grow with the number of sessions.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,6 +56,7 @@ import numpy as np
 def _subset(data: Path, limit: int | None, out: Path) -> int:
     """Copy whole sessions from ``data`` until ``limit`` utterances; returns the utterance count."""
     from rupture_nlp.records import read_sessions, write_sessions
+
     picked, n = [], 0
     for s in read_sessions(data):
         if limit is not None and n >= limit:
@@ -60,6 +71,7 @@ def _cycled(data: Path, n_sessions: int, n_utts: int, out: Path) -> int:
     """``n_sessions`` sessions cut from ``data``'s (cycled, new ids, ``n_utts`` utterances each)."""
     import dataclasses
     from rupture_nlp.records import read_sessions, write_sessions
+
     src = [s for s in read_sessions(data) if s.utterances]
     picked = []
     for i in range(n_sessions):
@@ -72,16 +84,31 @@ def _cycled(data: Path, n_sessions: int, n_utts: int, out: Path) -> int:
 
 
 def memory_table(args: argparse.Namespace) -> int:
-    print(f"peak memory of tag by corpus size ({args.memory_utterances} utterances per session, "
-          f"model {args.model})", flush=True)
+    print(
+        f"peak memory of tag by corpus size ({args.memory_utterances} utterances per session, model {args.model})",
+        flush=True,
+    )
     print("sessions  utterances   seconds   peak RSS MiB")
     with tempfile.TemporaryDirectory(prefix="bench-tag-mem-") as tmp:
         for n in (int(x) for x in args.memory.split(",")):
             data = Path(tmp) / f"mem{n}.jsonl"
             n_utt = _cycled(Path(args.data), n, args.memory_utterances, data)
-            cmd = [sys.executable, __file__, "--worker", "tag", "--no-eval", "--model", args.model, "--data", str(data),
-                   "--tmp", tmp] + (["--threads", str(args.threads)] if args.threads else [])
-            r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                "tag",
+                "--no-eval",
+                "--model",
+                args.model,
+                "--data",
+                str(data),
+                "--tmp",
+                tmp,
+            ] + (["--threads", str(args.threads)] if args.threads else [])
+            r = subprocess.run(
+                cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+            )
             if r.returncode:
                 print(f"tag failed:\n{r.stderr[-2000:]}", file=sys.stderr)
                 return 1
@@ -92,6 +119,7 @@ def memory_table(args: argparse.Namespace) -> int:
 
 def _have(*modules: str) -> bool:
     import importlib.util
+
     return all(importlib.util.find_spec(m) is not None for m in modules)
 
 
@@ -99,62 +127,174 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-class OrtNet:
-    """``clf.net`` run by ONNX Runtime: for a cross model its forward (collate()'s tensors in,
-    logits out); for a session model its utterance encoder (``embed``), the dialogue head staying
-    in torch (it is a small fraction of the time)."""
+def _export_module(clf):
+    """What the ONNX Runtime and OpenVINO variants export from ``clf.net``: ``(module, input names,
+    sample inputs, head)``: for a cross model its forward (collate()'s tensors in, logits out); for a
+    session model its utterance encoder (``embed``), the dialogue head staying in torch (it is a small
+    fraction of the time; ``head`` is then ``net.head``, else None)."""
+    import torch
+
+    net = clf.net.eval()
+    ids = torch.ones((2, 8), dtype=torch.long)
+    if clf.config.arch == "session":
+
+        class Embed(torch.nn.Module):
+            def __init__(self, n):
+                super().__init__()
+                self.n = n
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                return self.n.embed(input_ids, attention_mask, token_type_ids)
+
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        return Embed(net), names, (ids, ids, ids * 0), net.head
+    names = ["input_ids", "attention_mask", "token_type_ids", "pause"]
+    return net, names, (ids, torch.ones_like(ids), torch.zeros_like(ids), torch.zeros((2, net.n_pause))), None
+
+
+class _ExportedNet:
+    """Stands in for ``clf._infer_net``: ``__call__``/``embed`` take collate()'s tensors, feed the
+    inputs the exported network has (``self.inputs``) to ``_run`` and return its output as a tensor."""
+
+    inputs: set[str]
+
+    def eval(self):
+        return self
+
+    def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, **batch):
+        import torch
+
+        feed = {k: v.numpy() for k, v in batch.items() if k in self.inputs}
+        if "token_type_ids" in self.inputs and "token_type_ids" not in feed:
+            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
+        return torch.from_numpy(self._run(feed))
+
+    embed = __call__
+
+
+class OrtNet(_ExportedNet):
+    """``clf.net`` run by ONNX Runtime (what :func:`_export_module` exports)."""
 
     def __init__(self, clf, path: Path, threads: int):
         import onnxruntime as ort
         import torch
-        net = clf.net.eval()
-        self.session_arch = clf.config.arch == "session"
-        ids = torch.ones((2, 8), dtype=torch.long)
-        if self.session_arch:
-            class Embed(torch.nn.Module):
-                def __init__(self, n):
-                    super().__init__()
-                    self.n = n
 
-                def forward(self, input_ids, attention_mask, token_type_ids):
-                    return self.n.embed(input_ids, attention_mask, token_type_ids)
-            module, names, sample = Embed(net), ["input_ids", "attention_mask", "token_type_ids"], (ids, ids, ids * 0)
-            self.head = net.head
-        else:
-            module, names = net, ["input_ids", "attention_mask", "token_type_ids", "pause"]
-            sample = (ids, torch.ones_like(ids), torch.zeros_like(ids), torch.zeros((2, net.n_pause)))
+        module, names, sample, head = _export_module(clf)
+        if head is not None:
+            self.head = head
         axes = {n: {0: "batch", 1: "seq"} for n in names if n != "pause"}
         axes.update({"pause": {0: "batch"}, "logits": {0: "batch"}})
         with torch.inference_mode():
-            torch.onnx.export(module, sample, str(path), input_names=names, output_names=["logits"],
-                              dynamic_axes={k: v for k, v in axes.items() if k in names + ["logits"]},
-                              opset_version=17, dynamo=False)
+            torch.onnx.export(
+                module,
+                sample,
+                str(path),
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes={k: v for k, v in axes.items() if k in names + ["logits"]},
+                opset_version=17,
+                dynamo=False,
+            )
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
 
-    def eval(self):
-        return self
+    def _run(self, feed):
+        return self.session.run(["logits"], feed)[0]
 
-    def __call__(self, **batch):
+
+def _calibration_items(clf, path: Path, size: int) -> list[tuple[np.ndarray, ...]]:
+    """``size`` utterances of ``path`` (evenly spread over it) in the model's own input form, each
+    tokenised alone (no padding) as the exported network's inputs, in :func:`_export_module`'s order."""
+    from rupture_nlp.records import read_sessions
+
+    sessions = list(read_sessions(path))
+    L = clf.config.input.max_length
+    if clf.config.arch == "session":
+        from rupture_nlp.model.session import utterance_texts
+
+        texts = [t for s in sessions for t in utterance_texts(s)]
+        pick = np.linspace(0, len(texts) - 1, min(size, len(texts))).round().astype(int)
+        enc = clf.tokenizer([texts[i] for i in pick], truncation=True, max_length=L)
+        pause = None
+    else:
+        from rupture_nlp.model.inputs import encode, examples
+
+        exs = examples(sessions, clf.config.input)
+        pick = np.linspace(0, len(exs) - 1, min(size, len(exs))).round().astype(int)
+        enc = encode(clf.tokenizer, [exs[i] for i in pick], clf.config.input)
+        pause = enc["pause"]
+    items = []
+    for j in range(len(pick)):
+        ids = np.array([enc["input_ids"][j]], dtype=np.int64)
+        tt = np.array([enc["token_type_ids"][j]], dtype=np.int64) if "token_type_ids" in enc else ids * 0
+        item = (ids, np.ones_like(ids), tt)
+        items.append(item if pause is None else (*item, np.array([pause[j]], dtype=np.float32)))
+    return items
+
+
+class OvNet(_ExportedNet):
+    """``clf.net`` run by OpenVINO: what :func:`_export_module` exports, converted with
+    ``openvino.convert_model`` (dynamic batch and sequence dims) and compiled for the CPU with
+    ``threads`` inference threads, float32 (``INFERENCE_PRECISION_HINT`` f32: the CPU plugin would
+    otherwise run bf16 where the CPU has it). With ``calibration`` (:func:`_calibration_items`), the
+    converted model is first quantised statically to int8 by NNCF (``nncf.quantize``, transformer
+    model type, default preset)."""
+
+    def __init__(self, clf, threads: int, calibration: list | None = None):
+        import openvino as ov
         import torch
-        feed = {k: v.numpy() for k, v in batch.items() if k in self.inputs}
-        if "token_type_ids" in self.inputs and "token_type_ids" not in feed:
-            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
-        return torch.from_numpy(self.session.run(["logits"], feed)[0])
 
-    embed = __call__
+        module, names, sample, head = _export_module(clf)
+        if head is not None:
+            self.head = head
+        shapes = [
+            (ov.PartialShape([-1, s.shape[1]]), ov.Type.f32)
+            if n == "pause"
+            else (ov.PartialShape([-1, -1]), ov.Type.i64)
+            for n, s in zip(names, sample)
+        ]
+        with torch.no_grad():
+            model = ov.convert_model(module, example_input=sample, input=shapes)
+        for p, n in zip(model.inputs, names):
+            p.get_tensor().set_names({n})
+        if calibration is not None:
+            import nncf
+
+            model = nncf.quantize(
+                model,
+                nncf.Dataset(calibration),
+                model_type=nncf.ModelType.TRANSFORMER,
+                subset_size=len(calibration),
+            )
+        self.names = names
+        self.inputs = set(names)
+        self.compiled = ov.Core().compile_model(
+            model,
+            "CPU",
+            {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"},
+        )
+        self.request = self.compiled.create_infer_request()
+
+    def _run(self, feed):
+        self.request.infer([feed[n] for n in self.names])
+        return self.request.get_output_tensor(0).data.copy()
 
 
 def worker(args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
+
     if args.threads:
         torch.set_num_threads(args.threads)
     from rupture_nlp.model import RuptureClassifier
     from rupture_nlp.records import read_sessions
+
     kind = args.worker
     clf = RuptureClassifier.from_pretrained(args.model, quantize="int8" if kind == "tag-int8" else None)
     sessions = list(read_sessions(args.data))
@@ -162,23 +302,35 @@ def worker(args: argparse.Namespace) -> dict:
     res: dict = {"kind": kind, "utterances": n, "threads": torch.get_num_threads()}
     if kind == "tag-onnx":
         clf._infer_net = OrtNet(clf, Path(args.tmp) / "net.onnx", torch.get_num_threads())
-    if kind in ("tag", "tag-int8", "tag-onnx"):
+    elif kind == "tag-openvino":
+        clf._infer_net = OvNet(clf, torch.get_num_threads())
+    elif kind == "tag-openvino-int8":
+        calib = _calibration_items(clf, Path(args.calib), args.calib_size)
+        clf._infer_net = OvNet(clf, torch.get_num_threads(), calib)
+    if kind in ("tag", "tag-int8", "tag-onnx", "tag-openvino", "tag-openvino-int8"):
         from rupture_nlp.tagging import tag_files
+
         out = Path(args.tmp) / f"{kind}.jsonl"
         import rupture_nlp.ingest  # noqa: F401  imports outside the timed part
-        clf.predict_proba(sessions[:1])                       # warm-up
+
+        clf.predict_proba(sessions[:1])  # warm-up
         t0 = time.perf_counter()
         tag_files([args.data], clf, out, resume=False)
         res["seconds"] = time.perf_counter() - t0
         from rupture_nlp.decision import label_matrix
+
         if not args.no_eval and label_matrix(sessions, clf.schema).any():
             from rupture_nlp.scoring import evaluate_predictions
-            P = np.array([[u.scores[l] for l in clf.schema.label_ids] for s in read_sessions(out) for u in s.utterances])
+
+            P = np.array(
+                [[u.scores[l] for l in clf.schema.label_ids] for s in read_sessions(out) for u in s.utterances]
+            )
             r = evaluate_predictions(sessions, P, clf.schema, clf.thresholds, n_boot=0)
             res["macro_f1"] = {"fine": r["fine"]["macro"]["f1"], "coarse": r["coarse"]["macro"]["f1"]}
     elif kind == "tag-unsorted" and clf.config.arch == "session":
         from rupture_nlp.model.modeling import collate
         from rupture_nlp.model.session import run_windows, session_features, utterance_texts
+
         texts = [t for s in sessions for t in utterance_texts(s)]
         bs, L = clf.config.batch_size, clf.config.input.max_length
         t0 = time.perf_counter()
@@ -186,20 +338,23 @@ def worker(args: argparse.Namespace) -> dict:
         vecs = []
         with torch.inference_mode():
             for s in range(0, n, bs):
-                feats = [{"input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i]}
-                         for i in range(s, min(n, s + bs))]
+                feats = [
+                    {"input_ids": enc["input_ids"][i], "token_type_ids": enc["token_type_ids"][i]}
+                    for i in range(s, min(n, s + bs))
+                ]
                 batch = collate(feats, clf.tokenizer)
                 batch["attention_mask"] = (batch["input_ids"] != clf.tokenizer.pad_token_id).long()
                 vecs.append(clf.net.embed(**batch).numpy())
             V, k, per = np.concatenate(vecs), 0, []
             for sess in sessions:
-                per.append(V[k:k + len(sess.utterances)])
+                per.append(V[k : k + len(sess.utterances)])
                 k += len(sess.utterances)
             run_windows(clf.net.head, per, [session_features(x) for x in sessions])
         res["seconds"] = time.perf_counter() - t0
     elif kind == "tag-unsorted":
         from rupture_nlp.model.inputs import encode, examples
         from rupture_nlp.model.modeling import collate
+
         exs = examples(sessions, clf.config.input)
         t0 = time.perf_counter()
         enc = encode(clf.tokenizer, exs, clf.config.input)
@@ -207,7 +362,7 @@ def worker(args: argparse.Namespace) -> dict:
         with torch.inference_mode():
             for s in range(0, n, clf.config.batch_size):
                 feats = [{k: enc[k][i] for k in keys} for i in range(s, min(n, s + clf.config.batch_size))]
-                for f in feats:      # pad every input to max_length, as a fixed-shape tokenizer call would
+                for f in feats:  # pad every input to max_length, as a fixed-shape tokenizer call would
                     pad = clf.config.input.max_length - len(f["input_ids"])
                     f["input_ids"] = list(f["input_ids"]) + [clf.tokenizer.pad_token_id] * pad
                     if "token_type_ids" in f:
@@ -220,21 +375,34 @@ def worker(args: argparse.Namespace) -> dict:
         from transformers import AutoConfig, AutoModelForSequenceClassification, pipeline
         from rupture_nlp.model.hf import quiet_transformers
         from rupture_nlp.model.inputs import examples
+
         with quiet_transformers():
-            cfg = AutoConfig.from_pretrained(str(clf.base.path if clf.base else Path(args.model) / "encoder"),
-                                             num_labels=len(clf.schema.label_ids), trust_remote_code=False)
+            cfg = AutoConfig.from_pretrained(
+                str(clf.base.path if clf.base else Path(args.model) / "encoder"),
+                num_labels=len(clf.schema.label_ids),
+                trust_remote_code=False,
+            )
             hf = AutoModelForSequenceClassification.from_config(cfg, trust_remote_code=False)
             missing = hf.base_model.load_state_dict(clf.net.encoder.state_dict(), strict=False)
             assert not [k for k in missing.missing_keys if not k.startswith("pooler")], missing
             hf.eval()
-            pipe = pipeline("text-classification", model=hf, tokenizer=clf.tokenizer, top_k=None,
-                            function_to_apply="sigmoid", device=-1)
-        exs = examples(sessions, clf.config.input)   # a session model's input: the utterance alone
-        pipe({"text": exs[0].text_a, "text_pair": exs[0].text_b} if exs[0].text_b else exs[0].text_a)   # warm-up
+            pipe = pipeline(
+                "text-classification",
+                model=hf,
+                tokenizer=clf.tokenizer,
+                top_k=None,
+                function_to_apply="sigmoid",
+                device=-1,
+            )
+        exs = examples(sessions, clf.config.input)  # a session model's input: the utterance alone
+        pipe({"text": exs[0].text_a, "text_pair": exs[0].text_b} if exs[0].text_b else exs[0].text_a)  # warm-up
         t0 = time.perf_counter()
         for e in exs:
-            pipe({"text": e.text_a, "text_pair": e.text_b} if e.text_b else e.text_a, truncation=True,
-                 max_length=clf.config.input.max_length)
+            pipe(
+                {"text": e.text_a, "text_pair": e.text_b} if e.text_b else e.text_a,
+                truncation=True,
+                max_length=clf.config.input.max_length,
+            )
         res["seconds"] = time.perf_counter() - t0
     res["utt_per_s"] = n / res["seconds"]
     res["peak_rss_mib"] = round(_peak_mib(), 1)
@@ -247,10 +415,16 @@ def main() -> int:
     ap.add_argument("--data", default="corpora/dev.jsonl")
     ap.add_argument("--limit", type=int, default=600, help="utterances (whole sessions) to use; 0 = all")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    ap.add_argument("--only", default="naive,tag,tag-int8,tag-onnx,tag-unsorted")
+    ap.add_argument("--only", default="naive,tag,tag-int8,tag-onnx,tag-openvino,tag-openvino-int8,tag-unsorted")
+    ap.add_argument("--calib", default="corpora/train.jsonl", help="calibration data of tag-openvino-int8")
+    ap.add_argument("--calib-size", type=int, default=300, help="calibration utterances of tag-openvino-int8")
     ap.add_argument("--json", default=None, help="also write the results here")
-    ap.add_argument("--memory", default=None, metavar="N,N,...",
-                    help="measure tag's peak memory on corpora of these numbers of sessions instead")
+    ap.add_argument(
+        "--memory",
+        default=None,
+        metavar="N,N,...",
+        help="measure tag's peak memory on corpora of these numbers of sessions instead",
+    )
     ap.add_argument("--memory-utterances", type=int, default=12, help="utterances per session with --memory")
     ap.add_argument("--no-eval", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -267,36 +441,61 @@ def main() -> int:
         n = _subset(Path(args.data), args.limit or None, data)
         print(f"{n} utterances from {args.data}; model {args.model}", flush=True)
         for kind in args.only.split(","):
-            if kind == "tag-onnx" and not _have("onnxruntime", "onnx"):
-                print("  tag-onnx      skipped: onnxruntime/onnx not installed", flush=True)
+            needs = {
+                "tag-onnx": ("onnxruntime", "onnx"),
+                "tag-openvino": ("openvino",),
+                "tag-openvino-int8": ("openvino", "nncf"),
+            }.get(kind, ())
+            if not _have(*needs):
+                print(f"  {kind:17s} skipped: {'/'.join(needs)} not installed", flush=True)
                 continue
             cmd = [sys.executable, __file__, "--worker", kind, "--model", args.model, "--data", str(data), "--tmp", tmp]
+            cmd += ["--calib", args.calib, "--calib-size", str(args.calib_size)]
             if args.threads:
                 cmd += ["--threads", str(args.threads)]
-            r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+            r = subprocess.run(
+                cmd, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+            )
             if r.returncode:
                 print(f"{kind} failed:\n{r.stderr[-2000:]}", file=sys.stderr)
                 return 1
             results.append(json.loads(r.stdout.strip().splitlines()[-1]))
-            print(f"  {kind:13s} {results[-1]['utt_per_s']:8.1f} utt/s  peak {results[-1]['peak_rss_mib']:7.1f} MiB", flush=True)
+            print(
+                f"  {kind:17s} {results[-1]['utt_per_s']:8.1f} utt/s  peak {results[-1]['peak_rss_mib']:7.1f} MiB",
+                flush=True,
+            )
     naive = next((r for r in results if r["kind"] == "naive"), None)
-    print("\nkind           utt/s    x naive   peak MiB   fine macro-F1   coarse macro-F1")
+    print("\nkind               utt/s    x naive   peak MiB   fine macro-F1   coarse macro-F1")
     for r in results:
         ratio = r["utt_per_s"] / naive["utt_per_s"] if naive else float("nan")
         f1 = r.get("macro_f1") or {}
-        print(f"{r['kind']:13s} {r['utt_per_s']:7.1f}  {ratio:8.2f}  {r['peak_rss_mib']:9.1f}   "
-              f"{f1.get('fine', float('nan')):13.4f}   {f1.get('coarse', float('nan')):15.4f}")
+        print(
+            f"{r['kind']:17s} {r['utt_per_s']:7.1f}  {ratio:8.2f}  {r['peak_rss_mib']:9.1f}   "
+            f"{f1.get('fine', float('nan')):13.4f}   {f1.get('coarse', float('nan')):15.4f}"
+        )
     by = {r["kind"]: r for r in results}
-    for alt, what in (("tag-int8", "int8 vs float32"), ("tag-onnx", "ONNX Runtime vs torch")):
+    for alt, what in (
+        ("tag-int8", "int8 vs float32"),
+        ("tag-onnx", "ONNX Runtime vs torch"),
+        ("tag-openvino", "OpenVINO float32 vs torch"),
+        ("tag-openvino-int8", "OpenVINO int8 (NNCF) vs torch"),
+    ):
         if "tag" in by and alt in by and by["tag"].get("macro_f1"):
             loss = by["tag"]["macro_f1"]["fine"] - by[alt]["macro_f1"]["fine"]
             speed = by[alt]["utt_per_s"] / by["tag"]["utt_per_s"]
-            verdict = ("loses more than 1 point" if loss > 0.01 else
-                       "faster within 1 point: worth keeping" if speed > 1.05 else "no faster: not worth it")
+            verdict = (
+                "loses more than 1 point"
+                if loss > 0.01
+                else "faster within 1 point: worth keeping"
+                if speed > 1.05
+                else "no faster: not worth it"
+            )
             print(f"\n{what}: fine macro-F1 {-loss * 100:+.2f} points; speed x{speed:.2f} -> {verdict}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"data": args.data, "utterances": n, "results": results}, indent=2) + "\n")
+        Path(args.json).write_text(
+            json.dumps({"data": args.data, "utterances": n, "results": results}, indent=2) + "\n"
+        )
     return 0
 
 

@@ -10,6 +10,7 @@ in a subprocess and prints the wall-clock minutes and the dev scores it reported
 
     python scripts/bench_train.py [--utterances 6000] [--arch session] [--threads 2] [--extra ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,11 +29,18 @@ def fully_coded(src: Path, dev_src: Path, n_utts: int, out: Path) -> tuple[Path,
     """(train file, dev file, schema file, training utterances) of a fully coded copy."""
     from rupture_nlp.records import read_sessions, write_sessions
     from rupture_nlp.schema import default_schema_path
+
     schema = yaml.safe_load(default_schema_path().read_text())
     schema["name"] = "3rs-fully-coded"
     schema["categories"].append({"id": "other", "exclusive": False, "description": "No 3RS marker."})
-    schema["labels"].append({"id": "other/no_marker", "category": "other", "speaker": "any",
-                             "description": "The utterance carries no 3RS marker or repair."})
+    schema["labels"].append(
+        {
+            "id": "other/no_marker",
+            "category": "other",
+            "speaker": "any",
+            "description": "The utterance carries no 3RS marker or repair.",
+        }
+    )
     (out / "schema.yaml").write_text(yaml.safe_dump(schema, sort_keys=False))
 
     def coded(path: Path, limit: int | None) -> tuple[list, int]:
@@ -64,8 +72,23 @@ def main() -> int:
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         tr, dv, sc, n = fully_coded(Path(a.train), Path(a.dev), a.utterances, Path(tmp))
-        cmd = [str(Path(sys.executable).parent / "rupture"), "train", "--train", str(tr), "--dev", str(dv), "--schema",
-               str(sc), "--out", str(Path(tmp) / "model"), "--arch", a.arch, "--threads", str(a.threads), *a.extra]
+        cmd = [
+            str(Path(sys.executable).parent / "rupture"),
+            "train",
+            "--train",
+            str(tr),
+            "--dev",
+            str(dv),
+            "--schema",
+            str(sc),
+            "--out",
+            str(Path(tmp) / "model"),
+            "--arch",
+            a.arch,
+            "--threads",
+            str(a.threads),
+            *a.extra,
+        ]
         print(f"fully coded corpus: {n} training utterances (every one labelled); {' '.join(cmd[1:])}", flush=True)
         t0 = time.perf_counter()
         r = subprocess.run(cmd, capture_output=True, text=True)

@@ -41,6 +41,7 @@ Batch folders: ``b*`` are the first corpus's 6–12-minute stretches, ``w*`` who
 40–55 minutes, ``h*`` health-behaviour counselling consultations of 10–30 minutes; the kind is
 recorded as ``meta["collection"]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,12 +67,24 @@ COLLECTIONS = {
 SCHEMA = ROOT / "rupture_nlp" / "data" / "schema_3rs.yaml"
 HARD_NEGATIVES = {
     # therapist talk that is not a repair strategy
-    "reflection", "open_question", "information", "agenda", "empathy",
+    "reflection",
+    "open_question",
+    "information",
+    "agenda",
+    "empathy",
     # client talk that is not a rupture marker
-    "sustain_talk", "ambivalence", "problem_talk", "tiredness", "third_party_complaint",
-    "brief_answer", "collaborative_disagreement", "honest_agreement",
+    "sustain_talk",
+    "ambivalence",
+    "problem_talk",
+    "tiredness",
+    "third_party_complaint",
+    "brief_answer",
+    "collaborative_disagreement",
+    "honest_agreement",
 }
-LINE = re.compile(r"^(?P<spk>[TC]):\s*(?:\{\+(?P<pause>\d+(?:\.\d+)?)\}\s*)?(?P<text>.*?)\s*(?:\|\|\s*(?P<labels>.*))?$")
+LINE = re.compile(
+    r"^(?P<spk>[TC]):\s*(?:\{\+(?P<pause>\d+(?:\.\d+)?)\}\s*)?(?P<text>.*?)\s*(?:\|\|\s*(?P<labels>.*))?$"
+)
 
 
 def schema_label_ids() -> list[str]:
@@ -109,14 +122,16 @@ def parse_file(path: Path, valid: set[str]) -> tuple[dict, list[dict], list[str]
         if bad:
             problems.append(f"{path}:{no}: unknown label(s) {bad}")
             labels = [x for x in labels if x in valid]
-        utts.append({
-            "speaker": "therapist" if m.group("spk") == "T" else "client",
-            "text": m.group("text"),
-            "pause": float(m.group("pause")) if m.group("pause") else None,
-            "labels": labels,
-            "hard_negative": hard,
-            "line": no,
-        })
+        utts.append(
+            {
+                "speaker": "therapist" if m.group("spk") == "T" else "client",
+                "text": m.group("text"),
+                "pause": float(m.group("pause")) if m.group("pause") else None,
+                "labels": labels,
+                "hard_negative": hard,
+                "line": no,
+            }
+        )
     if "session_id" not in meta:
         problems.append(f"{path}: missing '# session_id:' header")
         meta["session_id"] = path.stem
@@ -157,11 +172,18 @@ def to_canonical(meta: dict, utts: list[dict]) -> dict:
         if u["speaker"] != prev:
             turn += 1
             prev = u["speaker"]
-        out.append({
-            "id": f"{sid}-u{i:04d}", "turn": turn, "speaker": u["speaker"],
-            "speaker_name": "T" if u["speaker"] == "therapist" else "C",
-            "text": u["text"], "start": u["start"], "end": u["end"], "labels": u["labels"],
-        })
+        out.append(
+            {
+                "id": f"{sid}-u{i:04d}",
+                "turn": turn,
+                "speaker": u["speaker"],
+                "speaker_name": "T" if u["speaker"] == "therapist" else "C",
+                "text": u["text"],
+                "start": u["start"],
+                "end": u["end"],
+                "labels": u["labels"],
+            }
+        )
         if u.get("hard_negative"):
             out[-1]["hard_negative"] = u["hard_negative"]
     m = {k: v for k, v in meta.items() if k != "session_id"}
@@ -185,25 +207,33 @@ def stats(sessions, label_ids) -> str:
     n_utt = sum(len(u) for _, u in sessions)
     counts = collections.Counter(l for _, us in sessions for u in us for l in u["labels"])
     labelled = sum(1 for _, us in sessions for u in us if u["labels"])
-    no_rupture = sum(1 for _, us in sessions
-                     if not any(l.split("/")[0] in ("withdrawal", "confrontation") for u in us for l in u["labels"]))
+    no_rupture = sum(
+        1
+        for _, us in sessions
+        if not any(l.split("/")[0] in ("withdrawal", "confrontation") for u in us for l in u["labels"])
+    )
     lens = [len(u) for _, u in sessions]
-    lines = [f"sessions: {len(sessions)}  utterances: {n_utt}  labelled: {labelled} ({100*labelled/max(1,n_utt):.1f}%)"
-             f"  sessions without rupture: {no_rupture} ({100*no_rupture/max(1,len(sessions)):.0f}%)",
-             f"utterances per session: min {min(lens, default=0)} max {max(lens, default=0)}"]
+    lines = [
+        f"sessions: {len(sessions)}  utterances: {n_utt}  labelled: {labelled} ({100 * labelled / max(1, n_utt):.1f}%)"
+        f"  sessions without rupture: {no_rupture} ({100 * no_rupture / max(1, len(sessions)):.0f}%)",
+        f"utterances per session: min {min(lens, default=0)} max {max(lens, default=0)}",
+    ]
     for m, us in sessions:
         timed = [dict(u) for u in us]
         add_times(m["session_id"], timed)
         labelled_s = sum(1 for u in us if u["labels"])
-        lines.append(f"  {m['session_id']}: {len(us)} utterances, {timed[-1]['end'] / 60 if timed else 0:.1f} min, "
-                     f"{100 * labelled_s / max(1, len(us)):.1f}% labelled")
+        lines.append(
+            f"  {m['session_id']}: {len(us)} utterances, {timed[-1]['end'] / 60 if timed else 0:.1f} min, "
+            f"{100 * labelled_s / max(1, len(us)):.1f}% labelled"
+        )
     for lab in label_ids:
         lines.append(f"  {counts.get(lab, 0):5d}  {lab}")
     hn = collections.Counter(h for _, us in sessions for u in us for h in u.get("hard_negative", []))
     if hn:
         lines.append("hard negatives (unlabelled on purpose): " + ", ".join(f"{k} {v}" for k, v in sorted(hn.items())))
-    text_count = collections.Counter(" ".join(words(u["text"])) for _, us in sessions for u in us
-                                     if len(words(u["text"])) > 6)
+    text_count = collections.Counter(
+        " ".join(words(u["text"])) for _, us in sessions for u in us if len(words(u["text"])) > 6
+    )
     reps = [(c, t) for t, c in text_count.items() if c > 2]
     if reps:
         lines.append("texts of more than six words used more than twice (must be fixed):")
@@ -241,7 +271,7 @@ def stratified_split(sessions: list[dict], label_ids: list[str], seed: int = 13,
     order = list(range(n))
     for _ in range(trials):
         rng.shuffle(order)
-        dev, test = order[:n_dev], order[n_dev:n_dev + n_test]
+        dev, test = order[:n_dev], order[n_dev : n_dev + n_test]
         score, ok = 0.0, True
         for part in (dev, test):
             c = collections.Counter()
@@ -263,8 +293,15 @@ def stratified_split(sessions: list[dict], label_ids: list[str], seed: int = 13,
     return assign
 
 
-def extend_split(first: list[dict], first_assign: dict[str, str], new: list[dict], label_ids: list[str],
-                 seed: int = 17, trials: int = 3000, min_count: int = 15) -> dict[str, str]:
+def extend_split(
+    first: list[dict],
+    first_assign: dict[str, str],
+    new: list[dict],
+    label_ids: list[str],
+    seed: int = 17,
+    trials: int = 3000,
+    min_count: int = 15,
+) -> dict[str, str]:
     """Assign the sessions added after the first corpus, keeping the first corpus's split.
 
     Among ``trials`` seeded random partitions of ``new`` (15% dev, 15% test), keep the one in
@@ -273,11 +310,13 @@ def extend_split(first: list[dict], first_assign: dict[str, str], new: list[dict
     shares of the whole corpus are closest (squared error) to 15% each. Deterministic.
     """
     rng = random.Random(seed)
+
     def counts(ss):
         c = collections.Counter()
         for s in ss:
             c.update(l for u in s["utterances"] for l in u["labels"])
         return c
+
     base = {part: counts([s for s in first if first_assign[s["session_id"]] == part]) for part in ("dev", "test")}
     per = [counts([s]) for s in new]
     total = counts(first) + counts(new)
@@ -287,7 +326,7 @@ def extend_split(first: list[dict], first_assign: dict[str, str], new: list[dict
     best, best_score = None, None
     for _ in range(trials):
         rng.shuffle(order)
-        parts = {"dev": order[:n_part], "test": order[n_part:2 * n_part]}
+        parts = {"dev": order[:n_part], "test": order[n_part : 2 * n_part]}
         score, ok = 0.0, True
         for name, idx in parts.items():
             c = collections.Counter(base[name])
@@ -316,6 +355,7 @@ def align(canon: list[dict]) -> list[dict]:
     sys.path.insert(0, str(ROOT))
     from rupture_nlp.corpus.align import align_session
     from rupture_nlp.records import Session
+
     return [align_session(Session.from_dict(s)).to_dict() for s in canon]
 
 
@@ -325,6 +365,7 @@ def asr_align(canon: list[dict]) -> list[dict]:
     from rupture_nlp.corpus.align import align_session
     from rupture_nlp.corpus.asr import render_session, speakers_spec, to_vtt
     from rupture_nlp.records import Session
+
     out = []
     for s in canon:
         r = render_session(Session.from_dict(s), seed=ASR_SEED)
@@ -369,16 +410,28 @@ def write_examples(sessions: list[dict], outdir: Path) -> None:
 
     picks = sessions[:5]
     renderers = {
-        "txt": lambda s: "".join(f"{'T' if t['speaker']=='therapist' else 'C'}: {t['text']}\n" for t in turns(s)),
+        "txt": lambda s: "".join(f"{'T' if t['speaker'] == 'therapist' else 'C'}: {t['text']}\n" for t in turns(s)),
         "timestamped.txt": lambda s: "".join(
-            f"[{fmt_clock(t['start'])[:8]}] {names[t['speaker']]}: {t['text']}\n" for t in turns(s)),
-        "csv": lambda s: "speaker,start,end,text\n" + "".join(
-            f"{names[t['speaker']]},{t['start']:.2f},{t['end']:.2f},\"{t['text'].replace(chr(34), chr(34)*2)}\"\n" for t in turns(s)),
-        "vtt": lambda s: "WEBVTT\n\n" + "".join(
-            f"{fmt_clock(u['start'])} --> {fmt_clock(u['end'])}\n<v {names[u['speaker']]}>{u['text']}\n\n" for u in s["utterances"]),
+            f"[{fmt_clock(t['start'])[:8]}] {names[t['speaker']]}: {t['text']}\n" for t in turns(s)
+        ),
+        "csv": lambda s: (
+            "speaker,start,end,text\n"
+            + "".join(
+                f'{names[t["speaker"]]},{t["start"]:.2f},{t["end"]:.2f},"{t["text"].replace(chr(34), chr(34) * 2)}"\n'
+                for t in turns(s)
+            )
+        ),
+        "vtt": lambda s: (
+            "WEBVTT\n\n"
+            + "".join(
+                f"{fmt_clock(u['start'])} --> {fmt_clock(u['end'])}\n<v {names[u['speaker']]}>{u['text']}\n\n"
+                for u in s["utterances"]
+            )
+        ),
         "srt": lambda s: "".join(
             f"{i}\n{fmt_clock(u['start'], ',')} --> {fmt_clock(u['end'], ',')}\n{names[u['speaker']]}: {u['text']}\n\n"
-            for i, u in enumerate(s["utterances"], 1)),
+            for i, u in enumerate(s["utterances"], 1)
+        ),
     }
     for s, (ext, render) in zip(picks, renderers.items()):
         (outdir / f"{s['session_id']}.{ext}").write_text(render(s), encoding="utf-8")
@@ -403,8 +456,10 @@ def write_agreement(canon: list[dict], valid: set[str], outdir: Path) -> None:
         second_rows.append(two)
     write_jsonl(outdir / "coder1.jsonl", first_rows)
     write_jsonl(outdir / "coder2.jsonl", second_rows)
-    print(f"agreement: {len(first_rows)} double-coded sessions, "
-          f"{sum(len(s['utterances']) for s in first_rows)} utterances")
+    print(
+        f"agreement: {len(first_rows)} double-coded sessions, "
+        f"{sum(len(s['utterances']) for s in first_rows)} utterances"
+    )
 
 
 def main() -> int:
@@ -428,7 +483,7 @@ def main() -> int:
     canon = [to_canonical(m, u) for m, u in sessions]
     first = [s for s in canon if s["meta"]["collection"] == "stretch"]
     added = [s for s in canon if s["meta"]["collection"] != "stretch"]
-    assign = stratified_split(first, label_ids)          # the first corpus keeps its split
+    assign = stratified_split(first, label_ids)  # the first corpus keeps its split
     if added:
         assign.update(extend_split(first, assign, added, label_ids))
     out = args.out
@@ -442,8 +497,10 @@ def main() -> int:
         c = collections.Counter(l for s in rows for u in s["utterances"] for l in u["labels"])
         missing = [l for l in label_ids if not c[l]]
         authored = sum(len(s["utterances"]) for s in canon if assign[s["session_id"]] == part)
-        print(f"{part}: {len(rows)} sessions, {sum(len(s['utterances']) for s in rows)} units "
-              f"({authored} authored utterances)" + (f"; MISSING labels {missing}" if missing else ""))
+        print(
+            f"{part}: {len(rows)} sessions, {sum(len(s['utterances']) for s in rows)} units "
+            f"({authored} authored utterances)" + (f"; MISSING labels {missing}" if missing else "")
+        )
     asr = asr_align(canon)
     for part in ("train", "dev", "test"):
         rows = [s for s in asr if assign[s["session_id"]] == part]

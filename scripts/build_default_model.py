@@ -22,6 +22,7 @@ What it does (the design was chosen on dev by ``scripts/model_experiments.py``; 
 ``--from-full DIR`` skips step 1 and uses an existing full fine-tuned model directory. The new
 model is built next to the old one and swapped in only when complete.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,21 @@ RANK = 64
 DTYPE = "int8"
 SEED = 13
 # the recipe of the default model (chosen by 5-fold session cross-validation, see the card's design table)
-RECIPE = dict(max_length=64, lr=1e-4, epochs=2, batch_size=32, unlabelled_ratio=1.5, patience=2, freeze_encoder=False,
-              asr_copies=1, window=64, two_stage=True, marker_window=8, threshold_mode="count", head_epochs=12)
+RECIPE = dict(
+    max_length=64,
+    lr=1e-4,
+    epochs=2,
+    batch_size=32,
+    unlabelled_ratio=1.5,
+    patience=2,
+    freeze_encoder=False,
+    asr_copies=1,
+    window=64,
+    two_stage=True,
+    marker_window=8,
+    threshold_mode="count",
+    head_epochs=12,
+)
 
 
 def comparison_rows(summary: dict) -> list[dict]:
@@ -51,11 +65,28 @@ def comparison_rows(summary: dict) -> list[dict]:
             note += f"; {r['size_bytes'] / 1e6:.1f} MB on disk (float32)"
         if r.get("note"):
             note += f"; {r['note']}"
-        rows.append({"group": r.get("group", name), "variant": r.get("variant", name),
-                     "dev_macro_f1": r.get("dev_macro_f1"), "dev_coarse_macro_f1": r.get("dev_coarse_macro_f1"),
-                     "train_seconds": r.get("train_seconds"), "note": note.strip("; ")})
-    order = ["reference", "head", "weights", "training", "context", "pause", "sampling", "epochs", "thresholds",
-             "storage"]
+        rows.append(
+            {
+                "group": r.get("group", name),
+                "variant": r.get("variant", name),
+                "dev_macro_f1": r.get("dev_macro_f1"),
+                "dev_coarse_macro_f1": r.get("dev_coarse_macro_f1"),
+                "train_seconds": r.get("train_seconds"),
+                "note": note.strip("; "),
+            }
+        )
+    order = [
+        "reference",
+        "head",
+        "weights",
+        "training",
+        "context",
+        "pause",
+        "sampling",
+        "epochs",
+        "thresholds",
+        "storage",
+    ]
     return sorted(rows, key=lambda r: order.index(r["group"]) if r["group"] in order else 99)
 
 
@@ -72,16 +103,24 @@ def card_notes(metrics: dict, extra: dict) -> dict:
             f"{' with a float16 scale per row' if c.get('dtype') == 'int8' else ''}, LayerNorm weights and biases as "
             f"float16, over the hash-checked base; the head is stored as it was trained. With thresholds re-tuned on "
             f"dev this keeps {metrics['dev_macro_f1']['fine']:.3f} fine / {metrics['dev_macro_f1']['coarse']:.3f} "
-            f"coarse dev macro-F1 (full model: {f.get('fine', float('nan')):.3f} / {f.get('coarse', float('nan')):.3f}).")
+            f"coarse dev macro-F1 (full model: {f.get('fine', float('nan')):.3f} / {f.get('coarse', float('nan')):.3f})."
+        )
     test = extra.get("test")
     if test:
         m_f, m_c = test["fine"]["macro"]["f1"], test["coarse"]["macro"]["f1"]
-        beaten = [n for n, b in test["baselines"].items()
-                  if m_f > b["fine"]["macro"]["f1"] and m_c > b["coarse"]["macro"]["f1"]]
-        lost = [f"{n} (fine {b['fine']['macro']['f1']:.3f}, coarse {b['coarse']['macro']['f1']:.3f})"
-                for n, b in test["baselines"].items() if n not in beaten]
-        line = (f"**Test split.** Fine macro-F1 {m_f:.3f}, coarse {m_c:.3f}. "
-                + (f"It beats {', '.join(beaten)} on both levels. " if beaten else ""))
+        beaten = [
+            n
+            for n, b in test["baselines"].items()
+            if m_f > b["fine"]["macro"]["f1"] and m_c > b["coarse"]["macro"]["f1"]
+        ]
+        lost = [
+            f"{n} (fine {b['fine']['macro']['f1']:.3f}, coarse {b['coarse']['macro']['f1']:.3f})"
+            for n, b in test["baselines"].items()
+            if n not in beaten
+        ]
+        line = f"**Test split.** Fine macro-F1 {m_f:.3f}, coarse {m_c:.3f}. " + (
+            f"It beats {', '.join(beaten)} on both levels. " if beaten else ""
+        )
         if lost:
             line += f"It does **not** beat {', '.join(lost)} on both levels."
         notes.append(line)
@@ -92,11 +131,18 @@ def card_notes(metrics: dict, extra: dict) -> dict:
             f"**ASR rendering of the test split** (`{asr['data']['path']}`: the same sessions as speech "
             f"recognition and diarization would deliver them, re-segmented; never trained on). Fine macro-F1 "
             f"{asr['fine']['macro']['f1']:.3f}, coarse {asr['coarse']['macro']['f1']:.3f}; "
-            + "; ".join(f"{n} fine {b['fine']['macro']['f1']:.3f}, coarse {b['coarse']['macro']['f1']:.3f}"
-                        for n, b in asr["baselines"].items())
-            + ". Session ICC(2,1) " + ", ".join(
+            + "; ".join(
+                f"{n} fine {b['fine']['macro']['f1']:.3f}, coarse {b['coarse']['macro']['f1']:.3f}"
+                for n, b in asr["baselines"].items()
+            )
+            + ". Session ICC(2,1) "
+            + ", ".join(
                 f"{c} {v['icc']:.2f} (mean count {v['pred_mean']:.1f} predicted vs {v['gold_mean']:.1f} gold)"
-                for c, v in icc.items() if v.get("icc") is not None) + ".")
+                for c, v in icc.items()
+                if v.get("icc") is not None
+            )
+            + "."
+        )
     for key, what in (("test_whole", "clean"), ("test_whole_asr", "ASR rendering")):
         w = extra.get(key)
         if w:
@@ -108,34 +154,50 @@ def card_notes(metrics: dict, extra: dict) -> dict:
                 f"base rates). Fine macro-F1 {w['fine']['macro']['f1']:.3f}, coarse {w['coarse']['macro']['f1']:.3f}; "
                 f"coarse micro precision {mic['precision']:.2f}, recall {mic['recall']:.2f}; mean count per session "
                 + ", ".join(f"{c} {v['pred_mean']:.1f} predicted vs {v['gold_mean']:.1f} gold" for c, v in icc.items())
-                + "; " + ", ".join(f"{n} coarse {b['coarse']['macro']['f1']:.3f}" for n, b in (w.get("baselines") or {}).items())
-                + ".")
+                + "; "
+                + ", ".join(
+                    f"{n} coarse {b['coarse']['macro']['f1']:.3f}" for n, b in (w.get("baselines") or {}).items()
+                )
+                + "."
+            )
     if test and test.get("session_icc"):
-        notes.append("**Count bias on the test split** (mean per-session count of utterances with a marker of the "
-                     "category, predicted vs gold): " + ", ".join(
-                         f"{c} {v['pred_mean']:.1f} vs {v['gold_mean']:.1f}" for c, v in test["session_icc"].items())
-                     + ". " + extra.get("count_note", ""))
+        notes.append(
+            "**Count bias on the test split** (mean per-session count of utterances with a marker of the "
+            "category, predicted vs gold): "
+            + ", ".join(f"{c} {v['pred_mean']:.1f} vs {v['gold_mean']:.1f}" for c, v in test["session_icc"].items())
+            + ". "
+            + extra.get("count_note", "")
+        )
     if extra.get("not_measured"):
         notes.append(extra["not_measured"])
     bench = extra.get("bench")
     if bench:
         by = {r["kind"]: r for r in bench["results"]}
         naive = by.get("naive", {}).get("utt_per_s")
-        parts = [f"{k} {by[k]['utt_per_s']:.1f} utt/s" + (f" ({by[k]['utt_per_s'] / naive:.1f}x)" if naive else "")
-                 for k in ("naive", "tag", "tag-unsorted", "tag-int8", "tag-onnx") if k in by]
-        line = (f"**Speed** (`scripts/bench_tag.py`, {bench['utterances']} dev utterances, "
-                f"{bench.get('note', '2 threads')}): " + "; ".join(parts) + ". ")
+        parts = [
+            f"{k} {by[k]['utt_per_s']:.1f} utt/s" + (f" ({by[k]['utt_per_s'] / naive:.1f}x)" if naive else "")
+            for k in ("naive", "tag", "tag-unsorted", "tag-int8", "tag-onnx")
+            if k in by
+        ]
+        line = (
+            f"**Speed** (`scripts/bench_tag.py`, {bench['utterances']} dev utterances, "
+            f"{bench.get('note', '2 threads')}): " + "; ".join(parts) + ". "
+        )
         if "tag-int8" in by and by["tag"].get("macro_f1") and by["tag-int8"].get("macro_f1"):
             d = (by["tag"]["macro_f1"]["fine"] - by["tag-int8"]["macro_f1"]["fine"]) * 100
-            line += (f"Dynamic int8 quantisation was faster but lost {d:.1f} points of fine macro-F1 on that "
-                     "sample, more than the 1 point allowed, so the model runs in float32. ")
+            line += (
+                f"Dynamic int8 quantisation was faster but lost {d:.1f} points of fine macro-F1 on that "
+                "sample, more than the 1 point allowed, so the model runs in float32. "
+            )
         if "tag-onnx" in by and by["tag"].get("macro_f1") and by["tag-onnx"].get("macro_f1"):
             d = (by["tag"]["macro_f1"]["fine"] - by["tag-onnx"]["macro_f1"]["fine"]) * 100
             ratio = by["tag-onnx"]["utt_per_s"] / by["tag"]["utt_per_s"]
-            line += (f"ONNX Runtime (the whole network exported, same tagging path) ran at {ratio:.2f}x the speed of "
-                     f"torch with {-d:+.1f} points of fine macro-F1; "
-                     + ("kept as an option" if ratio > 1.05 and d <= 1 else "not worth a dependency, so torch it is")
-                     + ".")
+            line += (
+                f"ONNX Runtime (the whole network exported, same tagging path) ran at {ratio:.2f}x the speed of "
+                f"torch with {-d:+.1f} points of fine macro-F1; "
+                + ("kept as an option" if ratio > 1.05 and d <= 1 else "not worth a dependency, so torch it is")
+                + "."
+            )
         notes.append(line)
     prev = extra.get("bench_previous")
     if bench and prev and not extra.get("bench_meets_target"):
@@ -149,7 +211,8 @@ def card_notes(metrics: dict, extra: dict) -> dict:
                 "time at 60-75% of the two cores' float32 peak (by a count of their multiply-adds), and a per-utterance loop wastes no padding, so "
                 "batching, length sorting and inference mode can only win on cache and matrix-kernel efficiency. What "
                 "was tried beyond that, dynamic int8 (per tensor; per channel lost 4.5 points) and ONNX Runtime, "
-                "either loses more than a point or gains nothing.")
+                "either loses more than a point or gains nothing."
+            )
     for key, text in (extra.get("extra_notes") or {}).items():
         notes.append(text)
     return {"notes": notes}
@@ -157,19 +220,27 @@ def card_notes(metrics: dict, extra: dict) -> dict:
 
 def cv_table(rows: list[dict]) -> str:
     """The design table of the session model: 5-fold session cross-validation rows, markdown."""
+
     def ms(v: list | None) -> str:
         return "–" if not v else f"{v[0]:.3f} ± {v[1]:.3f}"
-    head = ("| design | folds | CV fine macro-F1 | CV coarse macro-F1 | session ICC W / C / R | predicted / gold "
-            "count W / C / R | repair precision | note |")
+
+    head = (
+        "| design | folds | CV fine macro-F1 | CV coarse macro-F1 | session ICC W / C / R | predicted / gold "
+        "count W / C / R | repair precision | note |"
+    )
     lines = [head, "|" + "---|" * 8]
     for r in rows:
         icc = r.get("cv_icc")
         cnt = r.get("cv_pred_over_gold")
-        lines.append(f"| {r['variant']} | {r.get('folds', '–')} | {ms(r.get('cv_fine'))} | {ms(r.get('cv_coarse'))} | "
-                     + (" / ".join(f"{x:.2f}" for x in icc) if icc else "–") + " | "
-                     + (" / ".join(f"{x:.2f}" for x in cnt) if cnt else "–") + " | "
-                     + (f"{r['cv_repair_precision']:.3f}" if r.get("cv_repair_precision") is not None else "–")
-                     + f" | {r.get('note', '')} |")
+        lines.append(
+            f"| {r['variant']} | {r.get('folds', '–')} | {ms(r.get('cv_fine'))} | {ms(r.get('cv_coarse'))} | "
+            + (" / ".join(f"{x:.2f}" for x in icc) if icc else "–")
+            + " | "
+            + (" / ".join(f"{x:.2f}" for x in cnt) if cnt else "–")
+            + " | "
+            + (f"{r['cv_repair_precision']:.3f}" if r.get("cv_repair_precision") is not None else "–")
+            + f" | {r.get('note', '')} |"
+        )
     return "\n".join(lines)
 
 
@@ -183,7 +254,8 @@ def summary_extra(summary: dict) -> dict:
     if summary.get("cv_design"):
         d = summary["cv_design"]
         extra.setdefault("extra_notes", {})["cv_design"] = (
-            f"## How the design was chosen\n\n{d['intro']}\n\n{cv_table(d['rows'])}\n\n{d.get('after', '')}")
+            f"## How the design was chosen\n\n{d['intro']}\n\n{cv_table(d['rows'])}\n\n{d.get('after', '')}"
+        )
     if runs.get("ref"):
         extra["lora_trained_f1"] = f"{runs['ref']['dev_macro_f1']:.3f}"
     if runs.get("full"):
@@ -196,8 +268,12 @@ def summary_extra(summary: dict) -> dict:
     return extra
 
 
-TEST_FILES = {"test": "test_metrics.json", "test_asr": "test_asr_metrics.json", "test_whole": "test_whole_metrics.json",
-              "test_whole_asr": "test_whole_asr_metrics.json"}
+TEST_FILES = {
+    "test": "test_metrics.json",
+    "test_asr": "test_asr_metrics.json",
+    "test_whole": "test_whole_metrics.json",
+    "test_whole_asr": "test_whole_asr_metrics.json",
+}
 #: the realistic check: the test split's whole sessions written for corpus v2 (40-47 minute therapy hours and
 #: 11-16 minute health consultations) at their own base rates, not the rupture-dense stretches
 WHOLE_PREFIX = "v2"
@@ -205,6 +281,7 @@ WHOLE_PREFIX = "v2"
 
 def _whole_sessions_file(src: str, tmp: Path, key: str) -> Path | None:
     from rupture_nlp.records import read_sessions, write_sessions
+
     if not src or not Path(src).is_file():
         return None
     out = tmp / f"{key}.jsonl"
@@ -219,12 +296,19 @@ def evaluate_tests(out: Path, final: Path, args: argparse.Namespace) -> dict:
     from rupture_nlp.scoring import result_to_json
     from rupture_nlp.workflow import evaluate_model_dir
     import tempfile
+
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
-        whole = {k: _whole_sessions_file(src, Path(tmp), k) for k, src in (("test_whole", args.test),
-                                                                           ("test_whole_asr", args.test_asr))}
-        for key, data_path in (("test", args.test), ("test_asr", args.test_asr), ("test_whole", whole["test_whole"]),
-                               ("test_whole_asr", whole["test_whole_asr"])):
+        whole = {
+            k: _whole_sessions_file(src, Path(tmp), k)
+            for k, src in (("test_whole", args.test), ("test_whole_asr", args.test_asr))
+        }
+        for key, data_path in (
+            ("test", args.test),
+            ("test_asr", args.test_asr),
+            ("test_whole", whole["test_whole"]),
+            ("test_whole_asr", whole["test_whole_asr"]),
+        ):
             if not data_path or not Path(data_path).is_file():
                 continue
             r = evaluate_model_dir(out, data_path)
@@ -232,8 +316,9 @@ def evaluate_tests(out: Path, final: Path, args: argparse.Namespace) -> dict:
             r["model"]["dir"] = str(fin.relative_to(ROOT)) if fin.is_relative_to(ROOT) else fin.name
             if key.startswith("test_whole"):
                 src = Path(args.test if key == "test_whole" else args.test_asr).resolve()
-                r["data"]["path"] = (f"{src.relative_to(ROOT) if src.is_relative_to(ROOT) else src.name}, "
-                                     f"sessions {WHOLE_PREFIX}*")
+                r["data"]["path"] = (
+                    f"{src.relative_to(ROOT) if src.is_relative_to(ROOT) else src.name}, sessions {WHOLE_PREFIX}*"
+                )
             else:
                 data = Path(r["data"]["path"]).resolve()
                 r["data"]["path"] = str(data.relative_to(ROOT)) if data.is_relative_to(ROOT) else data.name
@@ -246,6 +331,7 @@ def evaluate_tests(out: Path, final: Path, args: argparse.Namespace) -> dict:
 def refresh_card(out: Path, summary: dict, extra_notes: dict | None = None) -> None:
     """Re-render README.md of a built model (e.g. after more experiments finished)."""
     from rupture_nlp.workflow import write_card
+
     metrics = json.loads((out / "metrics.json").read_text())
     extra: dict = {"comparisons": comparison_rows(summary)} if summary else {}
     extra.update(summary_extra(summary))
@@ -265,29 +351,58 @@ def recipe_config(threads: int | None = None, **over):
     from rupture_nlp.model.session import SessionConfig
     from rupture_nlp.model.session_train import HeadTrainConfig
     from rupture_nlp.model.train import TrainConfig
+
     r = {**RECIPE, **over}
-    return TrainConfig(name="rupture-3rs-minilm-full", arch="session", weights="full", pooling="mean",
-                       batch_size=r["batch_size"], lr=r["lr"], epochs=r["epochs"],
-                       unlabelled_ratio=r["unlabelled_ratio"], patience=r["patience"],
-                       input=session_input_config(r["max_length"]), freeze_embeddings=True,
-                       freeze_encoder=r["freeze_encoder"], asr_copies=r["asr_copies"],
-                       session=SessionConfig(window=r["window"], two_stage=r["two_stage"],
-                                             marker_window=r["marker_window"], threshold_mode=r["threshold_mode"]),
-                       head=HeadTrainConfig(epochs=r["head_epochs"], seed=SEED),
-                       baselines=False, n_boot=0, threads=threads, log_every=100)
+    return TrainConfig(
+        name="rupture-3rs-minilm-full",
+        arch="session",
+        weights="full",
+        pooling="mean",
+        batch_size=r["batch_size"],
+        lr=r["lr"],
+        epochs=r["epochs"],
+        unlabelled_ratio=r["unlabelled_ratio"],
+        patience=r["patience"],
+        input=session_input_config(r["max_length"]),
+        freeze_embeddings=True,
+        freeze_encoder=r["freeze_encoder"],
+        asr_copies=r["asr_copies"],
+        session=SessionConfig(
+            window=r["window"],
+            two_stage=r["two_stage"],
+            marker_window=r["marker_window"],
+            threshold_mode=r["threshold_mode"],
+        ),
+        head=HeadTrainConfig(epochs=r["head_epochs"], seed=SEED),
+        baselines=False,
+        n_boot=0,
+        threads=threads,
+        log_every=100,
+    )
 
 
 def train_full(args: argparse.Namespace, out: Path) -> None:
     from rupture_nlp.workflow import train_model
+
     train_model(args.train, args.dev, out, config=recipe_config(args.threads), epochs=args.epochs, seed=SEED)
 
 
 def build_compact(full_dir: Path, out: Path, args: argparse.Namespace, extra: dict) -> dict:
     """Steps 2-4 into ``out``; returns the metrics."""
     from rupture_nlp.workflow import compact_model, write_card
+
     # named after the default model, not the full run
-    metrics = compact_model(full_dir, out, args.train, args.dev, rank=RANK, dtype=DTYPE, n_boot=1000, seed=SEED,
-                            name=out.name if not out.name.startswith(".") else DEFAULT_OUT.name)
+    metrics = compact_model(
+        full_dir,
+        out,
+        args.train,
+        args.dev,
+        rank=RANK,
+        dtype=DTYPE,
+        n_boot=1000,
+        seed=SEED,
+        name=out.name if not out.name.startswith(".") else DEFAULT_OUT.name,
+    )
     extra.update(evaluate_tests(out, Path(args.out), args))
     extra.update(card_notes(metrics, extra))
     write_card(out, extra, metrics=metrics)
@@ -299,20 +414,27 @@ def main() -> int:
     ap.add_argument("--train", default=str(ROOT / "corpora" / "train.jsonl"))
     ap.add_argument("--dev", default=str(ROOT / "corpora" / "dev.jsonl"))
     ap.add_argument("--test", default=str(ROOT / "corpora" / "test.jsonl"))
-    ap.add_argument("--test-asr", default=str(ROOT / "corpora" / "asr" / "test.jsonl"),
-                    help="the ASR rendering of the test split ('' to skip)")
-    ap.add_argument("--evaluate-tests", action="store_true", help="only (re)evaluate the built model on the test "
-                    "files and re-render its card")
+    ap.add_argument(
+        "--test-asr",
+        default=str(ROOT / "corpora" / "asr" / "test.jsonl"),
+        help="the ASR rendering of the test split ('' to skip)",
+    )
+    ap.add_argument(
+        "--evaluate-tests",
+        action="store_true",
+        help="only (re)evaluate the built model on the test files and re-render its card",
+    )
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--full-dir", default=str(DEFAULT_FULL), help="where the full fine-tuned model is written")
     ap.add_argument("--from-full", default=None, help="use this existing full fine-tuned model (skip training)")
     ap.add_argument("--experiments", default=None, help="summary JSON of scripts/model_experiments.py")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--epochs", type=int, default=RECIPE["epochs"])
-    ap.add_argument("--refresh-card", action="store_true", help="only re-render the card of the built model "
-                    "(with --experiments)")
+    ap.add_argument(
+        "--refresh-card", action="store_true", help="only re-render the card of the built model (with --experiments)"
+    )
     args = ap.parse_args()
-    lines = logging.StreamHandler(sys.stdout)   # the library's lines (per-epoch summaries), not spaCy's
+    lines = logging.StreamHandler(sys.stdout)  # the library's lines (per-epoch summaries), not spaCy's
     lines.setFormatter(logging.Formatter("%(message)s"))
     logging.getLogger("rupture_nlp").addHandler(lines)
     logging.getLogger("rupture_nlp").setLevel(logging.INFO)
@@ -324,6 +446,7 @@ def main() -> int:
         return 0
 
     from rupture_nlp.errors import RuptureError
+
     out = Path(args.out)
     building = out.with_name("." + out.name + ".building")
     shutil.rmtree(building, ignore_errors=True)
@@ -348,13 +471,19 @@ def main() -> int:
         out.rename(old)
     building.rename(out)
     shutil.rmtree(old, ignore_errors=True)
-    print(f"built {out} ({metrics['model_version']}) in {(time.perf_counter() - t0) / 60:.1f} min: dev macro-F1 "
-          f"fine {metrics['dev_macro_f1']['fine']:.3f}, coarse {metrics['dev_macro_f1']['coarse']:.3f}")
+    print(
+        f"built {out} ({metrics['model_version']}) in {(time.perf_counter() - t0) / 60:.1f} min: dev macro-F1 "
+        f"fine {metrics['dev_macro_f1']['fine']:.3f}, coarse {metrics['dev_macro_f1']['coarse']:.3f}"
+    )
     test = extra.get("test")
     if test:
-        print(f"test macro-F1 fine {test['fine']['macro']['f1']:.3f}, coarse {test['coarse']['macro']['f1']:.3f}; "
-              + ", ".join(f"{n}: fine {b['fine']['macro']['f1']:.3f} coarse {b['coarse']['macro']['f1']:.3f}"
-                          for n, b in test["baselines"].items()))
+        print(
+            f"test macro-F1 fine {test['fine']['macro']['f1']:.3f}, coarse {test['coarse']['macro']['f1']:.3f}; "
+            + ", ".join(
+                f"{n}: fine {b['fine']['macro']['f1']:.3f} coarse {b['coarse']['macro']['f1']:.3f}"
+                for n, b in test["baselines"].items()
+            )
+        )
     return 0
 
 

@@ -7,6 +7,7 @@ Prints training times and fine/coarse macro-F1 (with session-bootstrap 95% CIs) 
 writes ``OUT/baselines/<name>`` plus ``OUT/eval_{dev,test}.json`` (``rupture evaluate`` results
 of a directory holding only the baselines). The same numbers come from ``rupture evaluate --model OUT``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,7 @@ def main() -> int:
     t0 = time.perf_counter()
     info = train_baselines(train, dev, schema, args.out, seed=args.seed)
     total = time.perf_counter() - t0
-    print(f"train: {len(train)} sessions, {sum(len(s.utterances) for s in train)} utterances; "
-          f"dev: {len(dev)} sessions")
+    print(f"train: {len(train)} sessions, {sum(len(s.utterances) for s in train)} utterances; dev: {len(dev)} sessions")
     for name, i in info.items():
         print(f"{name}: trained in {i['train_seconds']:.1f} s")
     print(f"all baselines (incl. saving and dev scoring): {total:.1f} s")
@@ -51,11 +51,16 @@ def main() -> int:
         atomic_write_text(args.out / f"eval_{split}.json", result_to_json(res))
         print(f"\n## {split}\n")
         print(format_report(res, per_label=False))
-        summary[split] = {n: {"fine_macro_f1": r["fine"]["macro"]["f1"], "fine_macro_f1_ci": r["fine"]["macro"]["f1_ci"],
-                              "coarse_macro_f1": r["coarse"]["macro"]["f1"],
-                              "coarse_macro_f1_ci": r["coarse"]["macro"]["f1_ci"],
-                              "fine_micro_f1": r["fine"]["micro"]["f1"]}
-                          for n, r in res["baselines"].items()}
+        summary[split] = {
+            n: {
+                "fine_macro_f1": r["fine"]["macro"]["f1"],
+                "fine_macro_f1_ci": r["fine"]["macro"]["f1_ci"],
+                "coarse_macro_f1": r["coarse"]["macro"]["f1"],
+                "coarse_macro_f1_ci": r["coarse"]["macro"]["f1_ci"],
+                "fine_micro_f1": r["fine"]["micro"]["f1"],
+            }
+            for n, r in res["baselines"].items()
+        }
     atomic_write_text(args.out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return 0
 

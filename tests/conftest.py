@@ -1,6 +1,7 @@
 """Shared pytest set-up: offline Hugging Face, paths to the repository's data, and the costly
 shared objects as session fixtures: ``tiny_model`` (tiny trained models), ``trained_baselines``
 and ``ls_server`` (a real Label Studio server). Tests marked ``slow`` are left out by ``scripts/test.sh --fast``."""
+
 from __future__ import annotations
 
 import os
@@ -33,6 +34,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
     use, once per test session, under the session's temporary directory. Treat it as read-only:
     copy it before changing files. Its train/dev files are in ``model_helpers.data_dir(path)``."""
     from model_helpers import KINDS, train_tiny_model
+
     made: dict[str, Path] = {}
     failed: dict[str, str] = {}
 
@@ -57,6 +59,7 @@ def trained_baselines(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Both baselines trained once per session on the evaluation tests' toy corpus
     (``eval_helpers.train_toy_baselines``): {"root", "schema", "train", "dev", "test", "info"}."""
     from eval_helpers import train_toy_baselines
+
     return train_toy_baselines(tmp_path_factory.mktemp("baselines"))
 
 
@@ -68,6 +71,7 @@ def ls_server(tmp_path_factory: pytest.TempPathFactory):
     restarted it; anything left of it is killed. pytest keeps a failed start (or the skip when
     Label Studio is not installed) for every later test instead of starting again."""
     from ls_helpers import new_test_server
+
     server = new_test_server(tmp_path_factory.mktemp("labelstudio-data"))
     try:
         server.start_seconds = server.start()

@@ -1,4 +1,5 @@
 """Hand-written data shared by the evaluation tests (tests/test_eval_*.py)."""
+
 from __future__ import annotations
 
 import random
@@ -24,8 +25,12 @@ def toy_schema(exclusive_wd: bool = False) -> LabelSchema:
     return LabelSchema.from_dict(d)
 
 
-def make_session(sid: str, rows: list[tuple[str, str, list[str] | None]], pauses: dict[int, float] | None = None,
-                 split: str | None = None) -> Session:
+def make_session(
+    sid: str,
+    rows: list[tuple[str, str, list[str] | None]],
+    pauses: dict[int, float] | None = None,
+    split: str | None = None,
+) -> Session:
     """A session from (speaker 'T'/'C', text, labels) rows, with simple times (pauses: index -> seconds)."""
     utts, t, turn, prev = [], 1.0, -1, None
     for i, (spk, text, labels) in enumerate(rows):
@@ -33,8 +38,17 @@ def make_session(sid: str, rows: list[tuple[str, str, list[str] | None]], pauses
             turn, prev = turn + 1, spk
         t += (pauses or {}).get(i, 0.4)
         end = t + 0.3 * len(text.split())
-        utts.append(Utterance(id=f"{sid}-u{i + 1:04d}", turn=turn, speaker="therapist" if spk == "T" else "client",
-                              text=text, start=round(t, 2), end=round(end, 2), labels=labels))
+        utts.append(
+            Utterance(
+                id=f"{sid}-u{i + 1:04d}",
+                turn=turn,
+                speaker="therapist" if spk == "T" else "client",
+                text=text,
+                start=round(t, 2),
+                end=round(end, 2),
+                labels=labels,
+            )
+        )
         t = end
     return Session(session_id=sid, utterances=utts, meta={"split": split} if split else {})
 
@@ -51,6 +65,7 @@ HAND_ROWS = [
 def hand_example():
     """(sessions with gold labels, P with 0.9 for predicted labels and 0.1 elsewhere, schema)."""
     import numpy as np
+
     schema = toy_schema()
     sessions, rows = [], []
     for sid, utts in HAND_ROWS:
@@ -61,25 +76,55 @@ def hand_example():
 
 
 # An easy, separable toy corpus in the 3RS schema (hand-written utterances, combined at random).
-NEUTRAL_T = ["How was your week overall?", "What would you like to focus on today?",
-             "Tell me more about the weekend.", "How did you sleep this week?",
-             "What happened at work on Monday?", "Shall we look at the diary together?"]
-NEUTRAL_C = ["I went to see my sister on Sunday.", "Work was busy, lots of meetings.",
-             "I slept better than last week.", "We had dinner with friends on Friday.",
-             "The kids were at their grandmother's.", "I tried the breathing exercise twice."]
+NEUTRAL_T = [
+    "How was your week overall?",
+    "What would you like to focus on today?",
+    "Tell me more about the weekend.",
+    "How did you sleep this week?",
+    "What happened at work on Monday?",
+    "Shall we look at the diary together?",
+]
+NEUTRAL_C = [
+    "I went to see my sister on Sunday.",
+    "Work was busy, lots of meetings.",
+    "I slept better than last week.",
+    "We had dinner with friends on Friday.",
+    "The kids were at their grandmother's.",
+    "I tried the breathing exercise twice.",
+]
 MINIMAL = ["Fine.", "Dunno.", "Okay.", "Sure.", "Whatever.", "Maybe."]
-COMPLAINT = ["You never listen to what I actually say.", "You don't understand me at all.",
-             "Honestly you are not very good at this.", "You keep getting it wrong about me.",
-             "You just sit there and judge me.", "You don't seem to care about me."]
-HOMEWORK = ["I am not doing that homework sheet again.", "These worksheets are pointless homework.",
-            "I hate the homework exercises you give.", "The homework diary is a waste of my time.",
-            "No more homework forms please.", "That homework exercise was useless."]
-INVITE = ["Can we talk about what just happened between us?", "I wonder how this is feeling between us right now.",
-          "Could we pause and look at what is happening between us?", "What was it like for you between us just then?",
-          "Let's talk about what happened between us a moment ago.", "How are things between us at the moment?"]
-VALIDATE = ["It makes sense that you feel that way.", "That makes sense given what you have been through.",
-            "Your reaction makes complete sense to me.", "It makes sense to be wary of this.",
-            "Of course that makes sense.", "That makes a lot of sense."]
+COMPLAINT = [
+    "You never listen to what I actually say.",
+    "You don't understand me at all.",
+    "Honestly you are not very good at this.",
+    "You keep getting it wrong about me.",
+    "You just sit there and judge me.",
+    "You don't seem to care about me.",
+]
+HOMEWORK = [
+    "I am not doing that homework sheet again.",
+    "These worksheets are pointless homework.",
+    "I hate the homework exercises you give.",
+    "The homework diary is a waste of my time.",
+    "No more homework forms please.",
+    "That homework exercise was useless.",
+]
+INVITE = [
+    "Can we talk about what just happened between us?",
+    "I wonder how this is feeling between us right now.",
+    "Could we pause and look at what is happening between us?",
+    "What was it like for you between us just then?",
+    "Let's talk about what happened between us a moment ago.",
+    "How are things between us at the moment?",
+]
+VALIDATE = [
+    "It makes sense that you feel that way.",
+    "That makes sense given what you have been through.",
+    "Your reaction makes complete sense to me.",
+    "It makes sense to be wary of this.",
+    "Of course that makes sense.",
+    "That makes a lot of sense.",
+]
 
 TOY_CLASSES = [
     ("C", MINIMAL, ["withdrawal/minimal_response"], 4.0),
@@ -123,6 +168,7 @@ def train_toy_baselines(root: Path) -> dict:
     epochs). Tests get this once per session from the ``trained_baselines`` fixture of
     ``conftest.py``; treat the directory as read-only."""
     from rupture_nlp.workflow import train_baselines
+
     schema = schema_3rs()
     train, dev = toy_corpus(12, seed=1), toy_corpus(4, seed=2)
     info = train_baselines(train, dev, schema, root, options={"textcat": {"epochs": 4}})

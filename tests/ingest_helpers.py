@@ -1,4 +1,5 @@
 """Shared helpers of the ingestion tests: writing small transcripts, reading them back."""
+
 from __future__ import annotations
 
 import sys
@@ -36,12 +37,13 @@ def check_offsets(path: Path, session: Session, **kw) -> None:
     """Every utterance's offsets slice its turn text to exactly its text."""
     turns = turn_texts(path, **kw)
     for u in session.utterances:
-        assert turns[u.turn][u.char_start:u.char_end] == u.text, u.id
+        assert turns[u.turn][u.char_start : u.char_end] == u.text, u.id
 
 
 def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     """Run the ``rupture`` console entry point in-process: (exit code, stdout, stderr)."""
     from rupture_nlp.cli import main
+
     monkeypatch.setattr(sys, "argv", ["rupture", *args])
     code = 0
     try:

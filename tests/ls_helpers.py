@@ -6,6 +6,7 @@ token (:func:`new_test_server`), and stops it at the end of the session (:meth:`
 It skips (with the reason) only when ``.venv-labelstudio`` is absent outside CI; with ``CI`` set,
 a missing or broken server fails the tests.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,8 +46,9 @@ class LSServer:
     start_seconds: float
 
     def script(self, command: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", str(SCRIPT), command], env={**self.env, **env},
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            ["bash", str(SCRIPT), command], env={**self.env, **env}, capture_output=True, text=True, timeout=300
+        )
 
     def stop(self) -> None:
         r = self.script("stop")
@@ -57,6 +59,7 @@ class LSServer:
         tests or a failed start): ``stop`` through the script, then SIGKILL to the process group of
         any server still named by a ``server.pid`` under the data directory. Returns the killed pids."""
         import signal
+
         try:
             self.script("stop")
         except (OSError, subprocess.SubprocessError):
@@ -93,12 +96,14 @@ class LSServer:
 
     def client(self, **kw):
         from rupture_nlp.labelstudio import connect
+
         return connect(self.url, self.token, **kw)
 
     def rupture(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """Run ``rupture ARGS`` as a user would (a new process)."""
-        return subprocess.run([*RUPTURE, *args], env=env or self.client_env(), capture_output=True, text=True,
-                              timeout=300, cwd=ROOT)
+        return subprocess.run(
+            [*RUPTURE, *args], env=env or self.client_env(), capture_output=True, text=True, timeout=300, cwd=ROOT
+        )
 
 
 def new_test_server(data_dir: Path) -> LSServer:
@@ -107,25 +112,37 @@ def new_test_server(data_dir: Path) -> LSServer:
     Raises ``pytest.skip`` when Label Studio is not installed, ``pytest.fail`` if ``CI`` is set then.
     """
     if not VENV.exists():
-        msg = (f"Label Studio is not installed ({VENV} is absent); run 'bash scripts/labelstudio.sh install' "
-               "to run the Label Studio tests")
+        msg = (
+            f"Label Studio is not installed ({VENV} is absent); run 'bash scripts/labelstudio.sh install' "
+            "to run the Label Studio tests"
+        )
         if os.environ.get("CI"):
             pytest.fail("CI is set but " + msg)
         pytest.skip(msg)
     port = free_port()
     token = "test-" + secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
-    env.update(LABEL_STUDIO_PORT=str(port), LABEL_STUDIO_BASE_DATA_DIR=str(data_dir),
-               LABEL_STUDIO_USERNAME="coder@rupture.test", LABEL_STUDIO_PASSWORD="test-" + secrets.token_hex(8),
-               LABEL_STUDIO_USER_TOKEN=token, LABEL_STUDIO_VENV=str(VENV))
-    return LSServer(url=f"http://127.0.0.1:{port}", token=token, port=port, data_dir=data_dir, env=env,
-                    start_seconds=0.0)
+    env.update(
+        LABEL_STUDIO_PORT=str(port),
+        LABEL_STUDIO_BASE_DATA_DIR=str(data_dir),
+        LABEL_STUDIO_USERNAME="coder@rupture.test",
+        LABEL_STUDIO_PASSWORD="test-" + secrets.token_hex(8),
+        LABEL_STUDIO_USER_TOKEN=token,
+        LABEL_STUDIO_VENV=str(VENV),
+    )
+    return LSServer(
+        url=f"http://127.0.0.1:{port}", token=token, port=port, data_dir=data_dir, env=env, start_seconds=0.0
+    )
 
 
 # --------------------------------------------------------------------------- test data
 LABEL_POOL = {
-    "client": ["withdrawal/denial", "withdrawal/minimal_response", "confrontation/complaint_therapist",
-               "confrontation/rejects_intervention"],
+    "client": [
+        "withdrawal/denial",
+        "withdrawal/minimal_response",
+        "confrontation/complaint_therapist",
+        "confrontation/rejects_intervention",
+    ],
     "therapist": ["repair/invite_discussion", "repair/acknowledge_contribution"],
 }
 
@@ -143,9 +160,16 @@ def make_session(sid: str, n: int, seed: int = 0, *, with_scores: bool = False) 
         labels = [] if k > 3 else [pool[k % len(pool)]]
         if k == 0:
             labels.append(pool[(k + 1) % len(pool)])
-        u = Utterance(id=f"{sid}-u{i + 1:04d}", turn=i, speaker=speaker, speaker_name="Dr. Park" if i % 2 == 0 else None,
-                      text=f"{'Therapist' if i % 2 == 0 else 'Client'} line {i + 1} of {sid}.",
-                      start=round(3.0 * i, 1), end=round(3.0 * i + 2.4, 1), labels=sorted(labels))
+        u = Utterance(
+            id=f"{sid}-u{i + 1:04d}",
+            turn=i,
+            speaker=speaker,
+            speaker_name="Dr. Park" if i % 2 == 0 else None,
+            text=f"{'Therapist' if i % 2 == 0 else 'Client'} line {i + 1} of {sid}.",
+            start=round(3.0 * i, 1),
+            end=round(3.0 * i + 2.4, 1),
+            labels=sorted(labels),
+        )
         if with_scores:
             u.scores = {l: (0.9 if l in labels else 0.05 + 0.4 * ((i + j) % 3) / 2) for j, l in enumerate(pool)}
         utts.append(u)
@@ -177,6 +201,7 @@ def tasks_by_key(client, project_id: int) -> dict[str, object]:
 # --------------------------------------------------------------------------- a real browser
 def chromium_path() -> str | None:
     import shutil
+
     for name in ("chromium", "chromium-browser", "google-chrome"):
         p = shutil.which(name)
         if p:
@@ -193,17 +218,21 @@ class Browser:
 
     def __init__(self, profile_dir: Path):
         import fcntl
+
         to_r, to_w = os.pipe()
         from_r, from_w = os.pipe()
         # keep the child's ends clear of 3 and 4 before the shell moves them there
         hi = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_r, from_w)]
         os.close(to_r)
         os.close(from_w)
-        cmd = (f"exec 3<&{hi[0]} 4>&{hi[1]} {hi[0]}<&- {hi[1]}>&-; exec \"$0\" --headless=new --no-sandbox "
-               f"--disable-gpu --remote-debugging-pipe --user-data-dir={profile_dir} --window-size=1400,1300 "
-               "about:blank")
-        self.proc = subprocess.Popen(["bash", "-c", cmd, chromium_path()], pass_fds=hi,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cmd = (
+            f'exec 3<&{hi[0]} 4>&{hi[1]} {hi[0]}<&- {hi[1]}>&-; exec "$0" --headless=new --no-sandbox '
+            f"--disable-gpu --remote-debugging-pipe --user-data-dir={profile_dir} --window-size=1400,1300 "
+            "about:blank"
+        )
+        self.proc = subprocess.Popen(
+            ["bash", "-c", cmd, chromium_path()], pass_fds=hi, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         for fd in hi:
             os.close(fd)
         self._w, self._r = to_w, from_r
@@ -214,6 +243,7 @@ class Browser:
     def _send(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 30):
         import json
         import select
+
         self._id += 1
         msg = {"id": self._id, "method": method, "params": params or {}}
         if session:
@@ -260,6 +290,7 @@ class Browser:
 
     def screenshot(self, path: Path) -> None:
         import base64
+
         data = self._send("Page.captureScreenshot", {"format": "png"}, session=self.session)["data"]
         path.write_bytes(base64.b64decode(data))
 
@@ -282,13 +313,15 @@ def login_cookies(url: str, email: str, password: str) -> dict[str, str]:
     import http.cookiejar
     import urllib.parse
     import urllib.request
+
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     opener.open(url + "/user/login", timeout=30).read()
     csrf = next(c.value for c in jar if c.name == "csrftoken")
     form = urllib.parse.urlencode({"email": email, "password": password, "csrfmiddlewaretoken": csrf}).encode()
-    opener.open(urllib.request.Request(url + "/user/login", data=form, headers={"Referer": url + "/user/login"}),
-                timeout=30).read()
+    opener.open(
+        urllib.request.Request(url + "/user/login", data=form, headers={"Referer": url + "/user/login"}), timeout=30
+    ).read()
     cookies = {c.name: c.value for c in jar}
     assert "sessionid" in cookies, "login to the Label Studio UI failed"
     return cookies

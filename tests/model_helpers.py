@@ -4,6 +4,7 @@ The dialogue lines below were written for these tests (they are not from the cor
 the tiny model through the session fixture ``tiny_model`` of ``conftest.py`` (a factory:
 ``tiny_model("lora")`` trains each kind once per test session and returns its directory).
 """
+
 from __future__ import annotations
 
 import random
@@ -21,17 +22,29 @@ LINES = [
     ("C", "Nothing.", ["withdrawal/minimal_response"], 4.0),
     ("T", "It sounded like it stayed with you after the call.", [], None),
     ("C", "I'm fine, honestly, it doesn't bother me at all.", ["withdrawal/denial"], 2.0),
-    ("T", "I notice we keep moving away from it. Can we look at what just happened between us?",
-     ["repair/invite_discussion"], None),
+    (
+        "T",
+        "I notice we keep moving away from it. Can we look at what just happened between us?",
+        ["repair/invite_discussion"],
+        None,
+    ),
     ("C", "These worksheets are pointless, I told you last week.", ["confrontation/complaint_activities"], None),
-    ("T", "You're right that I pushed the worksheets without asking how they fit for you.",
-     ["repair/acknowledge_contribution"], None),
+    (
+        "T",
+        "You're right that I pushed the worksheets without asking how they fit for you.",
+        ["repair/acknowledge_contribution"],
+        None,
+    ),
     ("C", "You never listen to anything I say.", ["confrontation/complaint_therapist"], None),
     ("T", "Let me explain why we practise this between sessions.", ["repair/illustrate_task_rationale"], None),
     ("C", "Whatever you think is best, you're the expert.", ["withdrawal/deferential_appeasing"], 3.5),
     ("T", "Shall we set the diary aside and talk about the week instead?", ["repair/change_tasks_goals"], None),
-    ("C", "Anyway, my neighbour has this dog that barks all night, it's a long story.",
-     ["withdrawal/avoidant_storytelling"], None),
+    (
+        "C",
+        "Anyway, my neighbour has this dog that barks all night, it's a long story.",
+        ["withdrawal/avoidant_storytelling"],
+        None,
+    ),
     ("T", "How was the drive in today?", [], None),
     ("C", "Busy, the bridge was closed again.", [], None),
     ("T", "Mm-hmm.", [], None),
@@ -63,8 +76,18 @@ def make_session(sid: str, rows: list[tuple[str, str, list[str], float | None]],
         t += pause if pause is not None else 0.4
         end = t + 0.35 * len(text.split()) + 0.2
         labs = sorted({remap[l.split("/")[0]] for l in labels}) if remap else list(labels)
-        utts.append(Utterance(id=f"{sid}-u{i + 1:04d}", turn=turn, speaker="therapist" if spk == "T" else "client",
-                              speaker_name=spk, text=text, start=round(t, 2), end=round(end, 2), labels=labs))
+        utts.append(
+            Utterance(
+                id=f"{sid}-u{i + 1:04d}",
+                turn=turn,
+                speaker="therapist" if spk == "T" else "client",
+                speaker_name=spk,
+                text=text,
+                start=round(t, 2),
+                end=round(end, 2),
+                labels=labs,
+            )
+        )
         t = end
     return Session(session_id=sid, utterances=utts, meta={})
 
@@ -92,29 +115,48 @@ def train_tiny_model(kind: str, workdir: Path) -> Path:
 
     kinds: ``lora`` (3RS schema, mean pooling), ``full`` (full weights), ``exclusive`` (a schema
     with an exclusive category, [CLS] pooling), ``session`` (the session architecture, full weights,
-    windows of 8 utterances). ``workdir`` also gets the train/dev files and
+    windows of 8 utterances, one joint epoch). ``workdir`` also gets the train/dev files and
     :data:`IN_MEMORY_DEV_PROBA`, recorded as training calls ``save_pretrained``.
     """
     from rupture_nlp.model import RuptureClassifier
     from rupture_nlp.model.inputs import InputConfig
     from rupture_nlp.model.train import TrainConfig
     from rupture_nlp.workflow import train_model
+
     if kind not in KINDS:
         raise ValueError(f"tiny model kinds: {KINDS}")
     d = Path(workdir)
     schema = None
     remap = None
-    cfg = TrainConfig(name=f"tiny-{kind}", weights="lora", max_steps=2, batch_size=8, n_boot=20, baselines=False,
-                      input=InputConfig(context=2, max_length=64))
+    cfg = TrainConfig(
+        name=f"tiny-{kind}",
+        weights="lora",
+        max_steps=2,
+        batch_size=8,
+        n_boot=20,
+        baselines=False,
+        input=InputConfig(context=2, max_length=64),
+    )
     if kind == "full":
         cfg.weights = "full"
-    elif kind == "session":   # windows of 8: the toy sessions (12 utterances) need two
+    elif kind == "session":  # windows of 8: the toy sessions (12 utterances) need two
         from rupture_nlp.model.architectures import session_input_config
         from rupture_nlp.model.session import SessionConfig
-        from rupture_nlp.model.session_train import HeadTrainConfig
-        cfg = TrainConfig(name="tiny-session", arch="session", weights="full", max_steps=2, batch_size=8, n_boot=20,
-                          baselines=False, input=session_input_config(32), session=SessionConfig(window=8),
-                          head=HeadTrainConfig(epochs=2))
+        from rupture_nlp.model.session_train import HeadTrainConfig, JointTrainConfig
+
+        cfg = TrainConfig(
+            name="tiny-session",
+            arch="session",
+            weights="full",
+            max_steps=2,
+            batch_size=8,
+            n_boot=20,
+            baselines=False,
+            input=session_input_config(32),
+            session=SessionConfig(window=8),
+            head=HeadTrainConfig(epochs=2),
+            joint=JointTrainConfig(epochs=1),  # so save/load is checked after the joint step too
+        )
     elif kind == "exclusive":
         schema = LabelSchema.from_dict(TOY_EXCLUSIVE)
         remap = TOY_MAP

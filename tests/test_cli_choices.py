@@ -1,4 +1,5 @@
 """Fixed choices of the CLI are Enums: typer lists them in --help and refuses others before any work."""
+
 from __future__ import annotations
 
 from typer.testing import CliRunner
@@ -16,14 +17,19 @@ def test_choices_match_the_library_and_bad_values_are_usage_errors(tmp_path):
     assert {e.value for e in Engine} == set(ENGINES)
     assert {p.value for p in Pooling} == {"mean", "cls"} and {o.value for o in PushOrder} == {"session", "uncertainty"}
     missing = str(tmp_path / "none.jsonl")
-    for args, option in ((["train", "--train", missing, "--dev", missing, "--out", str(tmp_path / "m"),
-                           "--weights", "half"], "--weights"),
-                         (["train", "--train", missing, "--dev", missing, "--out", str(tmp_path / "m"),
-                           "--pooling", "max"], "--pooling"),
-                         (["ls", "push", missing, "--project", "p", "--order", "random"], "--order"),
-                         (["ls", "pull", "--project", "p", "--out", str(tmp_path / "o.jsonl"), "--policy", "any"],
-                          "--policy"),
-                         (["tag", missing, "--out", str(tmp_path / "o.jsonl"), "--engine", "spark"], "--engine")):
+    for args, option in (
+        (
+            ["train", "--train", missing, "--dev", missing, "--out", str(tmp_path / "m"), "--weights", "half"],
+            "--weights",
+        ),
+        (
+            ["train", "--train", missing, "--dev", missing, "--out", str(tmp_path / "m"), "--pooling", "max"],
+            "--pooling",
+        ),
+        (["ls", "push", missing, "--project", "p", "--order", "random"], "--order"),
+        (["ls", "pull", "--project", "p", "--out", str(tmp_path / "o.jsonl"), "--policy", "any"], "--policy"),
+        (["tag", missing, "--out", str(tmp_path / "o.jsonl"), "--engine", "spark"], "--engine"),
+    ):
         r = CliRunner().invoke(app, args)
         assert r.exit_code == 2, (args, r.output)
         assert option in r.output and "Traceback" not in r.output

@@ -15,12 +15,34 @@ from rupture_nlp.records import Session, read_sessions, write_sessions
 from rupture_nlp.schema import load_schema
 from rupture_nlp.validate import validate_file
 
-REC = {"session_id": "s01", "meta": {"therapist": "t1"}, "custom_top": 1,
-       "utterances": [
-           {"id": "s01-u0001", "turn": 0, "speaker": "therapist", "speaker_name": "Dr. A", "text": "How are you?",
-            "start": 1.0, "end": 2.0, "labels": [], "custom": {"x": 1}},
-           {"id": "s01-u0002", "turn": 1, "speaker": "client", "text": "Fine.", "start": None, "end": None,
-            "labels": ["withdrawal/minimal_response"], "scores": {"withdrawal/minimal_response": 0.9}}]}
+REC = {
+    "session_id": "s01",
+    "meta": {"therapist": "t1"},
+    "custom_top": 1,
+    "utterances": [
+        {
+            "id": "s01-u0001",
+            "turn": 0,
+            "speaker": "therapist",
+            "speaker_name": "Dr. A",
+            "text": "How are you?",
+            "start": 1.0,
+            "end": 2.0,
+            "labels": [],
+            "custom": {"x": 1},
+        },
+        {
+            "id": "s01-u0002",
+            "turn": 1,
+            "speaker": "client",
+            "text": "Fine.",
+            "start": None,
+            "end": None,
+            "labels": ["withdrawal/minimal_response"],
+            "scores": {"withdrawal/minimal_response": 0.9},
+        },
+    ],
+}
 
 
 def test_roundtrip_keeps_every_key(tmp_path):
@@ -100,8 +122,11 @@ def test_atomic_write_survives_sigkill(tmp_path):
 
 def test_cli_errors_are_one_line(tmp_path):
     missing = tmp_path / "nope.yaml"
-    proc = subprocess.run([sys.executable, "-c", "from rupture_nlp.cli import main; main()", "labels",
-                           "--schema", str(missing)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from rupture_nlp.cli import main; main()", "labels", "--schema", str(missing)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert str(missing) in proc.stderr
@@ -111,7 +136,7 @@ def test_atomic_write_creates_owner_only_files_and_keeps_a_replaced_files_mode(t
     target = tmp_path / "perm.txt"
     with atomic_write(target) as f:
         f.write("x")
-    assert target.stat().st_mode & 0o777 == 0o600          # clinical data: owner only
+    assert target.stat().st_mode & 0o777 == 0o600  # clinical data: owner only
     os.chmod(target, 0o640)
     with atomic_write(target) as f:
         f.write("y")

@@ -35,10 +35,15 @@ def _write(tmp_path, data, name="s.yaml"):
     return p
 
 
-MI = {"name": "mi", "categories": [{"id": "client_talk", "exclusive": True}, {"id": "therapist", "exclusive": False}],
-      "labels": [{"id": "change", "category": "client_talk", "speaker": "client", "description": "change talk"},
-                 {"id": "sustain", "category": "client_talk", "speaker": "client", "description": "sustain talk"},
-                 {"id": "reflect", "category": "therapist", "speaker": "therapist", "description": "reflection"}]}
+MI = {
+    "name": "mi",
+    "categories": [{"id": "client_talk", "exclusive": True}, {"id": "therapist", "exclusive": False}],
+    "labels": [
+        {"id": "change", "category": "client_talk", "speaker": "client", "description": "change talk"},
+        {"id": "sustain", "category": "client_talk", "speaker": "client", "description": "sustain talk"},
+        {"id": "reflect", "category": "therapist", "speaker": "therapist", "description": "reflection"},
+    ],
+}
 
 
 @pytest.mark.parametrize("name", ["mi.yaml", "mi.json"])
@@ -49,15 +54,18 @@ def test_custom_schema_yaml_and_json(tmp_path, name):
     assert s.coarse(["reflect", "change"]) == ["client_talk", "therapist"]
 
 
-@pytest.mark.parametrize("mutate, needle", [
-    (lambda d: d.pop("name"), "'name'"),
-    (lambda d: d.update(labels=[]), "'labels'"),
-    (lambda d: d["labels"][0].pop("description"), "lacks description"),
-    (lambda d: d["labels"][1].update(id="change"), "occurs twice"),
-    (lambda d: d["labels"][0].update(speaker="nurse"), "speaker must be"),
-    (lambda d: d["labels"][0].update(category="other"), "not listed under 'categories'"),
-    (lambda d: d["categories"][0].update(exclusive="yes"), "'exclusive' must be"),
-])
+@pytest.mark.parametrize(
+    "mutate, needle",
+    [
+        (lambda d: d.pop("name"), "'name'"),
+        (lambda d: d.update(labels=[]), "'labels'"),
+        (lambda d: d["labels"][0].pop("description"), "lacks description"),
+        (lambda d: d["labels"][1].update(id="change"), "occurs twice"),
+        (lambda d: d["labels"][0].update(speaker="nurse"), "speaker must be"),
+        (lambda d: d["labels"][0].update(category="other"), "not listed under 'categories'"),
+        (lambda d: d["categories"][0].update(exclusive="yes"), "'exclusive' must be"),
+    ],
+)
 def test_bad_schemas_give_clear_errors(tmp_path, mutate, needle):
     d = json.loads(json.dumps(MI))
     mutate(d)
@@ -67,17 +75,25 @@ def test_bad_schemas_give_clear_errors(tmp_path, mutate, needle):
     assert needle in str(e.value) and str(p) in str(e.value)
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda d: d.update(name="  "), "'name' is empty"),
-    (lambda d: d.update(labels="x"), "'labels' must be a list, not 'x'"),
-    (lambda d: d["labels"].append(["x"]), "label 4 must be a mapping, not a list"),
-    (lambda d: d["labels"][0].update(description=" "), "label 1 ('change'): 'description' is empty"),
-    (lambda d: [d["labels"][0].pop(k) for k in ("speaker", "description")], "label 1 ('change') lacks speaker, description"),
-    (lambda d: d["labels"][0].update(speaker="nurse"),
-     "label 1 ('change'): speaker must be one of therapist, client, any, not 'nurse'"),
-    (lambda d: d["categories"].append({"exclusive": True}), "category 3 lacks id"),
-    (lambda d: d["categories"].append({"id": "therapist"}), "category id 'therapist' occurs twice"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.update(name="  "), "'name' is empty"),
+        (lambda d: d.update(labels="x"), "'labels' must be a list, not 'x'"),
+        (lambda d: d["labels"].append(["x"]), "label 4 must be a mapping, not a list"),
+        (lambda d: d["labels"][0].update(description=" "), "label 1 ('change'): 'description' is empty"),
+        (
+            lambda d: [d["labels"][0].pop(k) for k in ("speaker", "description")],
+            "label 1 ('change') lacks speaker, description",
+        ),
+        (
+            lambda d: d["labels"][0].update(speaker="nurse"),
+            "label 1 ('change'): speaker must be one of therapist, client, any, not 'nurse'",
+        ),
+        (lambda d: d["categories"].append({"exclusive": True}), "category 3 lacks id"),
+        (lambda d: d["categories"].append({"id": "therapist"}), "category id 'therapist' occurs twice"),
+    ],
+)
 def test_schema_errors_are_one_line_naming_file_and_field(tmp_path, mutate, message):
     d = json.loads(json.dumps(MI))
     mutate(d)
@@ -105,6 +121,7 @@ def test_saved_schema_fits_the_json_schema():
     import jsonschema
 
     from rupture_nlp.schema import label_schema_json_schema
+
     jsonschema.Draft202012Validator(label_schema_json_schema()).validate(load_schema().to_dict())
 
 

@@ -1,4 +1,5 @@
 """The bundled corpus: size, label coverage, no templates, the split, and its tooling."""
+
 from __future__ import annotations
 
 import collections
@@ -67,8 +68,9 @@ def test_label_coverage_and_rates(corpus):
     # near real base rates: the share of authored utterances (coded lines) that carry a label
     share = sum(1 for u in utts if u.labels) / sum(authored_count(s) for s in sessions)
     assert 0.08 <= share <= 0.18
-    no_rupture = [s for s in sessions if not any(
-        SCHEMA.category_of(l) != "repair" for u in s.utterances for l in u.labels or [])]
+    no_rupture = [
+        s for s in sessions if not any(SCHEMA.category_of(l) != "repair" for u in s.utterances for l in u.labels or [])
+    ]
     assert len(no_rupture) >= 0.15 * len(sessions)
     # labels sit on the speaker the schema says
     for u in utts:
@@ -89,8 +91,15 @@ def test_hard_negatives_are_unlabelled_and_in_every_new_collection(corpus):
                 assert len(u.extra["source_ids"]) > 1, u.id
     for kind in ("whole_session", "health_counselling"):
         classes = {h for k, h in hn if k == kind}
-        assert {"reflection", "information", "sustain_talk", "problem_talk", "third_party_complaint",
-                "brief_answer", "tiredness"} <= classes, kind
+        assert {
+            "reflection",
+            "information",
+            "sustain_talk",
+            "problem_talk",
+            "third_party_complaint",
+            "brief_answer",
+            "tiredness",
+        } <= classes, kind
     readme = (ROOT / "corpora" / "README.md").read_text()
     for h in ("sustain_talk", "third_party_complaint", "brief_answer", "reflection"):
         assert h in readme
@@ -109,8 +118,9 @@ def _words(text):
 
 
 def test_no_template_text(corpus):
-    c = collections.Counter(" ".join(_words(u.text)) for s in all_sessions(corpus) for u in s.utterances
-                            if len(_words(u.text)) > 6)
+    c = collections.Counter(
+        " ".join(_words(u.text)) for s in all_sessions(corpus) for u in s.utterances if len(_words(u.text)) > 6
+    )
     repeated = {t: n for t, n in c.items() if n > 2}
     assert not repeated
 
@@ -118,7 +128,8 @@ def test_no_template_text(corpus):
 def test_no_near_duplicate_sessions(corpus):
     def shingles(s):
         w = [x for u in s.utterances for x in _words(u.text)]
-        return {tuple(w[i:i + 4]) for i in range(len(w) - 3)}
+        return {tuple(w[i : i + 4]) for i in range(len(w) - 3)}
+
     sh = {s.session_id: shingles(s) for s in all_sessions(corpus)}
     worst = max(((len(a & b) / len(a | b)), i, j) for (i, a), (j, b) in itertools.combinations(sh.items(), 2))
     assert worst[0] < 0.2, f"near-duplicate sessions: {worst}"
@@ -143,12 +154,14 @@ def test_split_is_by_session_stratified_and_documented(corpus):
     readme = (ROOT / "corpora" / "README.md").read_text()
     head = "| label | train | dev | test | total |"
     assert head in readme, "corpora/README.md has no label table"
-    rows = readme[readme.index(head):].split("\n\n", 1)[0]
+    rows = readme[readme.index(head) :].split("\n\n", 1)[0]
     table = {}
     for row in re.findall(r"^\| (`[^`]+`|\*\*[a-z ]+\*\*) \|(.+)\|$", rows, re.M):
         table[row[0].strip("`*")] = [int(c.strip().replace(",", "")) for c in row[1].split("|")]
-    want = {l: [sum(l in (u.labels or []) for s in corpus[p] for u in s.utterances) for p in PARTS]
-            for l in SCHEMA.label_ids}
+    want = {
+        l: [sum(l in (u.labels or []) for s in corpus[p] for u in s.utterances) for p in PARTS]
+        for l in SCHEMA.label_ids
+    }
     want["units"] = [sum(len(s.utterances) for s in corpus[p]) for p in PARTS]
     want["labelled units"] = [sum(bool(u.labels) for s in corpus[p] for u in s.utterances) for p in PARTS]
     want["sessions"] = [n[p] for p in PARTS]
@@ -157,8 +170,11 @@ def test_split_is_by_session_stratified_and_documented(corpus):
 
 @pytest.mark.slow
 def test_committed_corpus_is_what_the_sources_build(tmp_path):
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_corpus.py"), "--out", str(tmp_path)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_corpus.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     for f in FILES + [ROOT / "corpora" / "splits.json"]:
         assert (tmp_path / f.name).read_bytes() == f.read_bytes(), f"{f.name} is stale: rebuild the corpus"
@@ -185,8 +201,16 @@ def test_corpus_stats_command_over_the_whole_corpus(tmp_path):
     rows = {line.split("│")[1].strip(): line for line in r.output.splitlines() if line.count("│") > 5}
     assert "whole_session (segmenter)" in rows and "health_counselling (segmenter)" in rows
     assert "32" in rows["whole_session (segmenter)"] and "13077" in rows["whole_session (segmenter)"]
-    r = CliRunner().invoke(app, ["corpus", "stats", str(ROOT / "corpora" / "asr" / "test.jsonl"),
-                                 str(ROOT / "corpora" / "agreement" / "coder2.jsonl")], terminal_width=200)
+    r = CliRunner().invoke(
+        app,
+        [
+            "corpus",
+            "stats",
+            str(ROOT / "corpora" / "asr" / "test.jsonl"),
+            str(ROOT / "corpora" / "agreement" / "coder2.jsonl"),
+        ],
+        terminal_width=200,
+    )
     assert r.exit_code == 0, r.output
     assert "whole_session (asr)" in r.output and "stretch (authored, coder 2)" in r.output
     bad = tmp_path / "bad.jsonl"

@@ -1,4 +1,5 @@
 """Two-coder agreement (`rupture corpus agreement`): hand-computed values, errors, bootstrap, CLI."""
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,19 @@ N_BOOT = 40
 
 def toy(sid: str, withdrawal: set[int], n: int = 5) -> Session:
     """A session of ``n`` client utterances: W on the indexes given, R on utterance 4."""
-    return Session(sid, [Utterance(f"{sid}-u{i}", i, "client", f"said thing {i}",
-                                   labels=([W] if i in withdrawal else []) + ([R] if i == 4 else []))
-                         for i in range(n)])
+    return Session(
+        sid,
+        [
+            Utterance(
+                f"{sid}-u{i}",
+                i,
+                "client",
+                f"said thing {i}",
+                labels=([W] if i in withdrawal else []) + ([R] if i == 4 else []),
+            )
+            for i in range(n)
+        ],
+    )
 
 
 # Coder A marks withdrawal on 1, 2, 3 utterances of sessions s1, s2, s3; coder B marks the same
@@ -90,15 +101,18 @@ def _write(path: Path, sessions) -> Path:
     return path
 
 
-@pytest.mark.parametrize("change, expect", [
-    (lambda s: s[2].utterances[3].__setattr__("id", "s3-uX"), "session 's3': utterance ids differ"),
-    (lambda s: s[1].utterances.pop(), "session 's2': utterance ids differ"),
-    (lambda s: s.pop(0), "session 's1' is missing"),
-    (lambda s: s.append(toy("s4", set())), "session 's4' is missing"),
-    (lambda s: s.append(toy("s1", set())), "session 's1' appears more than once"),
-    (lambda s: s[0].utterances[1].__setattr__("labels", None), "utterance 's1-u1' is not coded"),
-    (lambda s: s[0].utterances[1].__setattr__("labels", ["withdrawal/sulking"]), "'withdrawal/sulking' is not in"),
-])
+@pytest.mark.parametrize(
+    "change, expect",
+    [
+        (lambda s: s[2].utterances[3].__setattr__("id", "s3-uX"), "session 's3': utterance ids differ"),
+        (lambda s: s[1].utterances.pop(), "session 's2': utterance ids differ"),
+        (lambda s: s.pop(0), "session 's1' is missing"),
+        (lambda s: s.append(toy("s4", set())), "session 's4' is missing"),
+        (lambda s: s.append(toy("s1", set())), "session 's1' appears more than once"),
+        (lambda s: s[0].utterances[1].__setattr__("labels", None), "utterance 's1-u1' is not coded"),
+        (lambda s: s[0].utterances[1].__setattr__("labels", ["withdrawal/sulking"]), "'withdrawal/sulking' is not in"),
+    ],
+)
 def test_mismatched_files_are_one_clear_error(tmp_path, change, expect):
     a = _write(tmp_path / "a.jsonl", A_TOY)
     changed = [Session.from_dict(s.to_dict()) for s in B_TOY]
@@ -160,20 +174,35 @@ def test_bootstrap_intervals_contain_the_estimate_and_are_reproducible(pair):
     # seed 14 draws other resamples: other intervals, same point estimates
     other = agreement_files(pair["a"], pair["b"], SCHEMA, n_boot=N_BOOT, seed=14)
     assert other["categories"]["withdrawal"]["kappa"] == r["categories"]["withdrawal"]["kappa"]
-    assert ([v["kappa_ci95"] for v in other["categories"].values()]
-            != [v["kappa_ci95"] for v in r["categories"].values()])
+    assert [v["kappa_ci95"] for v in other["categories"].values()] != [
+        v["kappa_ci95"] for v in r["categories"].values()
+    ]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([RUPTURE, *args], capture_output=True, text=True, timeout=300,
-                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(Path.home()),
-                               "HF_HUB_OFFLINE": "1"})
+    return subprocess.run(
+        [RUPTURE, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "HOME": str(Path.home()), "HF_HUB_OFFLINE": "1"},
+    )
 
 
 def test_cli_end_to_end(pair):
     out = pair["tmp"] / "res" / "agreement.json"
-    r = run("corpus", "agreement", str(pair["a"]), str(pair["b"]), "--json", str(out),
-            "--bootstrap", str(N_BOOT), "--seed", "13")
+    r = run(
+        "corpus",
+        "agreement",
+        str(pair["a"]),
+        str(pair["b"]),
+        "--json",
+        str(out),
+        "--bootstrap",
+        str(N_BOOT),
+        "--seed",
+        "13",
+    )
     assert r.returncode == 0, r.stderr
     res = json.loads(out.read_text())
     # the same seed gives the same resamples: the CLI's JSON is the API's result, to the digit
@@ -181,10 +210,27 @@ def test_cli_end_to_end(pair):
     assert set(res) == {"files", "schema", "n_sessions", "n_utterances", "bootstrap", "categories", "overall", "labels"}
     assert res["n_sessions"] == 8 and set(res["categories"]) == {"withdrawal", "confrontation", "repair"}
     assert set(res["categories"]["withdrawal"]) == {
-        "kappa", "kappa_ci95", "alpha", "alpha_ci95", "percent_agreement", "positives", "icc", "icc_ci95",
-        "icc_ci95_f", "icc_reason", "mean_count", "n_defined"}
-    assert set(res["overall"]) == {"alpha", "alpha_ci95", "alpha_definition", "percent_agreement",
-                                   "percent_agreement_labels", "n_defined"}
+        "kappa",
+        "kappa_ci95",
+        "alpha",
+        "alpha_ci95",
+        "percent_agreement",
+        "positives",
+        "icc",
+        "icc_ci95",
+        "icc_ci95_f",
+        "icc_reason",
+        "mean_count",
+        "n_defined",
+    }
+    assert set(res["overall"]) == {
+        "alpha",
+        "alpha_ci95",
+        "alpha_definition",
+        "percent_agreement",
+        "percent_agreement_labels",
+        "n_defined",
+    }
     assert set(res["labels"]) == set(SCHEMA.label_ids)
     assert set(res["labels"][W]) == {"category", "kappa", "percent_agreement", "positives"}
     # the printed table rows carry the JSON's numbers

@@ -1,4 +1,5 @@
 """Segmenter-aligned corpus: the label projection rule, and training units = what `tag` sees."""
+
 from __future__ import annotations
 
 import collections
@@ -43,7 +44,8 @@ def test_projection_rule_by_hand():
     labels = project_labels(
         [["repair/invite_discussion"], ["withdrawal/minimal_response"], ["a", "b"], ["b", "c"], []],
         [[0], [0], [1], [2, 3], [4]],
-        [False, True, False, True, True])
+        [False, True, False, True, True],
+    )
     assert labels == [[], ["repair/invite_discussion"], ["withdrawal/minimal_response"], ["a", "b", "c"], []]
     with pytest.raises(ValueError, match="no unit"):
         project_labels([["x"], []], [[1]], [True])
@@ -53,7 +55,7 @@ def test_aligned_units_keep_every_label_once_and_cover_every_line():
     s = authored("b1-cbt-01")
     a = align_session(s)
     assert a.session_id == s.session_id and a.meta["units"] == "segmenter"
-    assert len(a.utterances) > len(s.utterances)                    # long lines become several units
+    assert len(a.utterances) > len(s.utterances)  # long lines become several units
     before = collections.Counter(l for u in s.utterances for l in u.labels or [])
     after = collections.Counter(l for u in a.utterances for l in u.labels or [])
     assert after == before
@@ -62,7 +64,7 @@ def test_aligned_units_keep_every_label_once_and_cover_every_line():
     by_id = {u.id: u for u in s.utterances}
     for u in a.utterances:
         assert u.speaker == by_id[u.extra["source_ids"][0]].speaker
-        if u.labels:                                                # a labelled unit comes from a labelled line
+        if u.labels:  # a labelled unit comes from a labelled line
             assert any(set(u.labels) & set(by_id[i].labels or []) for i in u.extra["source_ids"])
         assert u.start is not None and u.end is not None and u.end >= u.start
 
@@ -78,5 +80,6 @@ def test_a_raw_rendering_of_a_corpus_session_tags_into_exactly_the_training_unit
     assert rep.ok
     (tagged,) = list(read_sessions(out))
     train = dev[sid]
-    assert [(u.id, u.speaker, u.text, u.start, u.end) for u in tagged.utterances] == \
-           [(u.id, u.speaker, u.text, u.start, u.end) for u in train.utterances]
+    assert [(u.id, u.speaker, u.text, u.start, u.end) for u in tagged.utterances] == [
+        (u.id, u.speaker, u.text, u.start, u.end) for u in train.utterances
+    ]

@@ -1,4 +1,5 @@
 """ASR renderings of labelled sessions (rupture_nlp.corpus.asr, ``rupture corpus render-asr``)."""
+
 from __future__ import annotations
 
 import collections
@@ -9,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rupture_nlp.corpus.asr import (AsrConfig, confusions, render_session, render_sessions, speakers_spec, to_srt,
-                                    to_vtt)
+from rupture_nlp.corpus.asr import AsrConfig, confusions, render_session, render_sessions, speakers_spec, to_srt, to_vtt
 from rupture_nlp.errors import RuptureError
 from rupture_nlp.ingest import load_sessions
 from rupture_nlp.readers import read_transcript
@@ -25,8 +25,15 @@ DEV, TEST = ROOT / "corpora" / "dev.jsonl", ROOT / "corpora" / "test.jsonl"
 SCHEMA = load_schema()
 #: every knob that changes words or case off: the rendering only regroups words and drops
 #: what recognisers do not hear (events, dashes, quotes)
-PLAIN = AsrConfig(lowercase_session_rate=0, lowercase_segment_rate=0, punct_drop_rate=0, filler_rate=0,
-                  false_start_rate=0, confusion_rate=0, speaker_error_rate=0)
+PLAIN = AsrConfig(
+    lowercase_session_rate=0,
+    lowercase_segment_rate=0,
+    punct_drop_rate=0,
+    filler_rate=0,
+    false_start_rate=0,
+    confusion_rate=0,
+    speaker_error_rate=0,
+)
 _TRAIL = re.compile(r"[,.?!;:…](?=\s|$)")
 
 
@@ -54,8 +61,9 @@ def test_same_seed_same_bytes_other_seed_differs(sessions):
     assert [s.to_json() for s in sessions[:6]] == [s.to_json() for s in list(read_sessions(DEV))[:6]]  # untouched
 
 
-@pytest.mark.parametrize("config", [AsrConfig(), AsrConfig(speaker_error_rate=0.5, min_segment_s=0.5,
-                                                           max_segment_s=2.0, filler_rate=0.2)])
+@pytest.mark.parametrize(
+    "config", [AsrConfig(), AsrConfig(speaker_error_rate=0.5, min_segment_s=0.5, max_segment_s=2.0, filler_rate=0.2)]
+)
 def test_labels_kept_exactly_and_on_allowed_roles(sessions, config):
     for seed in (0, 1):
         for s in sessions:
@@ -90,8 +98,10 @@ def test_speaker_errors_only_on_unlabelled_segments_at_the_configured_rate(sessi
                     unlabelled += 1
                     flips += flipped
             turns = [u.turn for u in r.utterances]
-            assert turns[0] == 0 and all(b - a == (x.speaker != y.speaker) for a, b, x, y in
-                                         zip(turns, turns[1:], r.utterances, r.utterances[1:]))
+            assert turns[0] == 0 and all(
+                b - a == (x.speaker != y.speaker)
+                for a, b, x, y in zip(turns, turns[1:], r.utterances, r.utterances[1:])
+            )
     assert unlabelled > 5000
     assert 0.085 <= flips / unlabelled <= 0.115
     assert zero_names == {"therapist", "client"}  # which role is SPEAKER_00 varies by session
@@ -120,13 +130,17 @@ def test_casing_and_punctuation_rates_are_applied(sessions):
             if b.text != b.text.lower():
                 cased += 1
                 lowered += l.text != b.text
-        assert [u.text.lower() for u in render_session(s, dataclasses.replace(PLAIN, lowercase_session_rate=1),
-                                                       5).utterances] == [u.text.lower() for u in base.utterances]
+        assert [
+            u.text.lower()
+            for u in render_session(s, dataclasses.replace(PLAIN, lowercase_session_rate=1), 5).utterances
+        ] == [u.text.lower() for u in base.utterances]
     assert total > 5000 and 0.27 <= kept / total <= 0.33
     assert cased > 2000 and 0.27 <= lowered / cased <= 0.33
-    whole = sum(all(u.text == u.text.lower() for u in render_session(s, AsrConfig(lowercase_session_rate=0.5),
-                                                                     seed).utterances)
-                for s in sessions for seed in (0, 1, 2))
+    whole = sum(
+        all(u.text == u.text.lower() for u in render_session(s, AsrConfig(lowercase_session_rate=0.5), seed).utterances)
+        for s in sessions
+        for seed in (0, 1, 2)
+    )
     assert 0.38 <= whole / (3 * len(sessions)) <= 0.62
 
 
@@ -140,15 +154,31 @@ def test_fillers_false_starts_and_confusions(sessions):
         words += sum(src.values())
         starts += sum(w.endswith("-") for u in r.utterances for w in u.text.split())
         starts -= sum(w.endswith("-") for u in s.utterances for w in heard(u.text).split())
-        utts += sum(1 for u in s.utterances if heard(u.text) and  # those starting with a word
-                    heard(u.text).split()[0].rstrip(",.?!;:…").replace("'", "").isalpha())
+        utts += sum(
+            1
+            for u in s.utterances
+            if heard(u.text)  # those starting with a word
+            and heard(u.text).split()[0].rstrip(",.?!;:…").replace("'", "").isalpha()
+        )
     assert 0.09 <= fillers / words <= 0.11
     assert 0.17 <= starts / utts <= 0.23
     table = confusions()
     assert sum(len(v) for v in table.values()) >= 80
     assert all(w.lower() != " ".join(k) for k, v in table.items() for w in v)
-    s = Session("c1", [Utterance("c1-u1", 0, "client", "Want to go there because it is kind of late, kind, of.",
-                                 start=0.0, end=4.0, labels=[])])
+    s = Session(
+        "c1",
+        [
+            Utterance(
+                "c1-u1",
+                0,
+                "client",
+                "Want to go there because it is kind of late, kind, of.",
+                start=0.0,
+                end=4.0,
+                labels=[],
+            )
+        ],
+    )
     r = render_session(s, dataclasses.replace(PLAIN, confusion_rate=1.0), 0)
     assert r.utterances[0].text == "Wanna go their 'cause it's kinda late, kind, of."  # not across commas
 
@@ -178,8 +208,10 @@ def test_segments_are_cut_by_time_within_turns(sessions, config):
         part = parts(s)
         seg_part = [part[pos[u.extra["source_ids"][0]]] for u in r.utterances]
         # a segment starts a stretch after a speaker change, a label split or a silence over pause_cut_s
-        opens = [k == 0 or seg_part[k] != seg_part[k - 1] or u.start - r.utterances[k - 1].end > pause + 1e-3
-                 for k, u in enumerate(r.utterances)] + [True]
+        opens = [
+            k == 0 or seg_part[k] != seg_part[k - 1] or u.start - r.utterances[k - 1].end > pause + 1e-3
+            for k, u in enumerate(r.utterances)
+        ] + [True]
         for k, u in enumerate(r.utterances):
             ids = [pos[i] for i in u.extra["source_ids"]]
             assert ids == list(range(ids[0], ids[-1] + 1))  # consecutive source utterances
@@ -204,10 +236,15 @@ def test_a_file_renders_only_its_own_sessions(sessions, tmp_path):
     assert [r.session_id for r in rendered] == [s.session_id for s in dev]
     for s, r in zip(dev, rendered):
         assert r.meta["split"] == "dev" and r.meta["units"] == "asr"
-        assert {k: v for k, v in r.meta.items() if k not in ("units", "rendering")} == \
-            {k: v for k, v in s.meta.items() if k != "units"}
-        assert r.meta["rendering"] == {"kind": "asr", "seed": 9, "config": dataclasses.asdict(AsrConfig()),
-                                       "times": "source"}
+        assert {k: v for k, v in r.meta.items() if k not in ("units", "rendering")} == {
+            k: v for k, v in s.meta.items() if k != "units"
+        }
+        assert r.meta["rendering"] == {
+            "kind": "asr",
+            "seed": 9,
+            "config": dataclasses.asdict(AsrConfig()),
+            "times": "source",
+        }
         assert all(i.startswith(s.session_id + "-u") for u in r.utterances for i in u.extra["source_ids"])
         assert [u.id for u in r.utterances] == [f"{s.session_id}-u{n:04d}" for n in range(1, len(r.utterances) + 1)]
     assert render_session(dev[3], seed=9).to_json() == rendered[3].to_json()  # independent of the other sessions
@@ -229,29 +266,42 @@ def test_sessions_without_times_get_synthetic_ones(sessions):
 
 
 def test_events_dropped_unless_a_labelled_utterance_needs_them():
-    s = Session("e1", [
-        Utterance("e1-u1", 0, "therapist", "How was the week? [pause]", start=0.0, end=3.0, labels=[]),
-        Utterance("e1-u2", 1, "client", "[laughs]", start=3.2, end=4.0, labels=[]),
-        Utterance("e1-u3", 2, "therapist", "R&D <team> then--", start=4.2, end=6.0, labels=[]),
-        Utterance("e1-u4", 3, "client", "[shrugs]", start=6.2, end=7.0, labels=["withdrawal/minimal_response"]),
-        Utterance("e1-u5", 3, "client", "--", start=7.0, end=7.5, labels=[]),
-    ])
+    s = Session(
+        "e1",
+        [
+            Utterance("e1-u1", 0, "therapist", "How was the week? [pause]", start=0.0, end=3.0, labels=[]),
+            Utterance("e1-u2", 1, "client", "[laughs]", start=3.2, end=4.0, labels=[]),
+            Utterance("e1-u3", 2, "therapist", "R&D <team> then--", start=4.2, end=6.0, labels=[]),
+            Utterance("e1-u4", 3, "client", "[shrugs]", start=6.2, end=7.0, labels=["withdrawal/minimal_response"]),
+            Utterance("e1-u5", 3, "client", "--", start=7.0, end=7.5, labels=[]),
+        ],
+    )
     r = render_session(s, PLAIN, 0)
     assert [(u.text, u.extra["source_ids"], u.labels, u.start, u.end) for u in r.utterances] == [
         ("How was the week?", ["e1-u1"], [], 0.0, round(4 / 2.6, 3)),  # the pause is silence
         ("R&D <team> then", ["e1-u3"], [], 4.2, 6.0),
-        ("[shrugs]", ["e1-u4"], ["withdrawal/minimal_response"], 6.2, 7.0)]
+        ("[shrugs]", ["e1-u4"], ["withdrawal/minimal_response"], 6.2, 7.0),
+    ]
     assert "R&amp;D &lt;team&gt; then" in to_vtt(r)
     kept = render_session(s, dataclasses.replace(PLAIN, drop_events=False), 0)
     assert [u.text for u in kept.utterances] == ["How was the week? [pause]", "[laughs]", "R&D <team> then", "[shrugs]"]
-    assert render_session(Session("x", [Utterance("x-u1", 0, "client", "Hi.", labels=None)]),
-                          PLAIN).utterances[0].labels is None
+    assert (
+        render_session(Session("x", [Utterance("x-u1", 0, "client", "Hi.", labels=None)]), PLAIN).utterances[0].labels
+        is None
+    )
 
 
 def test_config_is_validated():
-    for bad in ({"punct_drop_rate": 1.5}, {"filler_rate": -0.1}, {"min_segment_s": 0}, {"max_segment_s": -1.0},
-                {"min_segment_s": 5.0, "max_segment_s": 4.0}, {"words_per_second": float("nan")},
-                {"drop_events": "yes"}, {"confusion_rate": True}):
+    for bad in (
+        {"punct_drop_rate": 1.5},
+        {"filler_rate": -0.1},
+        {"min_segment_s": 0},
+        {"max_segment_s": -1.0},
+        {"min_segment_s": 5.0, "max_segment_s": 4.0},
+        {"words_per_second": float("nan")},
+        {"drop_events": "yes"},
+        {"confusion_rate": True},
+    ):
         with pytest.raises(RuptureError):
             AsrConfig(**bad)
 
@@ -260,13 +310,41 @@ def test_cli_renders_and_subtitles_read_back(tmp_path, monkeypatch, capsys):
     small = tmp_path / "two.jsonl"
     small.write_text("".join(DEV.read_text(encoding="utf-8").splitlines(keepends=True)[:2]), encoding="utf-8")
     out, out2 = tmp_path / "asr.jsonl", tmp_path / "asr2.jsonl"
-    code, _o, err = run_cli(monkeypatch, capsys, "corpus", "render-asr", str(small), "--out", str(out),
-                            "--vtt", str(tmp_path / "vtt"), "--srt", str(tmp_path / "srt"), "--seed", "7",
-                            "--filler-rate", "0.05")
+    code, _o, err = run_cli(
+        monkeypatch,
+        capsys,
+        "corpus",
+        "render-asr",
+        str(small),
+        "--out",
+        str(out),
+        "--vtt",
+        str(tmp_path / "vtt"),
+        "--srt",
+        str(tmp_path / "srt"),
+        "--seed",
+        "7",
+        "--filler-rate",
+        "0.05",
+    )
     assert code == 0, err
     assert "rendered 2 session(s)" in err
-    assert run_cli(monkeypatch, capsys, "corpus", "render-asr", str(small), "--out", str(out2), "--seed", "7",
-                   "--filler-rate", "0.05")[0] == 0
+    assert (
+        run_cli(
+            monkeypatch,
+            capsys,
+            "corpus",
+            "render-asr",
+            str(small),
+            "--out",
+            str(out2),
+            "--seed",
+            "7",
+            "--filler-rate",
+            "0.05",
+        )[0]
+        == 0
+    )
     assert out.read_bytes() == out2.read_bytes()
     assert not list(validate_file(out, SCHEMA))
     rendered = list(read_sessions(out))
@@ -284,8 +362,9 @@ def test_cli_renders_and_subtitles_read_back(tmp_path, monkeypatch, capsys):
                 assert abs(p.start - u.start) <= 1e-3 and abs(p.end - u.end) <= 1e-3
             (seg,) = load_sessions(path, speakers=speakers_spec(r))
             assert seg.session_id == r.session_id
-            assert [(t[0].speaker, " ".join(u.text for u in t)) for t in seg.turns()] == \
-                [(t[0].speaker, " ".join(u.text for u in t)) for t in r.turns()]
+            assert [(t[0].speaker, " ".join(u.text for u in t)) for t in seg.turns()] == [
+                (t[0].speaker, " ".join(u.text for u in t)) for t in r.turns()
+            ]
         assert to_vtt(r).startswith("WEBVTT\n\n") and to_srt(r).startswith("1\n")
 
 
@@ -293,12 +372,24 @@ def test_cli_refuses_bad_options_before_writing(tmp_path, monkeypatch, capsys):
     small = tmp_path / "one.jsonl"
     small.write_text(DEV.read_text(encoding="utf-8").splitlines(keepends=True)[0], encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    code, _o, err = run_cli(monkeypatch, capsys, "corpus", "render-asr", str(small), "--out", str(out),
-                            "--min-segment", "5", "--max-segment", "2")
+    code, _o, err = run_cli(
+        monkeypatch,
+        capsys,
+        "corpus",
+        "render-asr",
+        str(small),
+        "--out",
+        str(out),
+        "--min-segment",
+        "5",
+        "--max-segment",
+        "2",
+    )
     assert code == 1 and "max_segment_s" in err and "Traceback" not in err and not out.exists()
     (tmp_path / "afile").write_text("x")
-    code, _o, err = run_cli(monkeypatch, capsys, "corpus", "render-asr", str(small), "--out", str(out),
-                            "--vtt", str(tmp_path / "afile"))
+    code, _o, err = run_cli(
+        monkeypatch, capsys, "corpus", "render-asr", str(small), "--out", str(out), "--vtt", str(tmp_path / "afile")
+    )
     assert code == 1 and "not a folder" in err and not out.exists()
     dup = tmp_path / "dup.jsonl"
     dup.write_text(small.read_text() * 2)

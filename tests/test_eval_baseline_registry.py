@@ -4,14 +4,21 @@ loaded by kind, evaluated and reported, with no list of names to edit.
 The example baseline is the label prior (``PRIOR_MODULE``: exactly the one file a new baseline in
 ``rupture_nlp/baselines/`` is); it is registered from here and removed again.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from eval_helpers import schema_3rs, toy_corpus, write_jsonl
-from rupture_nlp.baselines import (TextcatBaseline, TfidfBaseline, baseline_names, get_baseline, load_baseline,
-                                   unregister_baseline)
+from rupture_nlp.baselines import (
+    TextcatBaseline,
+    TfidfBaseline,
+    baseline_names,
+    get_baseline,
+    load_baseline,
+    unregister_baseline,
+)
 from rupture_nlp.errors import RuptureError
 from rupture_nlp.report.evaluation import format_report
 from rupture_nlp.workflow import evaluate_model_dir, train_baselines
@@ -107,7 +114,7 @@ def test_a_registered_baseline_is_trained_loaded_evaluated_and_reported(prior, t
     test = toy_corpus(3, seed=3)
     assert np.array_equal(saved.predict_proba(test), np.tile(saved.prior, (sum(len(s.utterances) for s in test), 1)))
     res = evaluate_model_dir(tmp_path, write_jsonl(tmp_path / "test.jsonl", test), n_boot=0)
-    assert list(res["baselines"]) == ["tfidf", "prior"]                   # the registry's order
+    assert list(res["baselines"]) == ["tfidf", "prior"]  # the registry's order
     assert "| prior (baseline) |" in format_report(res)
     unregister_baseline("prior")
     with pytest.raises(RuptureError, match="unknown baseline kind 'prior'"):

@@ -1,4 +1,5 @@
 """The TF-IDF and textcat baselines: training, safe save/load, exclusive categories, bad directories."""
+
 from __future__ import annotations
 
 import json
@@ -25,11 +26,12 @@ def trained(trained_baselines):
 def test_reload_reproduces_probabilities(trained, name, tmp_path):
     """A baseline trained in memory, saved and loaded predicts what the in-memory one predicted."""
     test, schema = trained["test"], trained["schema"]
-    fresh = (TfidfBaseline() if name == "tfidf" else TextcatBaseline(epochs=4)).fit(trained["train"], schema,
-                                                                                   trained["dev"])
+    fresh = (TfidfBaseline() if name == "tfidf" else TextcatBaseline(epochs=4)).fit(
+        trained["train"], schema, trained["dev"]
+    )
     P = fresh.predict_proba(test)
     assert P.shape == (sum(len(s.utterances) for s in test), len(schema.label_ids))
-    assert np.ptp(P) > 0.5                                   # not a constant output
+    assert np.ptp(P) > 0.5  # not a constant output
     again = load_baseline(fresh.save(tmp_path / name))
     np.testing.assert_allclose(again.predict_proba(test), P, atol=1e-6)
     np.testing.assert_allclose(again.thresholds, fresh.thresholds, atol=1e-4)
@@ -56,8 +58,14 @@ def test_saved_files_are_safe_formats(trained):
     base = trained["root"] / "baselines"
     files = [p for p in base.rglob("*") if p.is_file()]
     assert {p.relative_to(base).as_posix() for p in files} >= {
-        "tfidf/config.json", "tfidf/schema.yaml", "tfidf/vocabulary.json", "tfidf/weights.safetensors",
-        "textcat/config.json", "textcat/schema.yaml", "textcat/nlp/config.cfg"}
+        "tfidf/config.json",
+        "tfidf/schema.yaml",
+        "tfidf/vocabulary.json",
+        "tfidf/weights.safetensors",
+        "textcat/config.json",
+        "textcat/schema.yaml",
+        "textcat/nlp/config.cfg",
+    }
     for p in files:
         head = p.read_bytes()[:2]
         assert not (len(head) == 2 and head[0] == 0x80 and head[1] in range(2, 6)), f"{p} looks like a pickle"
@@ -80,19 +88,23 @@ def test_exclusive_category_respected_by_predict():
         c["exclusive"] = c["id"] == "confrontation"
     schema = LabelSchema.from_dict(d)
     both = ["confrontation/complaint_therapist", "confrontation/complaint_activities"]
-    rows = [("C", "You never listen and this homework is pointless.", both),
-            ("C", "You never listen to me.", both[:1]), ("C", "This homework is pointless.", both[1:]),
-            ("T", "What did you do on Sunday?", []), ("C", "I saw my sister.", [])]
+    rows = [
+        ("C", "You never listen and this homework is pointless.", both),
+        ("C", "You never listen to me.", both[:1]),
+        ("C", "This homework is pointless.", both[1:]),
+        ("T", "What did you do on Sunday?", []),
+        ("C", "I saw my sister.", []),
+    ]
     train = [make_session(f"x{i}", rows) for i in range(6)]
     model = TfidfBaseline(C=4.0).fit(train, schema)
     probe = [make_session("probe", rows[:1])]
     P = model.predict_proba(probe)
     idx = [schema.label_ids.index(l) for l in both]
-    assert (P[0, idx] >= model.thresholds[idx]).all()        # both on before the exclusive rule
+    assert (P[0, idx] >= model.thresholds[idx]).all()  # both on before the exclusive rule
     assert decide(P, schema, model.thresholds)[0, idx].sum() == 1
     labels = model.predict(probe)[0].utterances[0].labels
     assert len([l for l in labels if l.startswith("confrontation/")]) == 1
-    assert probe[0].utterances[0].scores is None             # predict works on copies
+    assert probe[0].utterances[0].scores is None  # predict works on copies
 
 
 def test_training_data_errors():
@@ -144,6 +156,7 @@ def test_train_baselines_replaces_existing_dir_atomically(tmp_path):
 
 def test_atomic_dir_leaves_old_version_on_failure(tmp_path):
     from rupture_nlp.atomic import atomic_dir
+
     target = tmp_path / "tfidf"
     with atomic_dir(target) as d:
         (d / "config.json").write_text("old")

@@ -1,4 +1,5 @@
 """`rupture evaluate` end to end on a model directory holding only baselines, and its errors."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,13 @@ RUPTURE = str(Path(sys.executable).with_name("rupture"))
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([RUPTURE, *args], capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "160", "HOME": str(Path.home())})
+    return subprocess.run(
+        [RUPTURE, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "160", "HOME": str(Path.home())},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +39,26 @@ def setup(tmp_path_factory, trained_baselines):
 
 def test_evaluate_cli_end_to_end(setup):
     out = setup["tmp"] / "res" / "eval.json"
-    r = run("evaluate", "--model", str(setup["root"]), "--data", str(setup["data"]), "--json", str(out),
-            "--bootstrap", "200", "--seed", "3")
+    r = run(
+        "evaluate",
+        "--model",
+        str(setup["root"]),
+        "--data",
+        str(setup["data"]),
+        "--json",
+        str(out),
+        "--bootstrap",
+        "200",
+        "--seed",
+        "3",
+    )
     assert r.returncode == 0, r.stderr
     assert "tfidf (baseline)" in r.stdout and "textcat (baseline)" in r.stdout
     assert "confrontation/complaint_activities" in r.stdout
     res = json.loads(out.read_text())
     assert {"fine", "coarse", "session_icc", "baselines"} <= set(res)
-    assert res["fine"] is None and res["model"]["present"] is False       # no transformer in this dir
-    assert list(res["baselines"]) == baseline_names()                     # every registered one, in order
+    assert res["fine"] is None and res["model"]["present"] is False  # no transformer in this dir
+    assert list(res["baselines"]) == baseline_names()  # every registered one, in order
     assert res["data"]["sessions"] == 5 and res["bootstrap"] == {"n": 200, "seed": 3, "level": 0.95, "unit": "session"}
     # the CLI is a thin layer: same numbers as the Python API with the same seed
     api = evaluate_model_dir(setup["root"], setup["data"], n_boot=200, seed=3)
@@ -49,9 +66,11 @@ def test_evaluate_cli_end_to_end(setup):
         assert res["baselines"][name]["fine"] == api["baselines"][name]["fine"]
         assert res["baselines"][name]["session_icc"] == api["baselines"][name]["session_icc"]
         assert res["baselines"][name]["fine"]["macro"]["f1"] >= 0.8
-    assert [p.name for p in out.parent.iterdir()] == ["eval.json"]        # nothing half-written beside it
+    assert [p.name for p in out.parent.iterdir()] == ["eval.json"]  # nothing half-written beside it
     md = format_report(api)
-    assert md.count("(baseline) |") == len(baseline_names()) and "percentile bootstrap over sessions (200 resamples" in md
+    assert (
+        md.count("(baseline) |") == len(baseline_names()) and "percentile bootstrap over sessions (200 resamples" in md
+    )
 
 
 @pytest.mark.parametrize("case", ["missing_dir", "unknown_labels"])
@@ -66,7 +85,7 @@ def test_evaluate_cli_errors_are_one_line(setup, case, tmp_path):
     assert r.returncode == 1
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expect in lines[0], r.stderr
-    assert "Traceback" not in r.stderr and "Hm." not in r.stderr                # no transcript text
+    assert "Traceback" not in r.stderr and "Hm." not in r.stderr  # no transcript text
 
 
 def test_evaluate_model_dir_errors(setup, tmp_path):
@@ -114,7 +133,11 @@ def test_evaluate_model_dir_with_the_committed_transformer(setup):
     data = write_jsonl(setup["tmp"] / "small.jsonl", small)
     res = evaluate_model_dir(DEFAULT_MODEL, data, n_boot=100, seed=1)
     assert res["model"]["present"] and res["model"]["model_version"]
-    assert res["fine"]["micro"]["f1"] is not None and set(res["session_icc"]) == {"withdrawal", "confrontation", "repair"}
+    assert res["fine"]["micro"]["f1"] is not None and set(res["session_icc"]) == {
+        "withdrawal",
+        "confrontation",
+        "repair",
+    }
     assert set(res["baselines"]) == {"tfidf", "textcat"}
     for b in res["baselines"].values():
         lo, hi = b["vs_model"]["fine_macro_f1_diff_ci"]

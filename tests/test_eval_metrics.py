@@ -15,6 +15,7 @@ Session counts (markers per session) and ICC(2,1), n = 3 sessions, k = 2 raters:
   wd  gold [3, 1, 1], pred [2, 1, 1]: MSR 3/2, MSC 1/6, MSE 1/6 -> (3/2 - 1/6)/(3/2 + 1/6) = 0.8
   rep gold [0, 1, 1], pred [1, 1, 2]: MSR 1/2, MSC 2/3, MSE 1/6 -> (1/3)/(1/2 + 1/6 + 2(1/2)/3) = 1/3
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,14 @@ import numpy as np
 import pytest
 
 from eval_helpers import hand_example, make_session, toy_schema
-from rupture_nlp.metrics import (bootstrap_f1, bootstrap_weights, icc_2_1, label_scores, paired_difference,
-                                 session_confusion)
+from rupture_nlp.metrics import (
+    bootstrap_f1,
+    bootstrap_weights,
+    icc_2_1,
+    label_scores,
+    paired_difference,
+    session_confusion,
+)
 from rupture_nlp.report.evaluation import format_report
 from rupture_nlp.scoring import evaluate_predictions, result_to_json
 
@@ -39,8 +46,14 @@ def hand():
 
 def test_fine_per_label_matches_hand_computation(hand):
     fine = hand[3]["fine"]["per_label"]
-    assert fine["wd/x"] == {"precision": approx(2 / 3), "recall": approx(2 / 3), "f1": approx(2 / 3),
-                            "support": 3, "predicted": 3, "f1_ci": fine["wd/x"]["f1_ci"]}
+    assert fine["wd/x"] == {
+        "precision": approx(2 / 3),
+        "recall": approx(2 / 3),
+        "f1": approx(2 / 3),
+        "support": 3,
+        "predicted": 3,
+        "f1_ci": fine["wd/x"]["f1_ci"],
+    }
     assert (fine["wd/y"]["precision"], fine["wd/y"]["recall"], fine["wd/y"]["f1"]) == (0, 0, 0)
     assert (fine["rep/z"]["precision"], fine["rep/z"]["recall"], fine["rep/z"]["f1"]) == (approx(2 / 3), 1, approx(0.8))
     assert fine["rep/w"]["support"] == 0 and fine["rep/w"]["predicted"] == 1
@@ -118,8 +131,12 @@ def test_bootstrap_ci_contains_estimate_and_is_seeded(hand):
     again = evaluate_predictions(sessions, P, schema, 0.5, n_boot=500, seed=7)
     assert again["fine"] == res["fine"] and again["coarse"] == res["coarse"]
     # with 3 sessions there are few distinct resamples, so compare the draws themselves
-    draws = [evaluate_predictions(sessions, P, schema, 0.5, n_boot=500, seed=sd, return_samples=True)
-             ["_samples"]["fine"]["micro_f1"] for sd in (7, 7, 8)]
+    draws = [
+        evaluate_predictions(sessions, P, schema, 0.5, n_boot=500, seed=sd, return_samples=True)["_samples"]["fine"][
+            "micro_f1"
+        ]
+        for sd in (7, 7, 8)
+    ]
     assert np.array_equal(draws[0], draws[1]) and not np.array_equal(draws[0], draws[2])
     none = evaluate_predictions(sessions, P, schema, 0.5, n_boot=0)
     assert none["fine"]["macro"]["f1_ci"] is None and none["fine"]["macro"]["f1"] == res["fine"]["macro"]["f1"]
@@ -132,13 +149,16 @@ def test_bootstrap_resamples_whole_sessions():
     # per-session confusion counts add up to the pooled ones scikit-learn uses
     sessions, P, schema = hand_example()
     from rupture_nlp.decision import decide, label_matrix
+
     Y, D = label_matrix(sessions, schema), decide(P, schema, 0.5)
     groups = np.repeat(np.arange(3), [3, 2, 3])
     tp, fp, fn = session_confusion(Y, D, groups, 3)
     assert (tp.sum(0) == [2, 0, 2, 0]).all() and (fp.sum(0) == [1, 1, 1, 1]).all() and (fn.sum(0) == [1, 2, 0, 0]).all()
     # a single-session table: every resample is that session, the CI collapses onto the estimate
     one = bootstrap_f1(Y[:3], D[:3], np.zeros(3, int), 1, n_boot=50, seed=0)
-    assert one["micro_f1"][0] == one["micro_f1"][1] == approx(label_scores(Y[:3], D[:3], schema.label_ids)["micro"]["f1"])
+    assert (
+        one["micro_f1"][0] == one["micro_f1"][1] == approx(label_scores(Y[:3], D[:3], schema.label_ids)["micro"]["f1"])
+    )
 
 
 def test_paired_difference_interval():
@@ -152,9 +172,13 @@ def test_exclusive_category_keeps_one_label():
     schema = toy_schema(exclusive_wd=True)
     s = make_session("e1", [("C", "a", ["wd/x"]), ("C", "b", ["wd/y"]), ("T", "c", ["rep/z", "rep/w"])])
     #                 wd/x wd/y rep/z rep/w
-    P = np.array([[0.9, 0.8, 0.1, 0.1],      # both wd on -> only wd/x kept
-                  [0.6, 0.7, 0.1, 0.1],      # both wd on -> only wd/y kept
-                  [0.1, 0.1, 0.9, 0.9]])     # rep is not exclusive -> both kept
+    P = np.array(
+        [
+            [0.9, 0.8, 0.1, 0.1],  # both wd on -> only wd/x kept
+            [0.6, 0.7, 0.1, 0.1],  # both wd on -> only wd/y kept
+            [0.1, 0.1, 0.9, 0.9],
+        ]
+    )  # rep is not exclusive -> both kept
     res = evaluate_predictions([s], P, schema, 0.5, n_boot=0)
     per = res["fine"]["per_label"]
     assert per["wd/x"]["predicted"] == 1 and per["wd/y"]["predicted"] == 1
@@ -187,6 +211,7 @@ def test_tune_thresholds_hand_computed():
     import numpy as np
 
     from rupture_nlp.decision import tune_thresholds
+
     Y = np.array([[1, 0], [1, 0], [0, 1], [0, 0], [0, 0]])
     P = np.array([[0.8, 0.1], [0.7, 0.2], [0.3, 0.95], [0.2, 0.85], [0.1, 0.8]])
     grid = [0.25, 0.5, 0.75, 0.9]

@@ -5,6 +5,7 @@
 labelled dev sessions). A change that alters them on purpose regenerates them with those commands
 and says why in its commit.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -6,6 +6,7 @@ label, no label ids that the schema does not know, chapters grouping the labels 
 Studio config does, what the Label Studio section says against the generated config, the
 agreement statistics named against the code that computes them, and the contents and sources.
 """
+
 from __future__ import annotations
 
 import re
@@ -50,11 +51,11 @@ def sections(text: str) -> dict[str, tuple[int, str]]:
     for i, h in enumerate(heads):
         level = len(h.group(1))
         end = len(text)
-        for nxt in heads[i + 1:]:
+        for nxt in heads[i + 1 :]:
             if len(nxt.group(1)) <= level:
                 end = nxt.start()
                 break
-        out.setdefault(h.group(2).strip("` "), (level, text[h.end():end]))
+        out.setdefault(h.group(2).strip("` "), (level, text[h.end() : end]))
     return out
 
 
@@ -70,7 +71,7 @@ def example_blocks(body: str) -> list[list[tuple[str, str, list[str]]]]:
     m = PARTS["examples"].search(body)
     assert m, "no **Examples** part"
     stop = PARTS["differential"].search(body, m.end())
-    chunk = body[m.end(): stop.start() if stop else len(body)]
+    chunk = body[m.end() : stop.start() if stop else len(body)]
     blocks = []
     for fence in FENCE.finditer(chunk):
         lines = []
@@ -120,12 +121,13 @@ def test_two_coded_examples_per_label_obeying_the_speaker_rules(text, schema):
                     assert lab in known, f"{lid}: example uses unknown label {lab!r}"
                     want = schema.label(lab).speaker
                     assert want in ("any", role[spk]), (
-                        f"{lid}: example puts {lab} ({want}) on a {role[spk]} line: {utt!r}")
+                        f"{lid}: example puts {lab} ({want}) on a {role[spk]} line: {utt!r}"
+                    )
 
 
 def test_differential_names_neighbours_and_hard_negatives(text, schema):
     for lid, body in label_sections(text, schema).items():
-        diff = body[PARTS["differential"].search(body).end():]
+        diff = body[PARTS["differential"].search(body).end() :]
         items = [l for l in diff.splitlines() if l.lstrip().startswith("- ")]
         assert len(items) >= 2, f"{lid}: differential needs at least two contrasts"
         assert "vs" in diff, f"{lid}: differential names no neighbour ('vs ...')"
@@ -151,7 +153,7 @@ def test_required_differentials_are_present(text, schema):
         "repair/link_to_patterns": "no rupture",
     }
     for lid, phrase in required.items():
-        diff = secs[lid][PARTS["differential"].search(secs[lid]).end():]
+        diff = secs[lid][PARTS["differential"].search(secs[lid]).end() :]
         assert phrase in diff.lower(), f"{lid}: differential lacks '{phrase}'"
 
 
@@ -188,8 +190,11 @@ def ls_groups(config: ET.Element) -> list[tuple[str, str, list[ET.Element]]]:
     """(header text, control name, Label elements) per label control, in display order."""
     panel = next(v for v in config.iter("View") if v.find("ParagraphLabels") is not None)
     kids = list(panel)
-    return [(kids[i - 1].get("value"), c.get("name"), list(c.iter("Label")))
-            for i, c in enumerate(kids) if c.tag == "ParagraphLabels"]
+    return [
+        (kids[i - 1].get("value"), c.get("name"), list(c.iter("Label")))
+        for i, c in enumerate(kids)
+        if c.tag == "ParagraphLabels"
+    ]
 
 
 def test_intro_states_the_schema_it_covers(text, schema):
@@ -250,6 +255,7 @@ def test_agreement_statistics_are_the_ones_pull_computes(text):
     picks them so and gives the hand-computed values."""
     from rupture_nlp.labelstudio.agreement import agreement
     from rupture_nlp.labelstudio.parse import Annotation
+
     secs = sections(text)
     body = next(b for t, (lvl, b) in secs.items() if lvl == 3 and "reports agreement" in t)
     named = re.findall(r"^- \*\*(.+?)\*\*.*? for (two|three or more)\b", body, re.M)
@@ -258,11 +264,15 @@ def test_agreement_statistics_are_the_ones_pull_computes(text):
     schema = load_schema()
 
     def coded(*coders: list[int]) -> dict:
-        anns = [Annotation(i, 1, f"coder{i}", "2024-01-01T00:00:00Z",
-                           {f"u{j}": {lid} if v else set() for j, v in enumerate(c)}) for i, c in enumerate(coders)]
+        anns = [
+            Annotation(
+                i, 1, f"coder{i}", "2024-01-01T00:00:00Z", {f"u{j}": {lid} if v else set() for j, v in enumerate(c)}
+            )
+            for i, c in enumerate(coders)
+        ]
         return agreement([anns], schema)
 
-    two = coded([1, 1, 0, 0], [1, 0, 0, 0])          # p_o = 3/4, p_e = 1/2: kappa = 1/2
+    two = coded([1, 1, 0, 0], [1, 0, 0, 0])  # p_o = 3/4, p_e = 1/2: kappa = 1/2
     assert two["metric"] == "cohen_kappa" and two["labels"][lid]["value"] == pytest.approx(0.5)
     three = coded([1, 1, 0, 0], [1, 1, 0, 0], [1, 0, 0, 0])
     # coincidences o11 = 4, o00 = 6, o01 = o10 = 1 (n = 12): alpha = 1 - (2/12) / (2*5*7 / (12*11)) = 1 - 264/840

@@ -6,6 +6,7 @@ runs ``a`` and ``a.b`` first, so those count too, except the importer's own pare
 are already being imported). Lazy imports of other libraries (torch, spaCy, sklearn) are not
 edges of this graph and stay allowed.
 """
+
 from __future__ import annotations
 
 import ast
@@ -39,7 +40,7 @@ def _imported_names(module: str, is_pkg: bool, node: ast.AST, known: set[str]) -
     assert isinstance(node, ast.ImportFrom)
     if node.level:
         base = module.split(".") if is_pkg else module.split(".")[:-1]
-        base = base[:len(base) - (node.level - 1)]
+        base = base[: len(base) - (node.level - 1)]
         target = ".".join(base + ([node.module] if node.module else []))
     else:
         target = node.module or ""
@@ -62,7 +63,7 @@ def module_graph() -> dict[str, set[str]]:
             for name in _imported_names(module, is_pkg, node, known):
                 if name != PACKAGE and not name.startswith(PACKAGE + "."):
                     continue
-                while name not in known:   # an attribute of a module (``from .x import f``)
+                while name not in known:  # an attribute of a module (``from .x import f``)
                     name = name.rsplit(".", 1)[0]
                 parts = name.split(".")
                 deps |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
@@ -85,21 +86,33 @@ def test_module_graph_has_no_cycles():
 
 def test_graph_sees_imports_inside_functions():
     graph = module_graph()
-    assert f"{PACKAGE}.segment" in graph[f"{PACKAGE}.ingest"]   # imported inside functions only
-    assert f"{PACKAGE}.model" in graph[f"{PACKAGE}.tagging"]     # ``from .model.base import ...`` runs model/__init__
+    assert f"{PACKAGE}.segment" in graph[f"{PACKAGE}.ingest"]  # imported inside functions only
+    assert f"{PACKAGE}.model" in graph[f"{PACKAGE}.tagging"]  # ``from .model.base import ...`` runs model/__init__
 
 
 def test_every_module_imports_in_dependency_order_in_a_fresh_interpreter():
     try:
         order = import_order()
     except CycleError:
-        order = sorted(package_modules())   # still check that each module imports (the cycle test fails)
-    code = ("import importlib, sys\n"
-            "for name in sys.argv[1:]:\n"
-            "    try:\n"
-            "        importlib.import_module(name)\n"
-            "    except Exception as e:\n"
-            "        print(f'{name}: {type(e).__name__}: {e}')\n"
-            "        raise SystemExit(1)\n")
+        order = sorted(package_modules())  # still check that each module imports (the cycle test fails)
+    code = (
+        "import importlib, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception as e:\n"
+        "        print(f'{name}: {type(e).__name__}: {e}')\n"
+        "        raise SystemExit(1)\n"
+    )
     r = subprocess.run([sys.executable, "-c", code, *order], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+
+
+def test_no_module_over_500_lines_without_a_reason_at_its_top():
+    """A module longer than ~500 lines says why near its top ("Over 500 lines because ...")."""
+    long = []
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > 520 and "over 500 lines because" not in text[:3000].lower():
+            long.append(f"{path.relative_to(PACKAGE_DIR.parent)}: {text.count(chr(10))} lines")
+    assert not long, long

@@ -1,4 +1,5 @@
 """`rupture segment`: batches with good and bad files, atomic output, options."""
+
 from __future__ import annotations
 
 import json
@@ -12,17 +13,25 @@ from rupture_nlp.records import read_sessions
 from rupture_nlp.validate import validate_file
 
 GOOD_TXT = "T: How was the week? Anything new?\nC: Not really. [sighs]\n"
-GOOD_VTT = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v Therapist>Hello.\n\n00:00:02.500 --> 00:00:03.000\n<v Client>Hi.\n"
+GOOD_VTT = (
+    "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v Therapist>Hello.\n\n00:00:02.500 --> 00:00:03.000\n<v Client>Hi.\n"
+)
 
 
 @pytest.fixture()
 def batch(tmp_path):
     d = tmp_path / "in"
-    good = [write(d / "a.txt", GOOD_TXT), write(d / "b.vtt", GOOD_VTT),
-            write(d / "c.csv", "speaker,text\nT,Okay.\nC,Mm-hmm.\n")]
-    bad = [write(d / "empty.txt", b""), write(d / "nocol.csv", "speaker,what\nT,hi\n"),
-           write(d / "bad.jsonl", '{"session_id": "x", "utterances": []}\n{oops\n'),
-           write(d / "scan.pdf", b"%PDF-1.4\n...")]
+    good = [
+        write(d / "a.txt", GOOD_TXT),
+        write(d / "b.vtt", GOOD_VTT),
+        write(d / "c.csv", "speaker,text\nT,Okay.\nC,Mm-hmm.\n"),
+    ]
+    bad = [
+        write(d / "empty.txt", b""),
+        write(d / "nocol.csv", "speaker,what\nT,hi\n"),
+        write(d / "bad.jsonl", '{"session_id": "x", "utterances": []}\n{oops\n'),
+        write(d / "scan.pdf", b"%PDF-1.4\n..."),
+    ]
     return tmp_path, good, bad
 
 
@@ -73,7 +82,7 @@ def test_interrupt_leaves_no_output(tmp_path, batch):
     out = tmp / "int.jsonl"
 
     def stop(event):
-        if event.done:           # after the first file (not at the start)
+        if event.done:  # after the first file (not at the start)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -87,12 +96,24 @@ def test_speakers_and_format_options(monkeypatch, capsys, tmp_path):
     out = tmp_path / "o.jsonl"
     code, _, stderr = run_cli(monkeypatch, capsys, "segment", str(p), "--out", str(out))
     assert code == 1 and "DR. LEE" in stderr and "MARIA" in stderr and "--speakers" in stderr
-    code, _, stderr = run_cli(monkeypatch, capsys, "segment", str(p), "--out", str(out),
-                              "--speakers", "DR. LEE=therapist,MARIA=client", "--format", "txt")
+    code, _, stderr = run_cli(
+        monkeypatch,
+        capsys,
+        "segment",
+        str(p),
+        "--out",
+        str(out),
+        "--speakers",
+        "DR. LEE=therapist,MARIA=client",
+        "--format",
+        "txt",
+    )
     assert code == 0, stderr
     s = json.loads(out.read_text())
-    assert [(u["speaker"], u["speaker_name"]) for u in s["utterances"]] == [("therapist", "DR. LEE"),
-                                                                           ("client", "MARIA")]
+    assert [(u["speaker"], u["speaker_name"]) for u in s["utterances"]] == [
+        ("therapist", "DR. LEE"),
+        ("client", "MARIA"),
+    ]
     code, _, stderr = run_cli(monkeypatch, capsys, "segment", str(p), "--out", str(out), "--speakers", "LEE")
     assert code == 1 and "expected NAME=therapist" in stderr and "Traceback" not in stderr
     code, _, stderr = run_cli(monkeypatch, capsys, "segment", str(p), "--out", str(out), "--format", "docx")

@@ -8,6 +8,7 @@ computed with numpy. Each test here runs
 a fast path and its reference on many generated inputs, ordinary and odd, and asserts the
 same result; each also asserts that the fast path was taken often enough to be tested.
 """
+
 from __future__ import annotations
 
 import io
@@ -33,8 +34,14 @@ from rupture_nlp.readers.srt import _srt_seconds, cue_texts, plain_cues
 from rupture_nlp.readers.subtitles import scan_timings
 from rupture_nlp.readers.vtt import _COMMON_TIMING as VTT_COMMON
 from rupture_nlp.readers.vtt import _vtt_seconds, plain_cue_lines
-from rupture_nlp.segment import (UtteranceSegmenter, doc_to_session, make_doc, make_record_doc, plain_pipeline,
-                                 round_array)
+from rupture_nlp.segment import (
+    UtteranceSegmenter,
+    doc_to_session,
+    make_doc,
+    make_record_doc,
+    plain_pipeline,
+    round_array,
+)
 from rupture_nlp.segment.rules import _DASH, _TERM_NEXT
 from rupture_nlp.timeline import Timeline
 
@@ -49,9 +56,23 @@ def _clock(t: float, sep: str = ".", hours: bool = True) -> str:
     return (f"{h:02d}:" if hours or h else "") + f"{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-CUE_LINES = ["<v Dr. Lee>How was the week?", "<v.loud Client>Fine, I guess.</v>", "Therapist: And work?",
-             "- Client: <i>Busy</i> &amp; long.", "continued line", "T: [laughs] okay", "42", "", " ", "C: so--",
-             "<c.yellow>P:</c> Mm-hmm.", "NOTE not a note here", "{\\an8}T: top", "STYLE word", "Client:Yes."]
+CUE_LINES = [
+    "<v Dr. Lee>How was the week?",
+    "<v.loud Client>Fine, I guess.</v>",
+    "Therapist: And work?",
+    "- Client: <i>Busy</i> &amp; long.",
+    "continued line",
+    "T: [laughs] okay",
+    "42",
+    "",
+    " ",
+    "C: so--",
+    "<c.yellow>P:</c> Mm-hmm.",
+    "NOTE not a note here",
+    "{\\an8}T: top",
+    "STYLE word",
+    "Client:Yes.",
+]
 
 
 def _vtt(rng: random.Random) -> str:
@@ -152,19 +173,27 @@ def test_srt_cues_are_what_srt_parse_reads():
     assert fast > 1000 and plain > 300
 
 
-@pytest.mark.parametrize("what,parse,common,sep", [("WebVTT", _vtt_seconds, VTT_COMMON, "."),
-                                                   ("SRT", _srt_seconds, SRT_COMMON, ",")])
+@pytest.mark.parametrize(
+    "what,parse,common,sep", [("WebVTT", _vtt_seconds, VTT_COMMON, "."), ("SRT", _srt_seconds, SRT_COMMON, ",")]
+)
 def test_usual_timing_lines_read_as_the_general_parser_reads_them(what, parse, common, sep):
     rng = random.Random(3)
     fields = ["00", "01", "59", "60", "99", "7", "123", "1234567890", "0", "٣٣"]
     for _ in range(3000):
-        a = (f"{rng.choice(fields)}:{rng.choice(fields)}:{rng.choice(fields)}"
-             f"{rng.choice([sep, '.', ','])}{rng.choice(['000', '5', '999', '1000'])}")
+        a = (
+            f"{rng.choice(fields)}:{rng.choice(fields)}:{rng.choice(fields)}"
+            f"{rng.choice([sep, '.', ','])}{rng.choice(['000', '5', '999', '1000'])}"
+        )
         if rng.random() < 0.3:
             a = a.split(":", 1)[1]
         b = _clock(rng.uniform(0, 99999), sep)
-        line = (rng.choice(["", " ", "\t"]) + a + rng.choice([" --> ", "-->", "  -->\t"]) + b
-                + rng.choice(["", " x", "x", "\u00a0"]))
+        line = (
+            rng.choice(["", " ", "\t"])
+            + a
+            + rng.choice([" --> ", "-->", "  -->\t"])
+            + b
+            + rng.choice(["", " x", "x", "\u00a0"])
+        )
         outcomes = []
         for c in (None, common):
             try:
@@ -177,28 +206,86 @@ def test_usual_timing_lines_read_as_the_general_parser_reads_them(what, parse, c
 
 def test_fast_scanning_term_and_dash_patterns_match_as_the_plain_ones():
     # the patterns are written with a literal first in each alternative, for re's quick scan
-    plain = {_TERM_NEXT: (r"\.\.+|…|\.[.?!]*|\?[.?!]*|![.?!]*", r"\.{2,}|…|[.?!]+"),
-             _DASH: (r"--+|—|–(?<=\s–)", r"-{2,}|—|(?<=\s)–")}
+    plain = {
+        _TERM_NEXT: (r"\.\.+|…|\.[.?!]*|\?[.?!]*|![.?!]*", r"\.{2,}|…|[.?!]+"),
+        _DASH: (r"--+|—|–(?<=\s–)", r"-{2,}|—|(?<=\s)–"),
+    }
     references = {}
     for pattern, (fast, slow) in plain.items():
         assert fast in pattern.pattern
         references[pattern] = re.compile(pattern.pattern.replace(fast, slow), pattern.flags)
     rng = random.Random(4)
-    atoms = [".", "..", "…", "?!", "!", "'", "”", ")", "]", " ", "  ", "\t", "\n", "-", "--", "—", "–", "a",
-             "Bc", "[laughs]", "(sighs)", "\"", "«", "¿", "3", "?..", "!?!"]
+    atoms = [
+        ".",
+        "..",
+        "…",
+        "?!",
+        "!",
+        "'",
+        "”",
+        ")",
+        "]",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "-",
+        "--",
+        "—",
+        "–",
+        "a",
+        "Bc",
+        "[laughs]",
+        "(sighs)",
+        '"',
+        "«",
+        "¿",
+        "3",
+        "?..",
+        "!?!",
+    ]
     for _ in range(5000):
         text = "".join(rng.choice(atoms) for _ in range(rng.randint(0, 20)))
         for pattern, reference in references.items():
-            assert [m.span() + m.groups() for m in pattern.finditer(text)] == \
-                   [m.span() + m.groups() for m in reference.finditer(text)], repr(text)
+            assert [m.span() + m.groups() for m in pattern.finditer(text)] == [
+                m.span() + m.groups() for m in reference.finditer(text)
+            ], repr(text)
 
 
 @pytest.mark.parametrize("backchannels", [None, ["ok", "i see", "uh-huh", "Mm"], ["k", "ok"], ["i\tsee", "jä", "yeah"]])
 def test_backchannel_pretest_never_skips_a_match(backchannels):
     seg = UtteranceSegmenter(**({} if backchannels is None else {"backchannels": backchannels}))
     rng = random.Random(10)
-    atoms = ["mm", "Mm-hmm", "MHM", "uh", " huh", "I", " see", "\tsee", "i", "ok", "OK", "k", "\u212a", "ja", "Jä", "yeah",
-             "Yes", "right", "It", ",", ".", "!", " ", "\u00a0", "'s", "-", "x", "so"]
+    atoms = [
+        "mm",
+        "Mm-hmm",
+        "MHM",
+        "uh",
+        " huh",
+        "I",
+        " see",
+        "\tsee",
+        "i",
+        "ok",
+        "OK",
+        "k",
+        "\u212a",
+        "ja",
+        "Jä",
+        "yeah",
+        "Yes",
+        "right",
+        "It",
+        ",",
+        ".",
+        "!",
+        " ",
+        "\u00a0",
+        "'s",
+        "-",
+        "x",
+        "so",
+    ]
     tested = 0
     for _ in range(20000):
         text = "".join(rng.choice(atoms) for _ in range(rng.randint(1, 5)))
@@ -239,8 +326,9 @@ def test_timeline_arrays_give_the_floats_of_plain_python():
         tl = Timeline(pos, secs, flags, rate)
         queries = [rng.randint(-5, 40) for _ in range(25)]
         for side in ("start", "end"):
-            assert [x.hex() for x in tl.at_array(np.array(queries), side).tolist()] == \
-                   [float(_timeline_at(pos, secs, flags, rate, q, side)).hex() for q in queries]
+            assert [x.hex() for x in tl.at_array(np.array(queries), side).tolist()] == [
+                float(_timeline_at(pos, secs, flags, rate, q, side)).hex() for q in queries
+            ]
 
 
 def test_rounded_arrays_are_python_round():
@@ -253,10 +341,45 @@ def test_rounded_arrays_are_python_round():
         assert [(x.hex(), x.hex()) for x in got] == [(round(v, decimals).hex(),) * 2 for v in values]
 
 
-WORDS = ["I", "I'm", "okay.", "Okay", "mm-hmm,", "Mm-hmm.", "yeah", "right?", "Dr.", "e.g.", "A.", "World!", "...",
-         "…", "--", "—", "–", "[laughs]", "[pause]", "(laughs)", "\"Quote.\"", "don't.", "¿Qué?", "\t",
-         "\u00a0", "é",
-         "U.S.", "word--Word", "so...Yes", "ok,and", "end.[laughs]", "«Non»", "\"", "😀", "1.", "(", ")"]
+WORDS = [
+    "I",
+    "I'm",
+    "okay.",
+    "Okay",
+    "mm-hmm,",
+    "Mm-hmm.",
+    "yeah",
+    "right?",
+    "Dr.",
+    "e.g.",
+    "A.",
+    "World!",
+    "...",
+    "…",
+    "--",
+    "—",
+    "–",
+    "[laughs]",
+    "[pause]",
+    "(laughs)",
+    '"Quote."',
+    "don't.",
+    "¿Qué?",
+    "\t",
+    "\u00a0",
+    "é",
+    "U.S.",
+    "word--Word",
+    "so...Yes",
+    "ok,and",
+    "end.[laughs]",
+    "«Non»",
+    '"',
+    "😀",
+    "1.",
+    "(",
+    ")",
+]
 
 
 def _turns(rng: random.Random) -> list[Turn]:
@@ -274,8 +397,15 @@ def _turns(rng: random.Random) -> list[Turn]:
             en = None if rng.random() < 0.4 else round(t, rng.choice([0, 1, 3]))
             pieces.append(TurnPiece(off, off + len(x), st, en, rng.choice([None, 3])))
             off += len(x) + 1
-        turns.append(Turn(rng.choice(["therapist", "client"]), rng.choice(["T", "Dr. \"Lee\""]), " ".join(texts),
-                          pieces, rng.choice([None, 1])))
+        turns.append(
+            Turn(
+                rng.choice(["therapist", "client"]),
+                rng.choice(["T", 'Dr. "Lee"']),
+                " ".join(texts),
+                pieces,
+                rng.choice([None, 1]),
+            )
+        )
     return turns
 
 
@@ -285,20 +415,23 @@ def test_record_docs_give_the_record_of_full_docs():
     for _ in range(600):
         turns = _turns(rng)
         meta = {"k": rng.choice([1, "v", None, [1.5]])}
-        full = NLP(make_doc(NLP, turns, session_id="s\u00e9\"", meta=meta))
-        record = NLP(make_record_doc(NLP, turns, session_id="s\u00e9\"", meta=meta))
+        full = NLP(make_doc(NLP, turns, session_id='s\u00e9"', meta=meta))
+        record = NLP(make_record_doc(NLP, turns, session_id='s\u00e9"', meta=meta))
         expected = doc_to_session(full).to_json()
         assert doc_to_session(record).to_json() == expected
         # and the Doc's own spans say the same
         utts = full.spans["utterances"]
-        assert [(u._.utterance_id, u._.start, u._.end, u.text) for u in utts] == \
-               [(u["id"], u["start"], u["end"], u["text"]) for u in json.loads(expected)["utterances"]]
+        assert [(u._.utterance_id, u._.start, u._.end, u.text) for u in utts] == [
+            (u["id"], u["start"], u["end"], u["text"]) for u in json.loads(expected)["utterances"]
+        ]
 
 
 def test_records_with_times_json_cannot_write_as_numbers():
     # times too large for a float (a CSV time of 400 digits) come out as JSON's Infinity/NaN
-    turns = [Turn("client", "C", "Fine. Thanks.", [TurnPiece(0, 13, 1.0, float("inf"), 2)]),
-             Turn("therapist", "T", "Okay.", [TurnPiece(0, 5, float("inf"), None, 3)])]
+    turns = [
+        Turn("client", "C", "Fine. Thanks.", [TurnPiece(0, 13, 1.0, float("inf"), 2)]),
+        Turn("therapist", "T", "Okay.", [TurnPiece(0, 5, float("inf"), None, 3)]),
+    ]
     full = NLP(make_doc(NLP, turns, session_id="s"))
     record = NLP(make_record_doc(NLP, turns, session_id="s"))
     expected = doc_to_session(full).to_json()
@@ -312,8 +445,17 @@ def test_a_tokenizer_that_joins_across_spaces_takes_the_long_way():
     assert not plain_pipeline(nlp)
 
 
-SENTENCES = ["How was the week?", "Fine, I suppose.", "Mm-hmm.", "I don't know -- it was hard.", "[laughs] Not really.",
-             "So... maybe.", "You keep asking me that!", "Let's slow down for a moment.", "Okay. And then?"]
+SENTENCES = [
+    "How was the week?",
+    "Fine, I suppose.",
+    "Mm-hmm.",
+    "I don't know -- it was hard.",
+    "[laughs] Not really.",
+    "So... maybe.",
+    "You keep asking me that!",
+    "Let's slow down for a moment.",
+    "Okay. And then?",
+]
 
 
 def _sessions(tmp_path, rng: random.Random) -> list:
@@ -337,16 +479,20 @@ def _sessions(tmp_path, rng: random.Random) -> list:
         elif fmt == "vtt":
             text = "WEBVTT\n\n" + "".join(f"{_clock(a)} --> {_clock(b)}\n<v {w}>{s}\n\n" for _i, w, s, a, b in cues)
         else:
-            text = "".join(f"{n}\n{_clock(a, ',')} --> {_clock(b, ',')}\n{w}: {s}\n\n"
-                           for n, (_i, w, s, a, b) in enumerate(cues, 1))
+            text = "".join(
+                f"{n}\n{_clock(a, ',')} --> {_clock(b, ',')}\n{w}: {s}\n\n"
+                for n, (_i, w, s, a, b) in enumerate(cues, 1)
+            )
         files.append(write(tmp_path / "in" / f"s{k}.{fmt}", text))
     return files
 
 
 def test_segment_files_writes_what_load_sessions_gives(tmp_path):
     files = _sessions(tmp_path, random.Random(8))
-    odd = ("WEBVTT\n\nNOTE hi\n\nx\n00:00:01.000 --> 00:00:02.000 align:start\n<v T>Hello  there.\n\n"
-           "00:00:02.500 --> 00:00:04.000\n<v C>Hi!")
+    odd = (
+        "WEBVTT\n\nNOTE hi\n\nx\n00:00:01.000 --> 00:00:02.000 align:start\n<v T>Hello  there.\n\n"
+        "00:00:02.500 --> 00:00:04.000\n<v C>Hi!"
+    )
     files.append(write(tmp_path / "in" / "odd.vtt", odd))
     out = tmp_path / "out.jsonl"
     rep = segment_files(files, out)
@@ -378,10 +524,14 @@ def test_clock_and_seconds_parse_as_before():
 
 
 def test_reading_canonical_jsonl_does_not_import_spacy(tmp_path):
-    p = write(tmp_path / "c.jsonl", '{"session_id": "s", "utterances": [{"id": "s-u1", "turn": 0, '
-                                    '"speaker": "client", "text": "Hi."}]}\n')
-    code = ("import sys; from rupture_nlp.ingest import load_sessions; "
-            f"n = len(list(load_sessions({str(p)!r}))); "
-            "print(n, 'spacy' in sys.modules, 'webvtt' in sys.modules)")
+    p = write(
+        tmp_path / "c.jsonl",
+        '{"session_id": "s", "utterances": [{"id": "s-u1", "turn": 0, "speaker": "client", "text": "Hi."}]}\n',
+    )
+    code = (
+        "import sys; from rupture_nlp.ingest import load_sessions; "
+        f"n = len(list(load_sessions({str(p)!r}))); "
+        "print(n, 'spacy' in sys.modules, 'webvtt' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["1", "False", "False"]

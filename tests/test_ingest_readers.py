@@ -1,4 +1,5 @@
 """Every reader and format variant, speaker mapping, encodings, and every bad-input case."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,11 @@ def error_of(path, **kw) -> RuptureError:
 
 # ------------------------------------------------------------------ plain text
 def test_txt_built_in_prefixes_and_turn_merging(tmp_path):
-    p = write(tmp_path / "s1.txt", "T: How was the week?\n\nC: Fine.\nc: It was okay, I guess.\n"
-                                   "Therapist: Okay.\nPATIENT: Sure.\nCounsellor: Right then.\n")
+    p = write(
+        tmp_path / "s1.txt",
+        "T: How was the week?\n\nC: Fine.\nc: It was okay, I guess.\n"
+        "Therapist: Okay.\nPATIENT: Sure.\nCounsellor: Right then.\n",
+    )
     s = one_session(p)
     assert [(u.turn, u.speaker, u.speaker_name, u.text) for u in s.utterances] == [
         (0, "therapist", "T", "How was the week?"),
@@ -47,10 +51,13 @@ def test_txt_continuation_lines_join_the_turn(tmp_path):
 
 
 def test_txt_timestamps_in_brackets_parentheses_and_ranges(tmp_path):
-    p = write(tmp_path / "ts.txt", "[00:00:05] Therapist: Hello there. How are you?\n"
-                                   "(00:09) Client: Not bad.\n"
-                                   "[00:00:12.500 --> 00:00:15.000] T: Good.\n"
-                                   "C: [00:00:16] And you?\n")
+    p = write(
+        tmp_path / "ts.txt",
+        "[00:00:05] Therapist: Hello there. How are you?\n"
+        "(00:09) Client: Not bad.\n"
+        "[00:00:12.500 --> 00:00:15.000] T: Good.\n"
+        "C: [00:00:16] And you?\n",
+    )
     s = one_session(p)
     assert texts(s) == ["Hello there.", "How are you?", "Not bad.", "Good.", "And you?"]
     starts = [u.start for u in s.utterances]
@@ -66,18 +73,26 @@ def test_txt_timestamps_in_brackets_parentheses_and_ranges(tmp_path):
 
 
 def test_txt_names_need_a_mapping_and_the_error_lists_them(tmp_path):
-    p = write(tmp_path / "names.txt", "DR. LEE: Welcome back.\nMARIA: Thanks.\nDR. LEE: Shall we start?\n"
-                                      "MARIA: Okay.\nSpeaker 3: Sorry I'm late.\n")
+    p = write(
+        tmp_path / "names.txt",
+        "DR. LEE: Welcome back.\nMARIA: Thanks.\nDR. LEE: Shall we start?\nMARIA: Okay.\nSpeaker 3: Sorry I'm late.\n",
+    )
     e = error_of(p)
     assert "DR. LEE" in str(e) and "MARIA" in str(e) and "Speaker 3" in str(e) and "--speakers" in str(e)
     assert e.line == 1
     s = one_session(p, speakers="dr. lee=therapist, maria=client, SPEAKER 3=client")
     assert [(u.speaker, u.speaker_name) for u in s.utterances] == [
-        ("therapist", "DR. LEE"), ("client", "MARIA"), ("therapist", "DR. LEE"), ("client", "MARIA"),
-        ("client", "Speaker 3")]
+        ("therapist", "DR. LEE"),
+        ("client", "MARIA"),
+        ("therapist", "DR. LEE"),
+        ("client", "MARIA"),
+        ("client", "Speaker 3"),
+    ]
     # a dict works as well as the string form
-    assert one_session(p, speakers={"DR. LEE": "therapist", "Maria": "patient", "speaker 3": "c"}).utterances[1] \
-        .speaker == "client"
+    assert (
+        one_session(p, speakers={"DR. LEE": "therapist", "Maria": "patient", "speaker 3": "c"}).utterances[1].speaker
+        == "client"
+    )
 
 
 def test_txt_sentences_with_colons_are_not_speaker_names(tmp_path):
@@ -95,8 +110,10 @@ def test_txt_otter_style_name_and_time_lines(tmp_path):
 def test_txt_rev_style_time_before_the_colon(tmp_path):
     p = write(tmp_path / "rev.txt", "Speaker 1 (00:03):\nHow was your week?\n\nSpeaker 2 (01:10): Long.\n")
     s = one_session(p, speakers="Speaker 1=therapist,Speaker 2=client")
-    assert [(u.speaker, u.text, u.start) for u in s.utterances] == [("therapist", "How was your week?", 3.0),
-                                                                   ("client", "Long.", 70.0)]
+    assert [(u.speaker, u.text, u.start) for u in s.utterances] == [
+        ("therapist", "How was your week?", 3.0),
+        ("client", "Long.", 70.0),
+    ]
 
 
 def test_txt_header_comments_become_meta(tmp_path):
@@ -119,15 +136,22 @@ def test_txt_text_before_first_speaker(tmp_path):
 
 # ------------------------------------------------------------------ CSV / TSV
 def test_csv_rows_merge_into_turns_with_times(tmp_path):
-    p = write(tmp_path / "c.csv", "speaker,start,end,text\n"
-                                  "Therapist,1.0,3.0,How was it?\n"
-                                  "Client,3.5,4.0,Fine.\n"
-                                  "Client,4.2,6.2,\"Honestly, it was hard. Really hard.\"\n"
-                                  "Therapist,7.0,8.0,\"Say more, \"\"if\"\" you like.\"\n")
+    p = write(
+        tmp_path / "c.csv",
+        "speaker,start,end,text\n"
+        "Therapist,1.0,3.0,How was it?\n"
+        "Client,3.5,4.0,Fine.\n"
+        'Client,4.2,6.2,"Honestly, it was hard. Really hard."\n'
+        'Therapist,7.0,8.0,"Say more, ""if"" you like."\n',
+    )
     s = one_session(p)
     assert [(u.turn, u.speaker, u.text) for u in s.utterances] == [
-        (0, "therapist", "How was it?"), (1, "client", "Fine."), (1, "client", "Honestly, it was hard."),
-        (1, "client", "Really hard."), (2, "therapist", 'Say more, "if" you like.')]
+        (0, "therapist", "How was it?"),
+        (1, "client", "Fine."),
+        (1, "client", "Honestly, it was hard."),
+        (1, "client", "Really hard."),
+        (2, "therapist", 'Say more, "if" you like.'),
+    ]
     u = s.utterances
     assert (u[1].start, u[1].end) == (3.5, 4.0)  # one row, one utterance: the row's times exactly
     assert u[2].start == 4.2 and u[3].end == 6.2
@@ -140,17 +164,24 @@ def test_csv_column_name_variants_semicolons_clock_times_and_ms(tmp_path):
     p = write(tmp_path / "v.csv", "Speaker Name;Begin (ms);Stop ms;Utterance\nT;1500;2500;Hi.\nC;3000;3600;Hey.\n")
     s = one_session(p)
     assert [(u.text, u.start, u.end) for u in s.utterances] == [("Hi.", 1.5, 2.5), ("Hey.", 3.0, 3.6)]
-    p2 = write(tmp_path / "clock.csv", "who,start_time,end_time,transcript\nT,00:01:02.5,00:01:04,Hi.\nC,1:05,1:06,Yo.\n")
+    p2 = write(
+        tmp_path / "clock.csv", "who,start_time,end_time,transcript\nT,00:01:02.5,00:01:04,Hi.\nC,1:05,1:06,Yo.\n"
+    )
     s2 = one_session(p2)
     assert [(u.start, u.end) for u in s2.utterances] == [(62.5, 64.0), (65.0, 66.0)]
 
 
 def test_tsv_with_role_column_and_multiline_field(tmp_path):
-    p = write(tmp_path / "t.tsv", "name\trole\ttext\nDr Lee\ttherapist\tHello.\n"
-                                  "Maria\tclient\t\"Two\nlines.\"\nDr Lee\ttherapist\tOkay.\n")
+    p = write(
+        tmp_path / "t.tsv",
+        'name\trole\ttext\nDr Lee\ttherapist\tHello.\nMaria\tclient\t"Two\nlines."\nDr Lee\ttherapist\tOkay.\n',
+    )
     s = one_session(p)
     assert [(u.speaker, u.speaker_name, u.text) for u in s.utterances] == [
-        ("therapist", "Dr Lee", "Hello."), ("client", "Maria", "Two lines."), ("therapist", "Dr Lee", "Okay.")]
+        ("therapist", "Dr Lee", "Hello."),
+        ("client", "Maria", "Two lines."),
+        ("therapist", "Dr Lee", "Okay."),
+    ]
     assert s.meta["source_format"] == "tsv"
 
 
@@ -205,11 +236,19 @@ def test_vtt_voice_tags_prefixes_markup_and_multi_speaker_cues(tmp_path):
 
 
 def test_vtt_broken_and_out_of_order_timings(tmp_path):
-    e = error_of(write(tmp_path / "b.vtt", "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v T>Hi.\n\n"
-                                           "00:00:03.000 --> 00:00:0x.000\n<v C>Hey.\n"))
+    e = error_of(
+        write(
+            tmp_path / "b.vtt",
+            "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v T>Hi.\n\n00:00:03.000 --> 00:00:0x.000\n<v C>Hey.\n",
+        )
+    )
     assert e.line == 6 and "malformed" in e.message
-    e = error_of(write(tmp_path / "o.vtt", "WEBVTT\n\n00:00:05.000 --> 00:00:06.000\n<v T>Hi.\n\n"
-                                           "00:00:02.000 --> 00:00:03.000\n<v C>Hey.\n"))
+    e = error_of(
+        write(
+            tmp_path / "o.vtt",
+            "WEBVTT\n\n00:00:05.000 --> 00:00:06.000\n<v T>Hi.\n\n00:00:02.000 --> 00:00:03.000\n<v C>Hey.\n",
+        )
+    )
     assert e.line == 6 and "out of time order" in e.message
     e = error_of(write(tmp_path / "r.vtt", "WEBVTT\n\n00:00:05.000 --> 00:00:04.000\n<v T>Hi.\n"))
     assert e.line == 3 and "ends before it starts" in e.message
@@ -252,19 +291,45 @@ def test_srt_speaker_prefixes_tags_and_continued_cues(tmp_path):
 
 
 def test_srt_broken_and_out_of_order_timings(tmp_path):
-    e = error_of(write(tmp_path / "b.srt", "1\n00:00:01,000 --> 00:00:02,000\nT: Hi.\n\n2\n00:00:03,000 --> 00:00:0x,000\nC: Hey.\n"))
+    e = error_of(
+        write(
+            tmp_path / "b.srt",
+            "1\n00:00:01,000 --> 00:00:02,000\nT: Hi.\n\n2\n00:00:03,000 --> 00:00:0x,000\nC: Hey.\n",
+        )
+    )
     assert e.line == 6 and "malformed" in e.message
-    e = error_of(write(tmp_path / "o.srt", "1\n00:00:05,000 --> 00:00:06,000\nT: Hi.\n\n2\n00:00:01,000 --> 00:00:02,000\nC: Hey.\n"))
+    e = error_of(
+        write(
+            tmp_path / "o.srt",
+            "1\n00:00:05,000 --> 00:00:06,000\nT: Hi.\n\n2\n00:00:01,000 --> 00:00:02,000\nC: Hey.\n",
+        )
+    )
     assert e.line == 6 and "out of time order" in e.message
 
 
 # ------------------------------------------------------------------ canonical JSONL
 def test_jsonl_passes_through_unchanged(tmp_path):
-    sessions = [Session("a", [Utterance("a-x1", 0, "therapist", "Hello. How are you?", 1.0, 2.0, labels=["repair/invite_discussion"],
-                                        extra={"note": 1}),
-                              Utterance("a-x2", 1, "client", "Fine.", None, None, scores={"withdrawal/denial": 0.5})],
-                        meta={"k": "v"}, extra={"custom": True}),
-                Session("b", [Utterance("b-1", 0, "client", "Hm.")])]
+    sessions = [
+        Session(
+            "a",
+            [
+                Utterance(
+                    "a-x1",
+                    0,
+                    "therapist",
+                    "Hello. How are you?",
+                    1.0,
+                    2.0,
+                    labels=["repair/invite_discussion"],
+                    extra={"note": 1},
+                ),
+                Utterance("a-x2", 1, "client", "Fine.", None, None, scores={"withdrawal/denial": 0.5}),
+            ],
+            meta={"k": "v"},
+            extra={"custom": True},
+        ),
+        Session("b", [Utterance("b-1", 0, "client", "Hm.")]),
+    ]
     p = tmp_path / "in.jsonl"
     write_sessions(p, sessions)
     out = list(load_sessions(p))
@@ -286,8 +351,17 @@ def test_jsonl_invalid_line_and_blank_file(tmp_path):
 LATIN = "T: Ça va? Je suis allé au café.\nC: Très bien, merci. Naïve question: où est la señora?\n"
 
 
-@pytest.mark.parametrize("encoding,bom", [("utf-8", b""), ("utf-8", b"\xef\xbb\xbf"), ("utf-16-le", b"\xff\xfe"),
-                                          ("utf-16-be", b"\xfe\xff"), ("latin-1", b""), ("cp1252", b"")])
+@pytest.mark.parametrize(
+    "encoding,bom",
+    [
+        ("utf-8", b""),
+        ("utf-8", b"\xef\xbb\xbf"),
+        ("utf-16-le", b"\xff\xfe"),
+        ("utf-16-be", b"\xfe\xff"),
+        ("latin-1", b""),
+        ("cp1252", b""),
+    ],
+)
 def test_encodings(tmp_path, encoding, bom):
     text = LATIN + ("T: “Quotes” cost €5 – fine.\n" if encoding == "cp1252" else "")
     p = write(tmp_path / "enc.txt", bom + text.encode(encoding))
@@ -296,8 +370,13 @@ def test_encodings(tmp_path, encoding, bom):
     assert "Naïve question: où est la señora?" in texts(s)
     if encoding == "cp1252":
         assert texts(s)[-1] == "“Quotes” cost €5 – fine."
-    expected = {"utf-8": "utf-8 (BOM)" if bom else "utf-8", "utf-16-le": "utf-16 (BOM)", "utf-16-be": "utf-16 (BOM)",
-                "latin-1": "cp1252", "cp1252": "cp1252"}[encoding]
+    expected = {
+        "utf-8": "utf-8 (BOM)" if bom else "utf-8",
+        "utf-16-le": "utf-16 (BOM)",
+        "utf-16-be": "utf-16 (BOM)",
+        "latin-1": "cp1252",
+        "cp1252": "cp1252",
+    }[encoding]
     assert s.meta["source_encoding"] == expected
 
 

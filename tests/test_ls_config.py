@@ -1,4 +1,5 @@
 """The labelling config generated from a label schema (no server needed)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -8,8 +9,14 @@ import pytest
 
 from ls_helpers import RUPTURE, ROOT
 from rupture_nlp.errors import RuptureError
-from rupture_nlp.labelstudio.config import (COMMENT_NAME, OBJECT_NAME, assign_hotkeys, check_project_config,
-                                            control_name, label_config)
+from rupture_nlp.labelstudio.config import (
+    COMMENT_NAME,
+    OBJECT_NAME,
+    assign_hotkeys,
+    check_project_config,
+    control_name,
+    label_config,
+)
 from rupture_nlp.schema import LabelSchema, load_schema
 
 RESERVED = {"u", "h"}  # Label Studio's own single-key shortcuts (unselect, hide)
@@ -52,9 +59,14 @@ def test_hotkeys_follow_keyboard_rows_per_category():
 
 
 def test_schema_hotkeys_win_and_clashes_are_refused():
-    d = {"name": "mi", "categories": [{"id": "talk", "exclusive": True}],
-         "labels": [{"id": "talk/change", "category": "talk", "speaker": "client", "description": "change", "hotkey": "c"},
-                    {"id": "talk/sustain", "category": "talk", "speaker": "client", "description": "sustain"}]}
+    d = {
+        "name": "mi",
+        "categories": [{"id": "talk", "exclusive": True}],
+        "labels": [
+            {"id": "talk/change", "category": "talk", "speaker": "client", "description": "change", "hotkey": "c"},
+            {"id": "talk/sustain", "category": "talk", "speaker": "client", "description": "sustain"},
+        ],
+    }
     schema = LabelSchema.from_dict(d)
     keys = assign_hotkeys(schema)
     assert keys == {"talk/change": "c", "talk/sustain": "1"}
@@ -66,8 +78,10 @@ def test_schema_hotkeys_win_and_clashes_are_refused():
 
 
 def test_special_characters_in_definitions_stay_valid_xml():
-    d = {"name": "odd", "labels": [{"id": "a/<b>", "category": "a&b", "speaker": "any",
-                                    "description": 'says "no" & <means> it'}]}
+    d = {
+        "name": "odd",
+        "labels": [{"id": "a/<b>", "category": "a&b", "speaker": "any", "description": 'says "no" & <means> it'}],
+    }
     schema = LabelSchema.from_dict(d)
     root = ET.fromstring(label_config(schema))
     lab = next(root.iter("Label"))
@@ -76,8 +90,9 @@ def test_special_characters_in_definitions_stay_valid_xml():
 
 
 def test_project_of_another_schema_is_refused():
-    other = LabelSchema.from_dict({"name": "x", "labels": [{"id": "x/y", "category": "x", "speaker": "any",
-                                                             "description": "d"}]})
+    other = LabelSchema.from_dict(
+        {"name": "x", "labels": [{"id": "x/y", "category": "x", "speaker": "any", "description": "d"}]}
+    )
     with pytest.raises(RuptureError, match="another schema"):
         check_project_config(label_config(other), load_schema(), "Old project")
 

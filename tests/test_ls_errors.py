@@ -1,4 +1,5 @@
 """Failures against a real server: one clear line, non-zero exit, nothing written, token never shown."""
+
 from __future__ import annotations
 
 import pytest
@@ -36,7 +37,10 @@ def _nothing_written(tmp_path, out):
 
 CASES = {
     "server down": (lambda s: {"LABEL_STUDIO_URL": f"http://127.0.0.1:{free_port()}"}, "cannot reach Label Studio"),
-    "wrong url": (lambda s: {"LABEL_STUDIO_URL": s.url + "/not-label-studio"}, "does not look like a Label Studio server"),
+    "wrong url": (
+        lambda s: {"LABEL_STUDIO_URL": s.url + "/not-label-studio"},
+        "does not look like a Label Studio server",
+    ),
     "wrong token": (lambda s: {"LABEL_STUDIO_API_KEY": "0" * 40}, "rejected the API key"),
     "no token": (lambda s: {"LABEL_STUDIO_API_KEY": ""}, "LABEL_STUDIO_API_KEY is not set"),
     "bad url": (lambda s: {"LABEL_STUDIO_URL": "127.0.0.1:8080"}, "must be an http(s) URL"),
@@ -49,8 +53,9 @@ def test_push_and_pull_fail_in_one_line(ls_server, tmp_path, gold, case):
     env = ls_server.client_env(**over(ls_server))
     out = tmp_path / "out.jsonl"
     _one_error_line(ls_server.rupture("ls", "push", str(gold), "--project", "Never", env=env), ls_server.token, needle)
-    _one_error_line(ls_server.rupture("ls", "pull", "--project", "Never", "--out", str(out), env=env),
-                    ls_server.token, needle)
+    _one_error_line(
+        ls_server.rupture("ls", "pull", "--project", "Never", "--out", str(out), env=env), ls_server.token, needle
+    )
     _nothing_written(tmp_path, out)
 
 
@@ -63,6 +68,7 @@ def test_pull_of_a_missing_project(ls_server, tmp_path, gold):
 
 def test_api_errors_are_rupture_errors(ls_server):
     from rupture_nlp.labelstudio import connect
+
     with pytest.raises(RuptureError, match="cannot reach") as e:
         connect(f"http://127.0.0.1:{free_port()}", ls_server.token, retries=2)
     assert ls_server.token not in str(e.value)

@@ -3,6 +3,7 @@
 Guarantees tested here: exact round trip of gold labels; corrections (add, remove, change)
 come back; pushing again creates no duplicates; a model's predictions become pre-annotations.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,9 @@ def test_round_trip_gives_back_exactly_the_gold_labels(ls_server, tmp_path):
     assert [s.session_id for s in pulled] == ["rt-a", "rt-b", "rt-c"]
     assert labels_by_id(pulled) == labels_by_id(gold)
     for p, g in zip(pulled, gold):  # the same utterances, texts, times, meta; no scores
-        assert [(u.id, u.turn, u.speaker, u.speaker_name, u.text, u.start, u.end) for u in p.utterances] == \
-               [(u.id, u.turn, u.speaker, u.speaker_name, u.text, u.start, u.end) for u in g.utterances]
+        assert [(u.id, u.turn, u.speaker, u.speaker_name, u.text, u.start, u.end) for u in p.utterances] == [
+            (u.id, u.turn, u.speaker, u.speaker_name, u.text, u.start, u.end) for u in g.utterances
+        ]
         assert all(u.scores is None for u in p.utterances)
         assert {k: v for k, v in p.meta.items() if k != "labelstudio"} == g.meta
         assert p.meta["labelstudio"]["project"] == "Round trip"
@@ -73,21 +75,35 @@ def test_push_again_adds_no_duplicates_and_keeps_the_parts(ls_server, tmp_path):
         push_sessions(client, gold, "Twice", load_schema(), chunk=20)
     assert len(list(client.sdk.tasks.list(project=first.project_id))) == 4
     # a new model version: the tasks there get its pre-annotation (once), and it becomes the default
-    reps = [push_sessions(client, gold, "Twice", load_schema(), chunk=10, overlap=3, model_version="v2")
-            for _ in range(2)]
+    reps = [
+        push_sessions(client, gold, "Twice", load_schema(), chunk=10, overlap=3, model_version="v2") for _ in range(2)
+    ]
     assert [(r.imported, r.predictions_added) for r in reps] == [(0, 4), (0, 0)]
     tasks = list(client.sdk.tasks.list(project=first.project_id, fields="all"))
-    versions = sorted(sorted((p["model_version"] if isinstance(p, dict) else p.model_version) for p in t.predictions)
-                      for t in tasks)
+    versions = sorted(
+        sorted((p["model_version"] if isinstance(p, dict) else p.model_version) for p in t.predictions) for t in tasks
+    )
     assert versions == [["input-labels", "v2"]] * 4
     assert client.sdk.projects.get(first.project_id).model_version == "v2"
 
 
 def _region(idx: int, text: str, label: str, rid: str) -> dict:
     from rupture_nlp.labelstudio.config import controls
-    return {"id": rid, "from_name": controls(load_schema())[label], "to_name": "dialogue", "type": "paragraphlabels",
-            "value": {"start": str(idx), "end": str(idx), "startOffset": 0, "endOffset": len(text), "text": text,
-                      "paragraphlabels": [label]}}
+
+    return {
+        "id": rid,
+        "from_name": controls(load_schema())[label],
+        "to_name": "dialogue",
+        "type": "paragraphlabels",
+        "value": {
+            "start": str(idx),
+            "end": str(idx),
+            "startOffset": 0,
+            "endOffset": len(text),
+            "text": text,
+            "paragraphlabels": [label],
+        },
+    }
 
 
 def test_corrections_come_back(ls_server, tmp_path):
@@ -110,10 +126,16 @@ def test_corrections_come_back(ls_server, tmp_path):
             reg = result[0]
             uid = utts[int(reg["value"]["start"])]["id"]
             old = reg["value"]["paragraphlabels"][0]
-            new = "withdrawal/abstract_communication" if old.startswith(("withdrawal", "confrontation")) \
+            new = (
+                "withdrawal/abstract_communication"
+                if old.startswith(("withdrawal", "confrontation"))
                 else "repair/validate_defense"
-            reg = {**reg, "from_name": _region(0, "", new, "x")["from_name"],
-                   "value": {**reg["value"], "paragraphlabels": [new]}}
+            )
+            reg = {
+                **reg,
+                "from_name": _region(0, "", new, "x")["from_name"],
+                "value": {**reg["value"], "paragraphlabels": [new]},
+            }
             result[0] = reg
             want[uid] = sorted((set(want[uid]) - {old}) | {new})
         # add: a label on the last owned utterance, and one region spanning two utterances
@@ -128,8 +150,15 @@ def test_corrections_come_back(ls_server, tmp_path):
         # a label on a context utterance is not this task's to give: ignored (and counted)
         if ctx:
             result.append(_region(0, utts[0]["text"], "withdrawal/denial", "ctx1"))
-        result.append({"id": "c1", "from_name": "comment", "to_name": "dialogue", "type": "textarea",
-                       "value": {"text": [f"checked {key}"]}})
+        result.append(
+            {
+                "id": "c1",
+                "from_name": "comment",
+                "to_name": "dialogue",
+                "type": "textarea",
+                "value": {"text": [f"checked {key}"]},
+            }
+        )
         client.sdk.annotations.create(id=task.id, result=result, was_cancelled=False)
 
     out = tmp_path / "corrected.jsonl"
@@ -158,8 +187,9 @@ def test_model_predictions_become_preannotations(tiny_model, ls_server, tmp_path
             u.labels = None
     path = tmp_path / "in.jsonl"
     write_sessions(path, sessions)
-    r = ls_server.rupture("ls", "push", str(path), "--project", "With model", "--model", str(model_dir),
-                          "--order", "uncertainty")
+    r = ls_server.rupture(
+        "ls", "push", str(path), "--project", "With model", "--model", str(model_dir), "--order", "uncertainty"
+    )
     assert r.returncode == 0, r.stderr
     assert clf.model_version in r.stdout
     client = ls_server.client()
@@ -178,7 +208,9 @@ def test_model_predictions_become_preannotations(tiny_model, ls_server, tmp_path
         assert score == pytest.approx(1 - t.data["uncertainty"], abs=1e-3)
         s = expected[t.data["session_id"]]
         want = {(u.id, l, round(u.scores[l], 4)) for u in s.utterances for l in u.labels}
-        got = {(t.data["utterances"][int(r["value"]["start"])]["id"], r["value"]["paragraphlabels"][0], r["score"])
-               for r in result}
+        got = {
+            (t.data["utterances"][int(r["value"]["start"])]["id"], r["value"]["paragraphlabels"][0], r["score"])
+            for r in result
+        }
         assert got == want
     assert client.sdk.projects.get(pid).model_version == clf.model_version

@@ -1,4 +1,5 @@
 """Pull with several annotators, skips and unannotated tasks: nothing the server holds is lost."""
+
 from __future__ import annotations
 
 import json
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.labelstudio
 
 def _user(client, email: str) -> int:
     from label_studio_sdk.core.api_error import ApiError
+
     try:
         return client.sdk.users.create(email=email, username=email.split("@")[0], password="pw-" + email).id
     except ApiError:
@@ -28,14 +30,28 @@ def _result(task, labels_by_local: dict[int, list[str]]) -> list[dict]:
     """Regions as API clients write them: paragraph indexes as numbers (the UI writes strings;
     the loop tests use those). Pull reads both."""
     from rupture_nlp.labelstudio.config import controls
+
     ctrl = controls(load_schema())
     out = []
     for i, labels in labels_by_local.items():
         text = task.data["utterances"][i]["text"]
         for j, l in enumerate(labels):
-            out.append({"id": f"r{i}-{j}", "from_name": ctrl[l], "to_name": "dialogue", "type": "paragraphlabels",
-                        "value": {"start": i, "end": i, "startOffset": 0, "endOffset": len(text), "text": text,
-                                  "paragraphlabels": [l]}})
+            out.append(
+                {
+                    "id": f"r{i}-{j}",
+                    "from_name": ctrl[l],
+                    "to_name": "dialogue",
+                    "type": "paragraphlabels",
+                    "value": {
+                        "start": i,
+                        "end": i,
+                        "startOffset": 0,
+                        "endOffset": len(text),
+                        "text": text,
+                        "paragraphlabels": [l],
+                    },
+                }
+            )
     return out
 
 
@@ -61,8 +77,9 @@ def test_pull_keeps_every_annotation_and_resolves_by_policy(ls_server, tmp_path)
             if labels == "skip":
                 client.sdk.annotations.create(id=tasks[key].id, result=[], was_cancelled=True, completed_by=users[who])
             else:
-                client.sdk.annotations.create(id=tasks[key].id, result=_result(tasks[key], labels),
-                                              completed_by=users[who])
+                client.sdk.annotations.create(
+                    id=tasks[key].id, result=_result(tasks[key], labels), completed_by=users[who]
+                )
     held = {a.id for t in tasks.values() for a in client.sdk.annotations.list(id=t.id)}  # submitted ones
     assert len(held) == 5
 
@@ -103,8 +120,10 @@ def test_pull_keeps_every_annotation_and_resolves_by_policy(ls_server, tmp_path)
     agreement = json.loads((tmp_path / "majority.agreement.json").read_text())
     assert agreement["metric"] == "cohen_kappa" and agreement["tasks"] == 2 and agreement["utterances"] == 12
     for label in (A, B, C):
-        codes = {who: [int(label in PLAN[k][who].get(i, [])) for k in ("pa#0000", "pb#0000") for i in range(6)]
-                 for who in ("ann1", "ann2")}
+        codes = {
+            who: [int(label in PLAN[k][who].get(i, [])) for k in ("pa#0000", "pb#0000") for i in range(6)]
+            for who in ("ann1", "ann2")
+        }
         expect = cohen_kappa_score(codes["ann1"], codes["ann2"])
         assert agreement["labels"][label]["value"] == pytest.approx(expect, abs=1e-4)
     assert agreement["labels"]["repair/redirect_refocus"]["value"] is None  # never used: undefined
@@ -115,8 +134,16 @@ def test_pull_keeps_every_annotation_and_resolves_by_policy(ls_server, tmp_path)
     assert rep.agreement is None and rep.sessions_written == 3
     got = labels_by_id(read_sessions(out))
     assert {k: got[k] for k in want("pb#0000", "ann1")} == want("pb#0000", "ann1")
-    r = ls_server.rupture("ls", "pull", "--project", "Two coders", "--out", str(tmp_path / "x.jsonl"),
-                          "--annotator", "nobody@rupture.test")
+    r = ls_server.rupture(
+        "ls",
+        "pull",
+        "--project",
+        "Two coders",
+        "--out",
+        str(tmp_path / "x.jsonl"),
+        "--annotator",
+        "nobody@rupture.test",
+    )
     assert r.returncode == 1 and "no Label Studio user with email 'nobody@rupture.test'" in r.stderr
 
     # partial sessions on request
@@ -142,7 +169,8 @@ def test_three_coders_give_krippendorffs_alpha(ls_server, tmp_path):
     assert agreement["metric"] == "krippendorff_alpha"
     data = np.array([[float(A in c.get(i, [])) for i in range(8)] for c in codes])
     assert agreement["labels"][A]["value"] == pytest.approx(
-        krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"), abs=1e-4)
+        krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"), abs=1e-4
+    )
     got = labels_by_id(read_sessions(out))
     ids = [u["id"] for u in task.data["utterances"]]
     assert [got[i] for i in ids] == [[C], [A], [], [], [A], [], [], []]  # 2 of 3 keep a label
@@ -151,6 +179,7 @@ def test_three_coders_give_krippendorffs_alpha(ls_server, tmp_path):
 def test_hand_edited_projects_lose_nothing_silently(ls_server, tmp_path):
     """A part deleted by hand, a task imported twice by hand, a task not made by push."""
     from rupture_nlp.labelstudio.tasks import session_tasks
+
     schema = load_schema()
     client = ls_server.client()
     long, short = make_session("he-long", 16, seed=6), make_session("he-short", 5, seed=7)
@@ -160,14 +189,19 @@ def test_hand_edited_projects_lose_nothing_silently(ls_server, tmp_path):
     (copy,) = session_tasks(short, schema, model_version=None)  # the same task imported again by hand
     foreign = {"data": {"utterances": [{"ls_speaker": "someone", "text": "not ours"}], "title": "other"}}
     client.sdk.projects.import_tasks(rep.project_id, request=[copy, foreign])
-    copies = [t for t in client.sdk.tasks.list(project=rep.project_id, fields="all")
-              if t.data.get("task_key") == "he-short#0000"]
+    copies = [
+        t
+        for t in client.sdk.tasks.list(project=rep.project_id, fields="all")
+        if t.data.get("task_key") == "he-short#0000"
+    ]
     assert len(copies) == 2
     client.sdk.annotations.create(id=tasks["he-long#0000"].id, result=_result(tasks["he-long#0000"], {0: [C]}))
-    client.sdk.annotations.create(id=copies[0].id, result=_result(copies[0], {1: [A]}),
-                                  completed_by=_user(client, "ann1@rupture.test"))
-    client.sdk.annotations.create(id=copies[1].id, result=_result(copies[1], {1: [A], 3: [B]}),
-                                  completed_by=_user(client, "ann2@rupture.test"))
+    client.sdk.annotations.create(
+        id=copies[0].id, result=_result(copies[0], {1: [A]}), completed_by=_user(client, "ann1@rupture.test")
+    )
+    client.sdk.annotations.create(
+        id=copies[1].id, result=_result(copies[1], {1: [A], 3: [B]}), completed_by=_user(client, "ann2@rupture.test")
+    )
     out = tmp_path / "he.jsonl"
     report = pull_project(client, "Hand edited", out, schema, policy="majority")
     assert report.missing_parts == ["he-long"]

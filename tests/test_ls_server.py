@@ -3,6 +3,7 @@
 The interrupted push stops the shared test server mid-way and starts it again (same data
 directory): the restart must keep every project, task and annotation.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -45,7 +46,7 @@ def test_interrupted_push_completes_without_duplicates_after_restart(ls_server):
     calls = []
 
     def stop_server_after_two_batches(event) -> None:
-        if event.stage != "push" or event.done == 0:   # the start: nothing imported yet
+        if event.stage != "push" or event.done == 0:  # the start: nothing imported yet
             return
         calls.append(event.done)
         if len(calls) == 2:
@@ -72,11 +73,13 @@ def test_port_taken_during_start_up_is_detected(ls_server, tmp_path):
     import subprocess
 
     from ls_helpers import SCRIPT, free_port
+
     port = free_port()
     data = tmp_path / "data"
     env = {**ls_server.env, "LABEL_STUDIO_PORT": str(port), "LABEL_STUDIO_BASE_DATA_DIR": str(data)}
-    proc = subprocess.Popen(["bash", str(SCRIPT), "start"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["bash", str(SCRIPT), "start"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         first = proc.stderr.readline()  # printed after the script's own port check
         assert "starting Label Studio" in first, first

@@ -1,4 +1,5 @@
 """Sessions -> Label Studio tasks: parts, pre-annotations, keys, uncertainty (no server needed)."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,13 +7,21 @@ import pytest
 from ls_helpers import make_session
 from rupture_nlp.errors import RuptureError
 from rupture_nlp.labelstudio.config import controls
-from rupture_nlp.labelstudio.tasks import (order_tasks, session_tasks, sessions_to_tasks, split_parts, task_key,
-                                           utterance_uncertainty)
+from rupture_nlp.labelstudio.tasks import (
+    order_tasks,
+    session_tasks,
+    sessions_to_tasks,
+    split_parts,
+    task_key,
+    utterance_uncertainty,
+)
 from rupture_nlp.schema import load_schema
 
 
-@pytest.mark.parametrize("n,chunk,overlap", [(0, 10, 2), (1, 10, 2), (10, 10, 2), (11, 10, 2), (13, 10, 2),
-                                             (37, 10, 3), (130, 60, 5), (59, 60, 0)])
+@pytest.mark.parametrize(
+    "n,chunk,overlap",
+    [(0, 10, 2), (1, 10, 2), (10, 10, 2), (11, 10, 2), (13, 10, 2), (37, 10, 3), (130, 60, 5), (59, 60, 0)],
+)
 def test_parts_own_every_utterance_once(n, chunk, overlap):
     parts = split_parts(n, chunk, overlap)
     owned = [i for p in parts for i in range(p.start, p.end)]
@@ -35,19 +44,26 @@ def test_tasks_carry_utterances_context_and_one_region_per_label():
     schema = load_schema()
     s = make_session("s7", 21, seed=1)
     tasks = session_tasks(s, schema, chunk=10, overlap=3, model_version="m1")
-    assert [t["data"]["task_key"] for t in tasks] == [task_key("s7", i) for i in range(2)]  # 21 = 10 + 11 (short tail joined)
+    assert [t["data"]["task_key"] for t in tasks] == [
+        task_key("s7", i) for i in range(2)
+    ]  # 21 = 10 + 11 (short tail joined)
     ctrl = controls(schema)
     for t in tasks:
         d = t["data"]
         shown = d["utterances"]
-        assert [u["id"] for u in shown] == [u.id for u in s.utterances[d["first_index"]:d["first_index"] + len(shown)]]
+        assert [u["id"] for u in shown] == [
+            u.id for u in s.utterances[d["first_index"] : d["first_index"] + len(shown)]
+        ]
         assert all("labels" not in u and "scores" not in u for u in shown)
         assert all(u["ls_speaker"].startswith("context · ") == (i < d["context_before"]) for i, u in enumerate(shown))
         assert "[" in shown[0]["ls_speaker"]  # times shown
         pred = t["predictions"][0]
         assert pred["model_version"] == "m1"
-        want = {(u["id"], l) for u in shown[d["context_before"]:]
-                for l in next(x for x in s.utterances if x.id == u["id"]).labels}
+        want = {
+            (u["id"], l)
+            for u in shown[d["context_before"] :]
+            for l in next(x for x in s.utterances if x.id == u["id"]).labels
+        }
         got = set()
         for r in pred["result"]:
             v = r["value"]
@@ -79,7 +95,9 @@ def test_scores_give_region_scores_task_score_and_uncertainty_order():
     assert by["unsure"]["data"]["uncertainty"] > 0.8 > 0.1 > by["sure"]["data"]["uncertainty"]
     assert by["sure"]["predictions"][0]["score"] == pytest.approx(1 - by["sure"]["data"]["uncertainty"], abs=1e-3)
     assert "uncertainty" not in by["plain"]["data"] and "score" not in by["plain"]["predictions"][0]
-    region = next(r for r in by["sure"]["predictions"][0]["result"] if r["value"]["paragraphlabels"] == ["withdrawal/denial"])
+    region = next(
+        r for r in by["sure"]["predictions"][0]["result"] if r["value"]["paragraphlabels"] == ["withdrawal/denial"]
+    )
     assert region["score"] == 0.99
     assert [t["data"]["session_id"] for t in order_tasks(tasks, "uncertainty")] == ["unsure", "sure", "plain"]
     assert [t["data"]["session_id"] for t in order_tasks(tasks, "session")] == ["plain", "sure", "unsure"]
@@ -108,6 +126,7 @@ def test_unknown_label_and_repeated_session_are_refused():
 def test_predictions_pass_label_studios_own_validation():
     from label_studio_sdk.label_interface import LabelInterface
     from rupture_nlp.labelstudio import label_config
+
     schema = load_schema()
     li = LabelInterface(label_config(schema))
     tasks = session_tasks(make_session("v", 30, seed=4, with_scores=True), schema, chunk=10, overlap=2)
@@ -122,6 +141,7 @@ def test_predictions_pass_label_studios_own_validation():
 
 def test_empty_session_gives_no_task():
     from rupture_nlp.records import Session
+
     assert session_tasks(Session(session_id="empty"), load_schema()) == []
 
 

@@ -5,6 +5,7 @@ waits until the pre-annotated regions are drawn, presses Submit, and the pulled 
 exactly the pushed labels. This catches what the API alone cannot: a region format the UI
 does not draw (e.g. paragraph indexes as numbers) or a config the UI cannot render.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,9 @@ def test_annotator_submits_the_preannotations_in_the_browser(ls_server, tmp_path
     rep = push_sessions(client, [session], "In the browser", schema, chunk=8, overlap=3, model_version="ui-test")
     tasks = sorted(client.sdk.tasks.list(project=rep.project_id, fields="all"), key=lambda t: t.id)
     assert len(tasks) == 2
-    cookies = login_cookies(ls_server.url, ls_server.env["LABEL_STUDIO_USERNAME"], ls_server.env["LABEL_STUDIO_PASSWORD"])
+    cookies = login_cookies(
+        ls_server.url, ls_server.env["LABEL_STUDIO_USERNAME"], ls_server.env["LABEL_STUDIO_PASSWORD"]
+    )
     browser = Browser(tmp_path / "chromium-profile")
     try:
         for task in tasks:
@@ -48,7 +51,8 @@ def test_annotator_submits_the_preannotations_in_the_browser(ls_server, tmp_path
             shown = " && ".join(f"t.includes({json.dumps(x)})" for x in expected)
             text = browser.wait_for(
                 f"(() => {{ const t = document.body.innerText; return document.querySelectorAll('.htx-highlight')"
-                f".length == {n_regions} && !!{SUBMIT} && {shown} ? t : '' }})()")
+                f".length == {n_regions} && !!{SUBMIT} && {shown} ? t : '' }})()"
+            )
             assert all(x in text for x in expected)
             # press Submit (again while the page is still settling: a click before it is ready is lost)
             deadline = time.monotonic() + 60

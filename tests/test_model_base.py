@@ -1,4 +1,5 @@
 """The base encoder: located offline, verified against the official sha256 values."""
+
 from __future__ import annotations
 
 import os
@@ -7,8 +8,15 @@ from pathlib import Path
 import pytest
 
 from rupture_nlp.errors import RuptureError
-from rupture_nlp.model.base import (DEFAULT_BASE_NAME, DEFAULT_BASE_SHA256, check_default_base,
-                                    default_base_path, file_sha256, resolve_base, resolve_recorded_base)
+from rupture_nlp.model.base import (
+    DEFAULT_BASE_NAME,
+    DEFAULT_BASE_SHA256,
+    check_default_base,
+    default_base_path,
+    file_sha256,
+    resolve_base,
+    resolve_recorded_base,
+)
 
 
 def test_default_base_is_found_and_matches_official_hashes():

@@ -1,4 +1,5 @@
 """LoRA adapters extracted from a full fine-tuning (truncated SVD) load like trained adapters."""
+
 from __future__ import annotations
 
 import json
@@ -33,15 +34,19 @@ def test_low_rank_extraction_is_small(tiny_model, tmp_path):
 
     from rupture_nlp.model.base import resolve_base
     from rupture_nlp.model.hf import load_encoder
+
     clf, stats = lora_from_full(tiny_model("full"), tmp_path / "lora", rank=4, dtype="float16")
     size = sum(p.stat().st_size for p in (tmp_path / "lora").rglob("*.safetensors"))
     assert size < 1_000_000
     # the energy kept, by hand: per adapted matrix, the top 4 squared singular values of
     # (fine-tuned - base) over all of them
     prefix, suffix = "base_model.model.", ".lora_A.weight"
-    names = sorted(k[len(prefix):-len(suffix)] for k in load_file(str(tmp_path / "lora" / "adapter_model.safetensors"))
-                   if k.endswith(suffix))
-    assert len(names) == 6 * 6                           # query, key, value and 3 dense per layer, 6 layers
+    names = sorted(
+        k[len(prefix) : -len(suffix)]
+        for k in load_file(str(tmp_path / "lora" / "adapter_model.safetensors"))
+        if k.endswith(suffix)
+    )
+    assert len(names) == 6 * 6  # query, key, value and 3 dense per layer, 6 layers
     ft = RuptureClassifier.from_pretrained(tiny_model("full")).net.encoder.state_dict()
     base = load_encoder(resolve_base(None).path, "mean").state_dict()
     kept = []
@@ -50,7 +55,7 @@ def test_low_rank_extraction_is_small(tiny_model, tmp_path):
         kept.append(float(s2[:4].sum() / s2.sum()))
     assert stats["energy_kept_min"] == pytest.approx(min(kept), abs=2e-4)
     assert stats["energy_kept_mean"] == pytest.approx(np.mean(kept), abs=2e-4)
-    assert stats["energy_kept_min"] < 0.99                # rank 4 drops part of the update
+    assert stats["energy_kept_min"] < 0.99  # rank 4 drops part of the update
 
 
 @pytest.mark.slow
@@ -72,6 +77,7 @@ def test_quantize_rows_error_is_bounded_per_row():
     import torch
 
     from rupture_nlp.model.quantize import dequantize_adapters, quantize_rows
+
     w = torch.tensor([[1.0, -0.5, 0.25], [100.0, 3.0, -40.0]])
     q, scale = quantize_rows(w)
     assert q.dtype == torch.int8 and q[0, 0] == 127 and q[1, 0] == 127 and q[0, 1] == -64
@@ -85,6 +91,7 @@ def test_int8_adapter_file_without_scales_is_a_clear_error(tiny_model, tmp_path)
     from safetensors.torch import load_file, save_file
 
     from rupture_nlp.errors import RuptureError
+
     lora_from_full(tiny_model("full"), tmp_path / "i8", rank=4, dtype="int8")
     w = tmp_path / "i8" / "adapter_model.safetensors"
     save_file({k: v for k, v in load_file(str(w)).items() if not k.endswith(".scale")}, str(w))
@@ -99,21 +106,38 @@ def test_compact_files_are_byte_identical_across_processes(tiny_model, tmp_path)
     import os
     import subprocess
     import sys
+
     full_dir = tiny_model("full")
     for seed in ("1", "2"):
-        subprocess.run([sys.executable, "-m", "rupture_nlp.model.compact", str(full_dir), str(tmp_path / seed),
-                        "--rank", "4", "--dtype", "int8"], check=True, capture_output=True,
-                       env={**os.environ, "PYTHONHASHSEED": seed})
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rupture_nlp.model.compact",
+                str(full_dir),
+                str(tmp_path / seed),
+                "--rank",
+                "4",
+                "--dtype",
+                "int8",
+            ],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
     for name in ("adapter_model.safetensors", "adapter_config.json", "config.json"):
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
-    assert RuptureClassifier.from_pretrained(tmp_path / "1").model_version == \
-        RuptureClassifier.from_pretrained(tmp_path / "2").model_version
+    assert (
+        RuptureClassifier.from_pretrained(tmp_path / "1").model_version
+        == RuptureClassifier.from_pretrained(tmp_path / "2").model_version
+    )
 
 
 def test_unknown_dtype_is_refused_before_anything_is_written(tiny_model, tmp_path):
     import pytest
 
     from rupture_nlp.errors import RuptureError
+
     with pytest.raises(RuptureError, match="dtype must be one of"):
         lora_from_full(tiny_model("full"), tmp_path / "x", rank=4, dtype="int4")
     assert not (tmp_path / "x").exists()

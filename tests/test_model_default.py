@@ -1,4 +1,5 @@
 """The committed default model loads over the hash-checked base and reproduces its recorded dev scores."""
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,9 @@ def test_default_model_is_compact_and_loads(clf, metrics):
 def _dev(metrics) -> list:
     if not DEV.is_file():
         pytest.skip("corpora/dev.jsonl is not built (python scripts/build_corpus.py)")
-    assert file_sha256(DEV) == metrics["data"]["dev"]["sha256"], \
+    assert file_sha256(DEV) == metrics["data"]["dev"]["sha256"], (
         "corpora/dev.jsonl changed since the default model was built: rebuild it (scripts/build_default_model.py)"
+    )
     return list(read_sessions(DEV))
 
 
@@ -61,9 +63,10 @@ def test_default_model_reproduces_recorded_dev_scores(clf, metrics):
 
 def test_default_model_reproduces_recorded_probabilities(clf, metrics):
     import numpy as np
+
     dev = _dev(metrics)
     rep = metrics["reproduce"]
     s = next(x for x in dev if x.session_id == rep["session_id"])
     # the first utterances' scores with the whole session around them (a session model reads ahead)
-    P = clf.predict_proba([s])[:rep["n_utterances"]]
+    P = clf.predict_proba([s])[: rep["n_utterances"]]
     np.testing.assert_allclose(P, np.array(rep["probabilities"]), atol=2e-3)

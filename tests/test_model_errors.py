@@ -1,4 +1,5 @@
 """A missing, corrupt or mismatched model directory gives one clear RuptureError."""
+
 from __future__ import annotations
 
 import json
@@ -105,8 +106,20 @@ def test_cli_reports_a_bad_model_in_one_line(tiny_model, model_copy, tmp_path):
     (model_copy / "head.safetensors").write_bytes(b"garbage")
     inp = tmp_path / "in.jsonl"
     shutil.copy(tiny_model("lora").parent / "dev.jsonl", inp)
-    r = subprocess.run([str(Path(sys.executable).with_name("rupture")), "tag", str(inp), "--model", str(model_copy),
-                        "--out", str(tmp_path / "out.jsonl")], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("rupture")),
+            "tag",
+            str(inp),
+            "--model",
+            str(model_copy),
+            "--out",
+            str(tmp_path / "out.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 1
     lines = [l for l in r.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "head.safetensors" in lines[0]

@@ -1,4 +1,5 @@
 """Model inputs (text pair, pause) and the output layout (sigmoid / exclusive softmax)."""
+
 from __future__ import annotations
 
 import math
@@ -19,11 +20,13 @@ from model_helpers import TOY_EXCLUSIVE
 
 
 def _session() -> Session:
-    u = [Utterance("s-u1", 0, "therapist", "How was the week?", 1.0, 2.0),
-         Utterance("s-u2", 1, "client", "Fine.", 6.5, 7.0),
-         Utterance("s-u3", 1, "client", "Busy.", 7.2, 7.6),
-         Utterance("s-u4", 2, "therapist", "Busy how?", None, None),
-         Utterance("s-u5", 3, "client", "Work stuff.", 20.0, 21.0)]
+    u = [
+        Utterance("s-u1", 0, "therapist", "How was the week?", 1.0, 2.0),
+        Utterance("s-u2", 1, "client", "Fine.", 6.5, 7.0),
+        Utterance("s-u3", 1, "client", "Busy.", 7.2, 7.6),
+        Utterance("s-u4", 2, "therapist", "Busy how?", None, None),
+        Utterance("s-u5", 3, "client", "Work stuff.", 20.0, 21.0),
+    ]
     return Session("s", u)
 
 
@@ -31,10 +34,10 @@ def test_pause_from_times():
     s = _session().utterances
     assert pause_before(None, s[0]) is None
     assert pause_before(s[0], s[1]) == pytest.approx(4.5)
-    assert pause_before(s[2], s[3]) is None          # no times on the utterance
-    assert pause_before(s[3], s[4]) is None          # no end time on the previous one
+    assert pause_before(s[2], s[3]) is None  # no times on the utterance
+    assert pause_before(s[3], s[4]) is None  # no end time on the previous one
     overlap = Utterance("x", 0, "client", "x", 1.5, 2.0)
-    assert pause_before(s[0], overlap) == 0.0        # overlaps count as no pause
+    assert pause_before(s[0], overlap) == 0.0  # overlaps count as no pause
     assert pause_features(None) == [0.0, 0.0]
     assert pause_features(4.5) == [pytest.approx(math.log1p(4.5)), 1.0]
 
@@ -42,10 +45,10 @@ def test_pause_from_times():
 def test_text_pair_has_speaker_pause_words_and_recent_context_first():
     ex = session_examples(_session(), InputConfig(context=2))
     assert ex[0].text_a == "therapist: How was the week?" and ex[0].text_b == ""
-    assert ex[1].text_a == "client, after a long pause: Fine."       # 4.5 s
-    assert ex[2].text_a == "client: Busy."                            # 0.2 s: no marker
+    assert ex[1].text_a == "client, after a long pause: Fine."  # 4.5 s
+    assert ex[2].text_a == "client: Busy."  # 0.2 s: no marker
     assert ex[2].text_b == "client: Fine. therapist: How was the week?"  # most recent first
-    assert ex[3].text_b == "client: Busy. client: Fine."              # only 2 context utterances
+    assert ex[3].text_b == "client: Busy. client: Fine."  # only 2 context utterances
 
 
 def test_switches_turn_parts_off():
@@ -84,8 +87,12 @@ def test_exclusive_category_gets_a_softmax_with_none():
     lay = OutputLayout.from_schema(schema)
     # move/reflect: 1 sigmoid logit; talk: none + 2 labels
     assert lay.n_outputs == 4 and len(lay.groups) == 1
-    logits = torch.tensor([[0.0, 5.0, 0.0, 0.0],     # reflect 0.5; talk: none wins
-                           [3.0, -9.0, 2.0, 2.0]])   # talk/change and talk/sustain tie, none low
+    logits = torch.tensor(
+        [
+            [0.0, 5.0, 0.0, 0.0],  # reflect 0.5; talk: none wins
+            [3.0, -9.0, 2.0, 2.0],
+        ]
+    )  # talk/change and talk/sustain tie, none low
     P = lay.probabilities(logits).numpy()
     ids = schema.label_ids
     talk = [ids.index("talk/change"), ids.index("talk/sustain")]
@@ -93,7 +100,7 @@ def test_exclusive_category_gets_a_softmax_with_none():
     assert P[:, talk].sum(1).max() <= 1.0 + 1e-6
     assert P[1, talk] == pytest.approx([0.5, 0.5], abs=1e-3)
     D = decide(P, schema, 0.4)
-    assert D[1, talk].sum() == 1                        # at most one label of an exclusive category
+    assert D[1, talk].sum() == 1  # at most one label of an exclusive category
     Y = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
     loss = lay.loss(logits, Y[:, [ids.index(l) for l in ids]])
     assert torch.isfinite(loss) and loss > 0

@@ -1,5 +1,6 @@
 """The session architecture: windows, dialogue features, marker memory, two-stage scores,
 count-tuned decisions, and a tiny real training saved, reloaded and used (tests/model_helpers.py)."""
+
 from __future__ import annotations
 
 import copy
@@ -14,8 +15,7 @@ from model_helpers import in_memory_dev_proba, data_dir, make_session, LINES
 from rupture_nlp.decision import coarse_matrix
 from rupture_nlp.errors import RuptureError
 from rupture_nlp.model import RuptureClassifier
-from rupture_nlp.model.session import (N_FEATURES, SessionConfig, build_head, run_windows, session_features,
-                                       windows)
+from rupture_nlp.model.session import N_FEATURES, SessionConfig, build_head, run_windows, session_features, windows
 from rupture_nlp.model.session_train import tune_category_thresholds
 from rupture_nlp.records import Session, Utterance, read_sessions
 from rupture_nlp.schema import load_schema
@@ -26,7 +26,7 @@ def test_windows_tile_every_utterance_once_with_context_on_both_sides(n):
     W = 64
     ws = windows(n, W)
     kept = [i for s, e, k0, k1 in ws for i in range(k0, k1)]
-    assert kept == list(range(n))                       # each utterance predicted exactly once, in order
+    assert kept == list(range(n))  # each utterance predicted exactly once, in order
     for s, e, k0, k1 in ws:
         assert 0 <= s <= k0 <= k1 <= e <= n and e - s == min(n, W)
         for i in range(k0, k1):
@@ -35,17 +35,24 @@ def test_windows_tile_every_utterance_once_with_context_on_both_sides(n):
 
 
 def test_features_speaker_change_pause_and_missing_times():
-    s = make_session("f", [("T", "How was the week?", [], None), ("C", "Fine.", [], 4.0),
-                           ("C", "I guess.", [], None), ("T", "Mm.", [], None)])
+    s = make_session(
+        "f",
+        [
+            ("T", "How was the week?", [], None),
+            ("C", "Fine.", [], 4.0),
+            ("C", "I guess.", [], None),
+            ("T", "Mm.", [], None),
+        ],
+    )
     X = session_features(s)
     assert X.shape == (4, N_FEATURES)
     assert X[:, :3].tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 0], [1, 0, 0]]
-    assert X[:, 3].tolist() == [0, 1, 0, 1]              # speaker change
+    assert X[:, 3].tolist() == [0, 1, 0, 1]  # speaker change
     assert X[1, 5] == 1.0 and X[1, 4] == pytest.approx(np.log1p(4.0), abs=0.01)
     for u in s.utterances:
         u.start = u.end = None
     X = session_features(s)
-    assert (X[:, 4:6] == 0).all()                        # unknown pauses: no value, flag off
+    assert (X[:, 4:6] == 0).all()  # unknown pauses: no value, flag off
 
 
 def _head(schema, window=16, **kw):
@@ -57,8 +64,8 @@ def test_marker_memory_sees_the_preceding_utterances_only():
     schema = load_schema(None)
     head = _head(schema, marker_window=3)
     c1 = torch.full((1, 10, 3), -20.0)
-    c1[0, 4, 1] = 20.0                                   # a confrontation marker at utterance 4
-    mem = head.memory(c1)[0]                             # (10, 2): withdrawal, confrontation
+    c1[0, 4, 1] = 20.0  # a confrontation marker at utterance 4
+    mem = head.memory(c1)[0]  # (10, 2): withdrawal, confrontation
     assert mem[:, 1].round().tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 0, 0]
     assert mem[:, 0].max() < 1e-6
 
@@ -126,11 +133,11 @@ def test_tiny_session_model_trains_saves_and_reloads(tiny_model):
     assert cfg["input"]["context"] == 0 and not cfg["input"]["pause_marker"]
     clf = RuptureClassifier.from_pretrained(d)
     dev = list(read_sessions(data_dir(d) / "dev.jsonl"))
-    assert all(len(s.utterances) > 8 for s in dev)       # longer than one window
+    assert all(len(s.utterances) > 8 for s in dev)  # longer than one window
     P = clf.predict_proba(dev)
-    np.testing.assert_allclose(P, in_memory_dev_proba(d), atol=1e-5)   # save/load reproduces training's model
+    np.testing.assert_allclose(P, in_memory_dev_proba(d), atol=1e-5)  # save/load reproduces training's model
     th = json.loads((d / "thresholds.json").read_text())
-    for c in clf.schema.category_ids:                     # two-stage: one threshold per category
+    for c in clf.schema.category_ids:  # two-stage: one threshold per category
         assert len({th[l] for l in clf.schema.labels_in(c)}) == 1
     # the other speaker role's labels are masked, as for the cross model
     spk = np.array([u.speaker for s in dev for u in s.utterances])
@@ -145,8 +152,11 @@ def test_tiny_session_model_without_times_and_with_one_utterance(tiny_model):
     s = _random_session(20, 5, times=False)
     P = clf.predict_proba([s])
     assert P.shape == (20, 23) and np.isfinite(P).all()
-    one = Session(session_id="one", meta={}, utterances=[Utterance(id="one-u1", turn=0, speaker="client",
-                                                                  speaker_name="C", text="Fine.")])
+    one = Session(
+        session_id="one",
+        meta={},
+        utterances=[Utterance(id="one-u1", turn=0, speaker="client", speaker_name="C", text="Fine.")],
+    )
     assert clf.predict_proba([one]).shape == (1, 23)
     assert clf.predict_proba([]).shape == (0, 23)
 
@@ -167,6 +177,7 @@ def test_session_model_refuses_a_head_of_another_shape(tiny_model, tmp_path):
 
 def test_session_model_compacts_to_adapters(tiny_model, tmp_path):
     from rupture_nlp.model.compact import lora_from_full
+
     full = RuptureClassifier.from_pretrained(tiny_model("session"))
     clf, stats = lora_from_full(tiny_model("session"), tmp_path / "c", rank=384, dtype="float32")
     assert clf.config.arch == "session" and clf.config.weights == "lora"
@@ -187,3 +198,62 @@ def test_deepcopy_of_a_session_model_predicts_the_same(tiny_model):
     clf = RuptureClassifier.from_pretrained(tiny_model("session"))
     dev = list(read_sessions(data_dir(tiny_model("session")) / "dev.jsonl"))
     np.testing.assert_array_equal(copy.deepcopy(clf).predict_proba(dev), clf.predict_proba(dev))
+
+
+# --- the joint step: encoder and head trained together through the windows ---------------------
+def test_grad_mask_takes_every_labelled_utterance_and_a_share_of_the_others():
+    from rupture_nlp.model.session_train import _grad_mask
+
+    gold = [np.zeros((30, 4)), np.zeros((50, 4))]
+    gold[0][[1, 7], 0] = 1
+    gold[1][[3, 9, 40], 2] = 1
+    m = _grad_mask(gold, 2.0, np.random.default_rng(0))
+    assert [len(x) for x in m] == [30, 50]
+    assert m[0][[1, 7]].all() and m[1][[3, 9, 40]].all()
+    assert sum(int(x.sum()) for x in m) == 5 + 10  # the labelled ones and 2x as many others
+    assert all(x.all() for x in _grad_mask(gold, None, np.random.default_rng(0)))
+    assert sum(int(x.sum()) for x in _grad_mask(gold, 0.0, np.random.default_rng(0))) == 5
+
+
+def test_joint_step_trains_encoder_and_head_and_refreshes_the_cached_vectors():
+    from rupture_nlp.model.architectures import SessionNet, embed_texts
+    from rupture_nlp.model.base import resolve_base
+    from rupture_nlp.model.hf import load_encoder, load_tokenizer
+    from rupture_nlp.model.session import utterance_texts
+    from rupture_nlp.model.session_train import JointTrainConfig, fit_joint
+    from rupture_nlp.decision import label_matrix
+
+    schema = load_schema(None)
+    base = resolve_base(None)
+    tok = load_tokenizer(base.path)
+    torch.manual_seed(0)
+    net = SessionNet(load_encoder(base.path, "mean"), build_head(schema, 384, SessionConfig(window=8)), "mean").eval()
+    sessions = [make_session(f"j{k}", [LINES[(3 * k + j) % len(LINES)] for j in range(10)]) for k in range(3)]
+    texts = [utterance_texts(s) for s in sessions]
+    flat = embed_texts(net, tok, [t for ts in texts for t in ts], 32)
+    vecs = [flat[10 * k : 10 * k + 10].copy() for k in range(3)]
+    before = [v.copy() for v in vecs]
+    gold = [label_matrix([s], schema).astype(np.float32) for s in sessions]
+    enc0 = {k: v.detach().clone() for k, v in net.encoder.named_parameters()}
+    head0 = {k: v.detach().clone() for k, v in net.head.named_parameters()}
+    cfg = JointTrainConfig(epochs=1, grad_ratio=0.0, windows_per_step=1, encoder_lr=1e-3, head_lr=1e-3)
+    losses = fit_joint(net, tok, texts, vecs, [session_features(s) for s in sessions], gold, cfg, 32)
+    assert len(losses) == 1 and np.isfinite(losses[0])
+    assert not net.training  # left in eval mode
+    assert any(not torch.equal(enc0[k], v) for k, v in net.encoder.named_parameters())
+    assert any(not torch.equal(head0[k], v) for k, v in net.head.named_parameters())
+    for v, b, g in zip(vecs, before, gold):  # grad_ratio 0: exactly the labelled rows were re-encoded
+        changed = np.abs(v - b).max(1) > 0
+        np.testing.assert_array_equal(changed, g.sum(1) > 0)
+    with pytest.raises(ValueError):
+        JointTrainConfig(epochs=-1)
+
+
+def test_joint_step_needs_a_session_model_with_an_encoder_to_train():
+    from rupture_nlp.model.session_train import JointTrainConfig
+    from rupture_nlp.model.train import TrainConfig
+
+    for bad in (dict(arch="cross"), dict(arch="session", freeze_encoder=True)):
+        with pytest.raises(ValueError, match="joint"):
+            TrainConfig(joint=JointTrainConfig(epochs=1), **bad)
+    assert TrainConfig(arch="session", joint={"epochs": 1}).joint.epochs == 1

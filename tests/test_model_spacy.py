@@ -1,4 +1,5 @@
 """The ``rupture_markers`` spaCy component on the segmentation pipeline's Docs."""
+
 from __future__ import annotations
 
 from importlib.metadata import entry_points
@@ -47,14 +48,16 @@ def test_component_sets_labels_and_scores_on_utterance_spans(tiny_model, nlp, tm
         assert span._.labels == u.labels
         assert span._.scores == pytest.approx(u.scores, abs=1e-4)
     markers = list(doc.spans["rupture_markers"])
-    assert sorted((m.start_char, m.label_) for m in markers) == \
-        sorted((s.start_char, l) for s, u in zip(spans, want.utterances) for l in u.labels)
+    assert sorted((m.start_char, m.label_) for m in markers) == sorted(
+        (s.start_char, l) for s, u in zip(spans, want.utterances) for l in u.labels
+    )
 
 
 def test_pipe_tags_many_docs_like_one_at_a_time(tiny_model, nlp, tmp_path):
     from rupture_nlp.segment import session_to_doc
     from model_helpers import data_dir
     from rupture_nlp.records import read_sessions
+
     sessions = list(read_sessions(data_dir(tiny_model("lora")) / "dev.jsonl"))
     comp = nlp.get_pipe("rupture_markers")
     one = [comp(session_to_doc(nlp, s)) for s in sessions]
@@ -66,6 +69,7 @@ def test_pipe_tags_many_docs_like_one_at_a_time(tiny_model, nlp, tmp_path):
 
 def test_component_needs_a_model_and_utterance_spans(tiny_model):
     import spacy
+
     with pytest.raises(RuptureError, match="needs config"):
         spacy.blank("en").add_pipe("rupture_markers")
     blank = spacy.blank("en")

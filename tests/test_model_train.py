@@ -4,6 +4,7 @@ Probabilities are checked against a hand computation from the network's parts (e
 pooling, head, then sigmoid or softmax, then the speaker mask), and reloads against the
 predictions of the model as training held it in memory.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,19 @@ from rupture_nlp.records import Session, read_sessions
 
 from model_helpers import LINES, TOY_MAP, data_dir, in_memory_dev_proba, make_session
 
-EXPECTED = {"config.json", "head.safetensors", "adapter_model.safetensors", "adapter_config.json",
-            "tokenizer.json", "tokenizer_config.json", "schema.yaml", "thresholds.json",
-            "training_config.json", "metrics.json", "README.md"}
+EXPECTED = {
+    "config.json",
+    "head.safetensors",
+    "adapter_model.safetensors",
+    "adapter_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "schema.yaml",
+    "thresholds.json",
+    "training_config.json",
+    "metrics.json",
+    "README.md",
+}
 
 
 def hand_probabilities(clf: RuptureClassifier, session: Session) -> np.ndarray:
@@ -45,7 +56,7 @@ def hand_probabilities(clf: RuptureClassifier, session: Session) -> np.ndarray:
             kw["token_type_ids"] = torch.tensor([enc["token_type_ids"][i]])
         with torch.no_grad():
             out = clf.net.encoder(**kw)
-        z = (out.pooler_output[0] if clf.config.pooling == "cls" else out.last_hidden_state[0].mean(0))
+        z = out.pooler_output[0] if clf.config.pooling == "cls" else out.last_hidden_state[0].mean(0)
         z = z.double().numpy()
         if cfg.pause_feature:
             z = np.concatenate([z, np.asarray(enc["pause"][i], dtype=float)])
@@ -57,13 +68,18 @@ def hand_probabilities(clf: RuptureClassifier, session: Session) -> np.ndarray:
                 k += 1
         for cat in exclusive:
             members = [lid for lid in schema.label_ids if schema.category_of(lid) == cat]
-            g = logits[k:k + 1 + len(members)]
+            g = logits[k : k + 1 + len(members)]
             e = np.exp(g - g.max())
             p.update(zip(members, e[1:] / e.sum()))
             k += 1 + len(members)
         assert k == len(logits)
-        allowed = lambda lid: not clf.config.speaker_mask or schema.label(lid).speaker in ("any", u.speaker)  # noqa: E731
-        rows.append([p[lid] if allowed(lid) else 0.0 for lid in schema.label_ids])
+        masked = clf.config.speaker_mask
+        rows.append(
+            [
+                p[lid] if not masked or schema.label(lid).speaker in ("any", u.speaker) else 0.0
+                for lid in schema.label_ids
+            ]
+        )
     return np.array(rows)
 
 
@@ -82,7 +98,7 @@ def test_lora_model_directory_is_compact_and_safe(tiny_model):
     assert size < 3_000_000, size
     cfg = json.loads((d / "config.json").read_text())
     assert cfg["format"] == "rupture-classifier" and cfg["weights"] == "lora"
-    assert cfg["base"]["default"] is True and "path" not in cfg["base"]   # no local paths recorded
+    assert cfg["base"]["default"] is True and "path" not in cfg["base"]  # no local paths recorded
     ac = json.loads((d / "adapter_config.json").read_text())
     assert ac["base_model_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert set(load_file(d / "head.safetensors")) == {"head.weight", "head.bias"}
@@ -119,7 +135,7 @@ def test_speaker_mask_and_predict_sets_labels_and_scores(tiny_model):
     dev = list(read_sessions(data_dir(d) / "dev.jsonl"))
     tagged = clf.predict(dev)
     assert [u.id for u in tagged[0].utterances] == [u.id for u in dev[0].utterances]
-    assert dev[0].utterances[0].scores is None               # the input is not modified
+    assert dev[0].utterances[0].scores is None  # the input is not modified
     for s in tagged:
         for u in s.utterances:
             assert set(u.scores) == set(clf.schema.label_ids)
@@ -142,7 +158,7 @@ def test_save_pretrained_round_trip(tiny_model, tmp_path):
         clf.net.head.bias.add_(torch.linspace(-1.0, 1.0, clf.net.head.bias.numel()))
     clf.thresholds = np.linspace(0.2, 0.7, len(clf.thresholds))
     in_memory = clf.predict_proba(dev)
-    assert np.abs(in_memory - before).max() > 0.05            # the change shows in the predictions
+    assert np.abs(in_memory - before).max() > 0.05  # the change shows in the predictions
     clf.save_pretrained(tmp_path / "copy")
     again = RuptureClassifier.from_pretrained(tmp_path / "copy")
     np.testing.assert_allclose(again.predict_proba(dev), in_memory, atol=1e-6)
@@ -155,15 +171,24 @@ def test_same_seed_same_model(tiny_model, tmp_path):
     from rupture_nlp.model.inputs import InputConfig
     from rupture_nlp.model.train import TrainConfig
     from rupture_nlp.workflow import train_model
+
     d = data_dir(tiny_model("lora"))
-    cfg = lambda: TrainConfig(name="tiny-lora", weights="lora", max_steps=2, batch_size=8, n_boot=20, baselines=False,  # noqa: E731
-                              input=InputConfig(context=2, max_length=64))
-    train_model(d / "train.jsonl", d / "dev.jsonl", tmp_path / "again", config=cfg(), seed=7)
+    cfg = TrainConfig(
+        name="tiny-lora",
+        weights="lora",
+        max_steps=2,
+        batch_size=8,
+        n_boot=20,
+        baselines=False,
+        input=InputConfig(context=2, max_length=64),
+    )
+    train_model(d / "train.jsonl", d / "dev.jsonl", tmp_path / "again", config=cfg, seed=7)
     a = load_file(tiny_model("lora") / "head.safetensors")
     b = load_file(tmp_path / "again" / "head.safetensors")
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
-    assert (tiny_model("lora") / "adapter_model.safetensors").read_bytes() == \
-        (tmp_path / "again" / "adapter_model.safetensors").read_bytes()
+    assert (tiny_model("lora") / "adapter_model.safetensors").read_bytes() == (
+        tmp_path / "again" / "adapter_model.safetensors"
+    ).read_bytes()
 
 
 def test_full_fine_tuning_saves_the_encoder(tiny_model):
@@ -180,7 +205,7 @@ def test_full_fine_tuning_saves_the_encoder(tiny_model):
     want = hand_probabilities(clf, session)
     np.testing.assert_allclose(P, want, atol=1e-5)
     client_only = [i for i, l in enumerate(clf.schema.labels) if l.speaker == "client"]
-    assert (P[0, client_only] == 0).all() and (P[1, client_only] > 0).all()   # therapist row / client row
+    assert (P[0, client_only] == 0).all() and (P[1, client_only] > 0).all()  # therapist row / client row
 
 
 def test_exclusive_schema_model_predicts_at_most_one_label_per_exclusive_category(tiny_model):
@@ -201,6 +226,7 @@ def test_exclusive_schema_model_predicts_at_most_one_label_per_exclusive_categor
 def test_training_data_with_unknown_labels_is_refused(tiny_model, tmp_path):
     from rupture_nlp.errors import RuptureError
     from rupture_nlp.workflow import train_model
+
     d = data_dir(tiny_model("lora"))
     bad = tmp_path / "bad.jsonl"
     bad.write_text((d / "train.jsonl").read_text().replace("withdrawal/denial", "withdrawal/made_up"))
@@ -219,11 +245,30 @@ def test_rupture_train_cli_default_recipe_end_to_end(tiny_model, tmp_path, arch)
     from rupture_nlp.cli import app
     from rupture_nlp.model.base import resolve_base
     from rupture_nlp.model.hf import load_encoder
+
     d = data_dir(tiny_model("lora"))
     out = tmp_path / "m"
-    r = CliRunner().invoke(app, ["train", "--train", str(d / "train.jsonl"), "--dev", str(d / "dev.jsonl"),
-                                 "--out", str(out), "--max-steps", "2", "--bootstrap", "20", "--epochs", "1",
-                                 "--head-epochs", "1"] + (["--arch", arch] if arch else []))
+    r = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--train",
+            str(d / "train.jsonl"),
+            "--dev",
+            str(d / "dev.jsonl"),
+            "--out",
+            str(out),
+            "--max-steps",
+            "2",
+            "--bootstrap",
+            "20",
+            "--epochs",
+            "1",
+            "--head-epochs",
+            "1",
+        ]
+        + (["--arch", arch] if arch else []),
+    )
     assert r.exit_code == 0, r.output
     assert "dev macro-F1 fine" in r.output and "baseline tfidf" in r.output and "baseline textcat" in r.output
     cfg = json.loads((out / "config.json").read_text())
@@ -249,6 +294,7 @@ def test_rupture_train_cli_default_recipe_end_to_end(tiny_model, tmp_path, arch)
 
 def torch_equal(a, b) -> bool:
     import torch
+
     return bool(torch.equal(a, b))
 
 
@@ -257,11 +303,29 @@ def test_rupture_train_compact_writes_a_small_model_that_reproduces_its_dev_scor
     from typer.testing import CliRunner
 
     from rupture_nlp.cli import app
+
     d = data_dir(tiny_model("lora"))
     out = tmp_path / "small"
-    r = CliRunner().invoke(app, ["train", "--train", str(d / "train.jsonl"), "--dev", str(d / "dev.jsonl"),
-                                 "--out", str(out), "--max-steps", "2", "--bootstrap", "20", "--epochs", "1",
-                                 "--compact", "8"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--train",
+            str(d / "train.jsonl"),
+            "--dev",
+            str(d / "dev.jsonl"),
+            "--out",
+            str(out),
+            "--max-steps",
+            "2",
+            "--bootstrap",
+            "20",
+            "--epochs",
+            "1",
+            "--compact",
+            "8",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "compact, rank 8" in r.output
     assert not (out / "encoder").exists() and not (tmp_path / ".small.full").exists()
@@ -269,7 +333,7 @@ def test_rupture_train_compact_writes_a_small_model_that_reproduces_its_dev_scor
     assert cfg["weights"] == "lora" and cfg["lora"]["dtype"] == "int8" and cfg["lora"]["r"] == 8
     assert (out / "baselines" / "tfidf" / "weights.safetensors").is_file()
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and "baselines" not in p.parts)
-    assert size < 3_000_000   # the session model's dialogue head is 1.6 MB of it
+    assert size < 3_000_000  # the session model's dialogue head is 1.6 MB of it
     metrics = json.loads((out / "metrics.json").read_text())
     clf = RuptureClassifier.from_pretrained(out)
     assert clf.model_version == metrics["model_version"] and metrics["compact"]["rank"] == 8
@@ -281,9 +345,23 @@ def test_rupture_train_compact_writes_a_small_model_that_reproduces_its_dev_scor
 
 def test_rupture_train_compact_needs_full_weights(tiny_model, tmp_path, monkeypatch, capsys):
     from ingest_helpers import run_cli
+
     d = data_dir(tiny_model("lora"))
-    code, out, err = run_cli(monkeypatch, capsys, "train", "--train", str(d / "train.jsonl"), "--dev",
-                             str(d / "dev.jsonl"), "--out", str(tmp_path / "x"), "--weights", "lora", "--compact", "8")
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "train",
+        "--train",
+        str(d / "train.jsonl"),
+        "--dev",
+        str(d / "dev.jsonl"),
+        "--out",
+        str(tmp_path / "x"),
+        "--weights",
+        "lora",
+        "--compact",
+        "8",
+    )
     assert code != 0 and "--compact needs --weights full" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()

@@ -1,6 +1,7 @@
 """One progress protocol (issue 11): library calls emit ``ProgressEvent``s and log notices; the CLI
 draws a bar on a terminal and writes plain lines to a log file at most every PROGRESS_INTERVAL
 seconds and at the end; no library module imports rich."""
+
 from __future__ import annotations
 
 import ast
@@ -21,12 +22,17 @@ from model_helpers import data_dir
 from rupture_nlp.cli.app import ProgressDisplay, progress_line, progress_mode
 from rupture_nlp.progress import ProgressEvent
 
-cli_app = sys.modules["rupture_nlp.cli.app"]   # (``rupture_nlp.cli.app`` the attribute is the typer app)
+cli_app = sys.modules["rupture_nlp.cli.app"]  # (``rupture_nlp.cli.app`` the attribute is the typer app)
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The library modules on the protocol (none of them may import rich, directly or lazily).
-LIBRARY_MODULES = ["rupture_nlp.progress", "rupture_nlp.tagging", "rupture_nlp.ingest",
-                   "rupture_nlp.labelstudio.push", "rupture_nlp.corpus.agreement"]
+LIBRARY_MODULES = [
+    "rupture_nlp.progress",
+    "rupture_nlp.tagging",
+    "rupture_nlp.ingest",
+    "rupture_nlp.labelstudio.push",
+    "rupture_nlp.corpus.agreement",
+]
 TAG_LINE = re.compile(r"tag: (\d+)/(\d+) files, ([\d,]+) sessions?(, \d+ failed)? \((\d+s|\d+m\d\ds)\)")
 TXT = "T: How did the {w} go this week?\nC: It was fine, the {w} was okay.\nT: What got in the way?\n"
 
@@ -53,18 +59,28 @@ def lines_mode(monkeypatch):
 
 # ---------------------------------------------------------------- the CLI in a log file
 def test_tag_writes_periodic_plain_lines_and_a_final_one(monkeypatch, capsys, tmp_path, lines_mode, model):
-    monkeypatch.setattr(cli_app, "PROGRESS_INTERVAL", 0.0)    # every event is due
+    monkeypatch.setattr(cli_app, "PROGRESS_INTERVAL", 0.0)  # every event is due
     files = _transcripts(tmp_path / "in", 6)
     out = tmp_path / "out.jsonl"
-    code, stdout, stderr = run_cli(monkeypatch, capsys, "tag", str(tmp_path / "in"), "--out", str(out),
-                                   "--model", str(model), "--batch-utterances", "1")
+    code, stdout, stderr = run_cli(
+        monkeypatch,
+        capsys,
+        "tag",
+        str(tmp_path / "in"),
+        "--out",
+        str(out),
+        "--model",
+        str(model),
+        "--batch-utterances",
+        "1",
+    )
     assert code == 0, stderr
     lines = _progress_lines(stderr)
-    assert len(lines) >= 6, stderr                                 # periodic, not only the end
+    assert len(lines) >= 6, stderr  # periodic, not only the end
     done = [int(m.group(1)) for m in lines]
     assert done == sorted(done) and all(int(m.group(2)) == len(files) for m in lines)
     last = lines[-1]
-    assert stderr.rstrip("\n").splitlines()[-1] == last.group(0)   # the final line comes last
+    assert stderr.rstrip("\n").splitlines()[-1] == last.group(0)  # the final line comes last
     assert (int(last.group(1)), last.group(3)) == (len(files), str(len(files)))
     # no transcript text on stderr: every line is a progress line
     assert all(TAG_LINE.fullmatch(ln) for ln in stderr.splitlines()), stderr
@@ -74,8 +90,9 @@ def test_tag_writes_periodic_plain_lines_and_a_final_one(monkeypatch, capsys, tm
 def test_a_short_run_writes_only_the_final_line(monkeypatch, capsys, tmp_path, lines_mode, model):
     assert cli_app.PROGRESS_INTERVAL == 30.0
     _transcripts(tmp_path / "in", 3)
-    code, _, stderr = run_cli(monkeypatch, capsys, "tag", str(tmp_path / "in"), "--out", str(tmp_path / "o.jsonl"),
-                              "--model", str(model))
+    code, _, stderr = run_cli(
+        monkeypatch, capsys, "tag", str(tmp_path / "in"), "--out", str(tmp_path / "o.jsonl"), "--model", str(model)
+    )
     assert code == 0, stderr
     assert [m.group(0) for m in _progress_lines(stderr)] == [ln for ln in stderr.splitlines() if ln.startswith("tag:")]
     (only,) = _progress_lines(stderr)
@@ -99,14 +116,17 @@ def test_lines_are_rate_limited_and_events_without_total_read_well(monkeypatch, 
     with ProgressDisplay(mode="lines") as show:
         for i in range(500):
             show(ProgressEvent("read", i, None, "files", message=f"{i:,} sessions"))
-    assert capsys.readouterr().err == "read: 499 files, 499 sessions (0s)\n"   # the final line only
+    assert capsys.readouterr().err == "read: 499 files, 499 sessions (0s)\n"  # the final line only
     with ProgressDisplay(mode="lines"):
         pass
-    assert capsys.readouterr().err == ""                                       # no event, no line
-    assert progress_line(ProgressEvent("tag", 120, 500, "files", "1,480 sessions"), 151) == \
-        "tag: 120/500 files, 1,480 sessions (2m31s)"
-    assert progress_line(ProgressEvent("train", 1234, 5000, "steps"), 3 * 3600 + 65) == \
-        "train: 1,234/5,000 steps (3h01m)"
+    assert capsys.readouterr().err == ""  # no event, no line
+    assert (
+        progress_line(ProgressEvent("tag", 120, 500, "files", "1,480 sessions"), 151)
+        == "tag: 120/500 files, 1,480 sessions (2m31s)"
+    )
+    assert (
+        progress_line(ProgressEvent("train", 1234, 5000, "steps"), 3 * 3600 + 65) == "train: 1,234/5,000 steps (3h01m)"
+    )
 
 
 class _Stderr(io.StringIO):
@@ -129,7 +149,7 @@ def test_progress_mode_follows_the_terminal_and_the_environment(monkeypatch):
     monkeypatch.setenv("RUPTURE_PROGRESS", "1")
     monkeypatch.setattr(sys, "stderr", _Stderr(tty=False))
     assert progress_mode() == "bar"
-    with ProgressDisplay() as show:                      # the bar takes every stage
+    with ProgressDisplay() as show:  # the bar takes every stage
         show(ProgressEvent("read", 1, 2, "files", "3 sessions"))
         show(ProgressEvent("push", 0, None, "tasks"))
         show(ProgressEvent("push", 5, 9, "tasks"))
@@ -140,12 +160,13 @@ def test_library_notes_are_log_lines_on_stderr(monkeypatch, capsys, tmp_path, li
     a, _ = _transcripts(tmp_path / "in", 2)
     write(tmp_path / "in" / "README.md", "# about\n")
     out = tmp_path / "o.jsonl"
-    code, _, stderr = run_cli(monkeypatch, capsys, "tag", str(tmp_path / "in"), str(a), "--out", str(out),
-                              "--model", str(model))
+    code, _, stderr = run_cli(
+        monkeypatch, capsys, "tag", str(tmp_path / "in"), str(a), "--out", str(out), "--model", str(model)
+    )
     assert code == 0, stderr
     err = stderr.splitlines()
-    assert "skipped 1 file(s) in input folders that are not transcripts (README.md)" in err     # INFO
-    assert f"warning: {a}: same content as an earlier input, skipped" in err                    # WARNING
+    assert "skipped 1 file(s) in input folders that are not transcripts (README.md)" in err  # INFO
+    assert f"warning: {a}: same content as an earlier input, skipped" in err  # WARNING
 
 
 def test_segment_reports_failures_after_the_run_and_counts_them(monkeypatch, capsys, tmp_path, lines_mode):
@@ -169,6 +190,7 @@ def _check_events(events: list[ProgressEvent], stage: str, total: int, unit: str
 
 def test_tag_files_emits_files_done_in_order(tmp_path, model):
     from rupture_nlp.tagging import tag_files
+
     src = data_dir(model)
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     shutil.copy(src / "dev.jsonl", a)
@@ -177,10 +199,9 @@ def test_tag_files_emits_files_done_in_order(tmp_path, model):
     b.write_text(b.read_text().replace('"dv0', '"xx0'))
     bad = write(tmp_path / "bad.jsonl", "{oops\n")
     events: list[ProgressEvent] = []
-    rep = tag_files([a, bad, b], model, tmp_path / "o.jsonl", batch_utterances=1,
-                    progress=events.append)
+    rep = tag_files([a, bad, b], model, tmp_path / "o.jsonl", batch_utterances=1, progress=events.append)
     _check_events(events, "tag", 3, "files")
-    assert len(events) > 4                                         # sessions in between files
+    assert len(events) > 4  # sessions in between files
     assert events[-1].message == f"{rep.sessions} sessions, 1 failed"
     assert all(re.fullmatch(r"[\d,]+ sessions?(, \d+ failed)?", e.message) for e in events)
 
@@ -190,6 +211,7 @@ def test_segment_files_and_bootstrap_emit_events(tmp_path, model):
     from rupture_nlp.ingest import segment_files
     from rupture_nlp.records import read_sessions
     from rupture_nlp.schema import load_schema
+
     files = _transcripts(tmp_path / "in", 4)
     events: list[ProgressEvent] = []
     rep = segment_files(files, tmp_path / "o.jsonl", progress=events.append)
@@ -239,19 +261,39 @@ def test_library_modules_never_import_rich():
     for mod in LIBRARY_MODULES:
         path = ROOT / (mod.replace(".", "/") + ".py")
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             assert not any(n == "rich" or n.startswith("rich.") for n in names), f"{mod} imports {names}"
     # at run time, in a fresh interpreter: no rupture_nlp module asks for rich (third-party
     # packages such as httpx and scikit-learn may: that is theirs), and the CLI is never loaded
-    r = subprocess.run([sys.executable, "-c", WATCH_RICH, *LIBRARY_MODULES], capture_output=True, text=True,
-                       timeout=300, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    r = subprocess.run(
+        [sys.executable, "-c", WATCH_RICH, *LIBRARY_MODULES],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout.splitlines()[-1])
     assert got["importers"] == []
     assert not any(m.startswith("rupture_nlp.cli") for m in got["modules"])
     # and where no dependency pulls it in, rich is not loaded at all
-    r = subprocess.run([sys.executable, "-c", "import sys, rupture_nlp.tagging, rupture_nlp.ingest, "
-                        "rupture_nlp.progress; print('rich' in sys.modules)"],
-                       capture_output=True, text=True, timeout=120, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, rupture_nlp.tagging, rupture_nlp.ingest, rupture_nlp.progress; print('rich' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert r.stdout.strip() == "False", r.stderr

@@ -4,6 +4,7 @@
 The example format is YouTube's SBV captions (``SBV_MODULE``: exactly the one file a new
 format in ``rupture_nlp/readers/`` is); it is registered from here and removed again.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,19 @@ import pytest
 from ingest_helpers import run_cli, write
 from rupture_nlp.errors import RuptureError
 from rupture_nlp.ingest import load_sessions
-from rupture_nlp.readers import (EXTENSIONS, FORMAT_ALIASES, FORMATS, InputFormat, check_format, detect_format,
-                                 extensions, format_names, read_transcript, register_format, unregister_format)
+from rupture_nlp.readers import (
+    EXTENSIONS,
+    FORMAT_ALIASES,
+    FORMATS,
+    InputFormat,
+    check_format,
+    detect_format,
+    extensions,
+    format_names,
+    read_transcript,
+    register_format,
+    unregister_format,
+)
 from rupture_nlp.readers.registry import all_formats
 from rupture_nlp.readers.text import read_text
 
@@ -72,9 +84,11 @@ FORMAT = register_format(InputFormat(
     sniff=lambda head: _TIMING.match(head.lstrip().split("\\n", 1)[0]) is not None))
 '''
 
-SBV = ("0:00:01.000,0:00:04.000\nT: How was the week? Tell me.\n\n"
-       "0:00:04.500,0:00:06.000\nC: Fine, I guess.\nIt was long.\n\n"
-       "0:00:04.200,0:00:09.000\nT: Long how?\n")
+SBV = (
+    "0:00:01.000,0:00:04.000\nT: How was the week? Tell me.\n\n"
+    "0:00:04.500,0:00:06.000\nC: Fine, I guess.\nIt was long.\n\n"
+    "0:00:04.200,0:00:09.000\nT: Long how?\n"
+)
 
 
 @pytest.fixture
@@ -91,10 +105,27 @@ def sbv():
 
 def test_built_in_formats_are_the_tables_they_replace():
     assert FORMATS == ("txt", "csv", "tsv", "srt", "vtt", "jsonl")
-    assert EXTENSIONS == {".txt": "txt", ".text": "txt", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".vtt": "vtt",
-                          ".webvtt": "vtt", ".srt": "srt", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
-    assert FORMAT_ALIASES == {"text": "txt", "webvtt": "vtt", "ndjson": "jsonl", "json": "jsonl",
-                              "canonical": "jsonl", "subrip": "srt"}
+    assert EXTENSIONS == {
+        ".txt": "txt",
+        ".text": "txt",
+        ".csv": "csv",
+        ".tsv": "tsv",
+        ".tab": "tsv",
+        ".vtt": "vtt",
+        ".webvtt": "vtt",
+        ".srt": "srt",
+        ".jsonl": "jsonl",
+        ".ndjson": "jsonl",
+        ".json": "jsonl",
+    }
+    assert FORMAT_ALIASES == {
+        "text": "txt",
+        "webvtt": "vtt",
+        "ndjson": "jsonl",
+        "json": "jsonl",
+        "canonical": "jsonl",
+        "subrip": "srt",
+    }
     by_name = {f.name: f for f in all_formats()}
     assert by_name["jsonl"].sessions is not None and by_name["jsonl"].read is None
     assert all(f.read is not None for name, f in by_name.items() if name != "jsonl")
@@ -113,22 +144,38 @@ def test_a_registered_format_is_detected_checked_read_and_segmented(sbv, tmp_pat
     p = write(tmp_path / "captions" / "s1.sbv", SBV)
     raw = read_transcript(p)
     assert [(x.speaker_name, x.start, x.end, x.line) for x in raw.pieces] == [
-        ("T", 1.0, 4.0, 2), ("C", 4.5, 6.0, 5), ("T", 4.5, 9.0, 9)]
+        ("T", 1.0, 4.0, 2),
+        ("C", 4.5, 6.0, 5),
+        ("T", 4.5, 9.0, 9),
+    ]
     assert raw.meta["source_format"] == "sbv"  # set for every format that does not set it itself
     assert raw.meta["repairs"] == [{"kind": "timestamp_clamped", "line": 8, "from": 4.2, "to": 4.5}]
     (s,) = load_sessions(p)
     assert [(u.speaker, u.text, u.start, u.end) for u in s.utterances] == [
-        ("therapist", "How was the week?", 1.0, 3.0), ("therapist", "Tell me.", 3.0, 4.0),
-        ("client", "Fine, I guess.", 4.5, 5.25), ("client", "It was long.", 5.25, 6.0),
-        ("therapist", "Long how?", 4.5, 9.0)]
+        ("therapist", "How was the week?", 1.0, 3.0),
+        ("therapist", "Tell me.", 3.0, 4.0),
+        ("client", "Fine, I guess.", 4.5, 5.25),
+        ("client", "It was long.", 5.25, 6.0),
+        ("therapist", "Long how?", 4.5, 9.0),
+    ]
     assert s.session_id == "s1" and s.meta["source_format"] == "sbv"
     (same,) = load_sessions(write(tmp_path / "s1.dat", SBV), format="subviewer")
     assert [u.text for u in same.utterances] == [u.text for u in s.utterances]
 
     out = tmp_path / "out.jsonl"
     renamed = write(tmp_path / "renamed.txt", SBV.replace("T: ", "DR. LEE: "))
-    code, _, err = run_cli(monkeypatch, capsys, "segment", str(renamed), "--out", str(out), "--format", "sbv",
-                           "--speakers", "DR. LEE=therapist")
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "segment",
+        str(renamed),
+        "--out",
+        str(out),
+        "--format",
+        "sbv",
+        "--speakers",
+        "DR. LEE=therapist",
+    )
     assert code == 0, err
     assert json.loads(out.read_text())["meta"]["source_format"] == "sbv"
     write(tmp_path / "captions" / "README.md", "not a transcript")
@@ -146,8 +193,10 @@ def test_a_registered_format_is_detected_checked_read_and_segmented(sbv, tmp_pat
 
 
 def test_formats_of_whole_sessions_are_streamed_not_read_as_transcripts(tmp_path):
-    p = write(tmp_path / "s.jsonl", '{"session_id": "a", "utterances": [{"id": "a-1", "turn": 0, '
-                                    '"speaker": "client", "text": "Hi."}]}\n')
+    p = write(
+        tmp_path / "s.jsonl",
+        '{"session_id": "a", "utterances": [{"id": "a-1", "turn": 0, "speaker": "client", "text": "Hi."}]}\n',
+    )
     assert [s.session_id for s in load_sessions(p)] == ["a"]
     with pytest.raises(RuptureError, match="jsonl files hold whole sessions"):
         read_transcript(p)
@@ -174,12 +223,20 @@ def test_a_new_module_in_the_readers_package_is_a_new_format(tmp_path):
     shutil.copytree(package, tmp_path / "rupture_nlp", ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "rupture_nlp" / "readers" / "sbv.py").write_text(SBV_MODULE, encoding="utf-8")
     p = write(tmp_path / "s1.dat", SBV)
-    code = ("import json, rupture_nlp.readers as r; "
-            f"raw = r.read_transcript({str(p)!r}); "
-            "print(json.dumps([r.__file__, r.FORMATS, r.check_format('subviewer'), r.extensions()['.sbv'], "
-            "raw.meta['source_format'], len(raw.pieces)]))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                         env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}, check=True).stdout
+    code = (
+        "import json, rupture_nlp.readers as r; "
+        f"raw = r.read_transcript({str(p)!r}); "
+        "print(json.dumps([r.__file__, r.FORMATS, r.check_format('subviewer'), r.extensions()['.sbv'], "
+        "raw.meta['source_format'], len(raw.pieces)]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        check=True,
+    ).stdout
     where, names, *rest = json.loads(out)
     assert where == str(tmp_path / "rupture_nlp" / "readers" / "__init__.py")
     assert names == ["txt", "csv", "tsv", "sbv", "srt", "vtt", "jsonl"] and rest == ["sbv", "sbv", "sbv", 3]

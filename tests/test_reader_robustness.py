@@ -1,6 +1,7 @@
 """Never lose a session (issue 10): small damage is repaired with one warning line per file
 and recorded in ``meta["repairs"]``, or refused with ``strict``; what cannot be repaired is
 refused with a line number; long sessions segment; messages quote no transcript text."""
+
 from __future__ import annotations
 
 import json
@@ -25,24 +26,39 @@ def error_of(path, **kw) -> RuptureError:
 
 def warnings_of(caplog, path) -> list[str]:
     """The warning lines logged about one file."""
-    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
-            and r.name.startswith("rupture_nlp") and r.getMessage().startswith(f"{path}:")]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.name.startswith("rupture_nlp") and r.getMessage().startswith(f"{path}:")
+    ]
 
 
 # ------------------------------------------------------------------ 6. timestamp slips
 # In every timed format: a start one second before the one above it (an interruption), on the
 # line/row/cue given; the slipping piece is the therapist's "Sorry, go on."
 SLIPS = {
-    "txt": ("[00:13:40] T: How was it?\n[00:13:48] C: Well, I was going to\n[00:13:47] T: Sorry, go on.\n"
-            "[00:13:52] C: Fine.\n", 3),
-    "csv": ("speaker,start,end,text\nT,820,827,How was it?\nC,828,830,\"Well, I was going to\"\n"
-            "T,827,829,\"Sorry, go on.\"\nC,832,833,Fine.\n", 4),
-    "vtt": ("WEBVTT\n\n00:13:40.000 --> 00:13:47.000\n<v T>How was it?\n\n00:13:48.000 --> 00:13:50.000\n"
-            "<v C>Well, I was going to\n\n00:13:47.000 --> 00:13:49.000\n<v T>Sorry, go on.\n\n"
-            "00:13:52.000 --> 00:13:53.000\n<v C>Fine.\n", 9),
-    "srt": ("1\n00:13:40,000 --> 00:13:47,000\nT: How was it?\n\n2\n00:13:48,000 --> 00:13:50,000\n"
-            "C: Well, I was going to\n\n3\n00:13:47,000 --> 00:13:49,000\nT: Sorry, go on.\n\n"
-            "4\n00:13:52,000 --> 00:13:53,000\nC: Fine.\n", 10),
+    "txt": (
+        "[00:13:40] T: How was it?\n[00:13:48] C: Well, I was going to\n[00:13:47] T: Sorry, go on.\n"
+        "[00:13:52] C: Fine.\n",
+        3,
+    ),
+    "csv": (
+        'speaker,start,end,text\nT,820,827,How was it?\nC,828,830,"Well, I was going to"\n'
+        'T,827,829,"Sorry, go on."\nC,832,833,Fine.\n',
+        4,
+    ),
+    "vtt": (
+        "WEBVTT\n\n00:13:40.000 --> 00:13:47.000\n<v T>How was it?\n\n00:13:48.000 --> 00:13:50.000\n"
+        "<v C>Well, I was going to\n\n00:13:47.000 --> 00:13:49.000\n<v T>Sorry, go on.\n\n"
+        "00:13:52.000 --> 00:13:53.000\n<v C>Fine.\n",
+        9,
+    ),
+    "srt": (
+        "1\n00:13:40,000 --> 00:13:47,000\nT: How was it?\n\n2\n00:13:48,000 --> 00:13:50,000\n"
+        "C: Well, I was going to\n\n3\n00:13:47,000 --> 00:13:49,000\nT: Sorry, go on.\n\n"
+        "4\n00:13:52,000 --> 00:13:53,000\nC: Fine.\n",
+        10,
+    ),
 }
 
 
@@ -99,6 +115,7 @@ def test_a_long_session_segments_turn_by_turn_as_a_short_one_would(tmp_path, mon
     assert json.loads((tmp_path / "out.jsonl").read_text())["utterances"] == s.to_dict()["utterances"]
     # beyond the documented limit: one RuptureError naming the file, not spaCy's ValueError
     import rupture_nlp.segment as segment
+
     monkeypatch.setattr(segment, "MAX_SESSION_CHARS", 1_000_000)
     e = error_of(p)
     assert e.path == str(p) and "too long" in e.message and "1,000,000" in e.message
@@ -106,12 +123,15 @@ def test_a_long_session_segments_turn_by_turn_as_a_short_one_would(tmp_path, mon
 
 # ------------------------------------------------------------------ 8a. unclosed CSV quotes
 def test_csv_unclosed_quote_is_refused_at_its_line(tmp_path):
-    e = error_of(write(tmp_path / "q.csv", 'speaker,text\nT,Hello.\nC,"Well I was\nT,Go on.\nC,Okay "then".\n'
-                                           "T,Right.\n"))
+    e = error_of(
+        write(tmp_path / "q.csv", 'speaker,text\nT,Hello.\nC,"Well I was\nT,Go on.\nC,Okay "then".\nT,Right.\n')
+    )
     assert e.line == 3 and "unclosed quote" in e.message and "Well" not in e.message
     # ...also when it runs to the end of the file
-    e = error_of(write(tmp_path / "eof.csv", 'Speaker;Start;Text\nDr Lee;1;Hello.\nMaria;2;"Well I was\n'
-                                             "thinking; you know\n"), speakers="first")
+    e = error_of(
+        write(tmp_path / "eof.csv", 'Speaker;Start;Text\nDr Lee;1;Hello.\nMaria;2;"Well I was\nthinking; you know\n'),
+        speakers="first",
+    )
     assert e.line == 3 and "unclosed quote" in e.message and "end of the file" in e.message
     # a quoted field over lines that holds no rows is fine
     s = one_session(write(tmp_path / "ok.csv", 'speaker,text\nT,"How was\nyour week, then?"\nC,"Fine, thanks."\n'))
@@ -138,8 +158,12 @@ def test_control_characters_after_the_head_are_removed_with_a_warning(tmp_path, 
 
 # ------------------------------------------------------------------ 8c. mixed encodings
 def test_a_file_mixing_utf8_and_latin1_is_decoded_line_by_line(tmp_path, caplog):
-    data = ("T: Je suis allé au café.\n".encode() + "C: Très bien, merci. Où ça?\n".encode("latin-1")
-            + "T: Ça va?\n".encode() + "C: Déjà vu.\n".encode("cp1252"))
+    data = (
+        "T: Je suis allé au café.\n".encode()
+        + "C: Très bien, merci. Où ça?\n".encode("latin-1")
+        + "T: Ça va?\n".encode()
+        + "C: Déjà vu.\n".encode("cp1252")
+    )
     p = write(tmp_path / "mixed.txt", data)
     with caplog.at_level(logging.WARNING):
         s = one_session(p)
@@ -157,9 +181,12 @@ def test_a_file_mixing_utf8_and_latin1_is_decoded_line_by_line(tmp_path, caplog)
 
 # ------------------------------------------------------------------ 9. overlaps, one speaker
 def test_overlapping_cues_and_one_speaker_transcripts_are_warned_about(tmp_path, caplog):
-    vtt = write(tmp_path / "asr.vtt", "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v SPEAKER_00>How was it?\n\n"
-                                      "00:00:03.500 --> 00:00:06.000\n<v SPEAKER_01>Fine, fine.\n\n"
-                                      "00:00:05.000 --> 00:00:07.000\n<v SPEAKER_00>Good.\n")
+    vtt = write(
+        tmp_path / "asr.vtt",
+        "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v SPEAKER_00>How was it?\n\n"
+        "00:00:03.500 --> 00:00:06.000\n<v SPEAKER_01>Fine, fine.\n\n"
+        "00:00:05.000 --> 00:00:07.000\n<v SPEAKER_00>Good.\n",
+    )
     one = write(tmp_path / "one.txt", "T: Hello?\nT: Is anyone there?\n")
     with caplog.at_level(logging.WARNING):
         s = one_session(vtt, speakers="first")
@@ -174,10 +201,13 @@ def test_overlapping_cues_and_one_speaker_transcripts_are_warned_about(tmp_path,
 
 
 def test_every_problem_of_a_file_is_one_warning_line(tmp_path, caplog):
-    p = write(tmp_path / "many.vtt", "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v T>How\x00 was it?\n\n"
-                                     "00:00:05.000 --> 00:00:06.000\n<v C>Fine.\n\n"
-                                     "00:00:04.500 --> 00:00:05.500\n<v T>Good.\n\n"
-                                     "00:00:05.200 --> 00:00:06.500\n<v C>Yes.\n")
+    p = write(
+        tmp_path / "many.vtt",
+        "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v T>How\x00 was it?\n\n"
+        "00:00:05.000 --> 00:00:06.000\n<v C>Fine.\n\n"
+        "00:00:04.500 --> 00:00:05.500\n<v T>Good.\n\n"
+        "00:00:05.200 --> 00:00:06.500\n<v C>Yes.\n",
+    )
     with caplog.at_level(logging.WARNING):
         s = one_session(p)
     assert [r["kind"] for r in s.meta["repairs"]] == ["control_chars_removed", "timestamp_clamped"]
@@ -209,8 +239,9 @@ def test_speakers_first_gives_roles_by_order_of_speaking(tmp_path):
 
 # ------------------------------------------------------------------ CLI flags
 def test_segment_cli_strict_speakers_from_first_and_warning_lines(tmp_path):
-    slip = write(tmp_path / "slip.txt", "[00:00:01] DR LEE: How was it?\n[00:00:05] SAM: Fine.\n"
-                                        "[00:00:04] DR LEE: Only fine?\n")
+    slip = write(
+        tmp_path / "slip.txt", "[00:00:01] DR LEE: How was it?\n[00:00:05] SAM: Fine.\n[00:00:04] DR LEE: Only fine?\n"
+    )
     out = tmp_path / "out.jsonl"
     r = CliRunner().invoke(app, ["segment", str(slip), "--out", str(out), "--speakers-from-first"])
     assert r.exit_code == 0, r.output
@@ -218,24 +249,27 @@ def test_segment_cli_strict_speakers_from_first_and_warning_lines(tmp_path):
     assert [u["speaker"] for u in s["utterances"]] == ["therapist", "client", "therapist"]
     assert s["meta"]["repairs"][0]["line"] == 3
     warning_lines = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
-    assert warning_lines == [f"warning: {slip}: set 1 timestamp(s) that went back in time (by up to 1 s) "
-                             "to the time before (line 3)"]
-    r = CliRunner().invoke(app, ["segment", str(slip), "--out", str(tmp_path / "strict.jsonl"),
-                                 "--speakers-from-first", "--strict"])
+    assert warning_lines == [
+        f"warning: {slip}: set 1 timestamp(s) that went back in time (by up to 1 s) to the time before (line 3)"
+    ]
+    r = CliRunner().invoke(
+        app, ["segment", str(slip), "--out", str(tmp_path / "strict.jsonl"), "--speakers-from-first", "--strict"]
+    )
     assert r.exit_code == 1 and f"{slip}:3: timestamp goes back in time" in r.stderr
     assert not (tmp_path / "strict.jsonl").exists()
-    r = CliRunner().invoke(app, ["segment", str(slip), "--out", str(out), "--speakers-from-first",
-                                 "--speakers", "DR LEE=therapist"])
+    r = CliRunner().invoke(
+        app, ["segment", str(slip), "--out", str(out), "--speakers-from-first", "--speakers", "DR LEE=therapist"]
+    )
     assert r.exit_code != 0
 
 
 def test_tag_cli_passes_strict_and_speakers_from_first(tmp_path):
-    slip = write(tmp_path / "slip.txt", "[00:00:01] DR LEE: How was it?\n[00:00:05] SAM: Fine.\n"
-                                        "[00:00:04] DR LEE: Only fine?\n")
+    slip = write(
+        tmp_path / "slip.txt", "[00:00:01] DR LEE: How was it?\n[00:00:05] SAM: Fine.\n[00:00:04] DR LEE: Only fine?\n"
+    )
     clean = write(tmp_path / "clean.txt", "[00:00:01] DR LEE: How was it?\n[00:00:05] SAM: Fine.\n")
     out = tmp_path / "tagged.jsonl"
-    r = CliRunner().invoke(app, ["tag", str(slip), str(clean), "--out", str(out), "--speakers-from-first",
-                                 "--strict"])
+    r = CliRunner().invoke(app, ["tag", str(slip), str(clean), "--out", str(out), "--speakers-from-first", "--strict"])
     assert r.exit_code == 1 and f"{slip}:3: timestamp goes back in time" in r.stderr
     [s] = [json.loads(line) for line in out.read_text().splitlines()]
     assert s["session_id"] == "clean" and [u["speaker"] for u in s["utterances"]] == ["therapist", "client"]

@@ -1,4 +1,5 @@
 """Reports: segments, episodes, tables and the HTML pages (rendered in headless Chromium)."""
+
 from __future__ import annotations
 
 import csv
@@ -14,8 +15,13 @@ from rupture_nlp.report import build_report, find_episodes, segment_index
 from rupture_nlp.schema import load_schema
 
 SCHEMA = load_schema()
-CODES = {"W": "withdrawal/minimal_response", "D": "withdrawal/denial", "X": "confrontation/complaint_therapist",
-         "R": "repair/invite_discussion", "V": "repair/validate_defense"}
+CODES = {
+    "W": "withdrawal/minimal_response",
+    "D": "withdrawal/denial",
+    "X": "confrontation/complaint_therapist",
+    "R": "repair/invite_discussion",
+    "V": "repair/validate_defense",
+}
 
 
 def make_session(codes: str, times: list[float] | None = None, sid: str = "s1", scores=None) -> Session:
@@ -26,10 +32,18 @@ def make_session(codes: str, times: list[float] | None = None, sid: str = "s1", 
         label = CODES.get(c)
         spk = "therapist" if c in "RV" else "client" if c in "WDX" else ("therapist" if i % 2 == 0 else "client")
         start = times[i] if times else None
-        utts.append(Utterance(id=f"{sid}-u{i + 1:04d}", turn=i, speaker=spk, text=f"utterance {i}",
-                              start=start, end=None if start is None else start + 2.0,
-                              labels=[label] if label else [],
-                              scores=(scores[i] if scores else None)))
+        utts.append(
+            Utterance(
+                id=f"{sid}-u{i + 1:04d}",
+                turn=i,
+                speaker=spk,
+                text=f"utterance {i}",
+                start=start,
+                end=None if start is None else start + 2.0,
+                labels=[label] if label else [],
+                scores=(scores[i] if scores else None),
+            )
+        )
     return Session(session_id=sid, utterances=utts, meta={"therapist": "t9", "session_number": 4})
 
 
@@ -108,8 +122,12 @@ def test_tables_on_a_small_known_session(tmp_path):
 
 
 def _report_dir(tmp_path):
-    s1 = make_session(".W.R....X.RV...D....", times=[40.0 * i for i in range(20)], sid="alpha",
-                      scores=[{"withdrawal/minimal_response": 0.1 * (i % 10)} for i in range(20)])
+    s1 = make_session(
+        ".W.R....X.RV...D....",
+        times=[40.0 * i for i in range(20)],
+        sid="alpha",
+        scores=[{"withdrawal/minimal_response": 0.1 * (i % 10)} for i in range(20)],
+    )
     s2 = make_session("....", sid="beta")
     p = tmp_path / "tagged.jsonl"
     write_sessions(p, [s1, s2])
@@ -136,14 +154,30 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/setup.sh installs it)")
 def test_html_renders_in_headless_chromium(tmp_path):
     from PIL import Image, ImageStat
+
     out = _report_dir(tmp_path)
     for name in ("index.html", "sessions/alpha.html"):
         shot = tmp_path / (name.replace("/", "_") + ".png")
-        subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1600",
-                        f"--screenshot={shot}", (out / name).resolve().as_uri()],
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--window-size=1200,1600",
+                f"--screenshot={shot}",
+                (out / name).resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         img = Image.open(shot).convert("L")
         stat = ImageStat.Stat(img)
         assert img.size == (1200, 1600)

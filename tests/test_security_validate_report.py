@@ -1,6 +1,7 @@
 """Issue 10: model directories never run code, and every loaded file is in the model version;
 the Label Studio script's generated credentials; unique report page names and empty reports;
 `rupture validate` on label/speaker mismatches and blank texts."""
+
 from __future__ import annotations
 
 import html
@@ -58,8 +59,11 @@ def _edit_json(path: Path, **changes) -> None:
 def _evil_tokenizer(d: Path) -> Path:
     """A tokenizer config whose class exists only in evil.py beside it (transformers would ask);
     returns the file the code would create."""
-    _edit_json(d / "tokenizer_config.json", tokenizer_class="EvilTokenizer",
-               auto_map={"AutoTokenizer": ["evil.EvilTokenizer", "evil.EvilTokenizer"]})
+    _edit_json(
+        d / "tokenizer_config.json",
+        tokenizer_class="EvilTokenizer",
+        auto_map={"AutoTokenizer": ["evil.EvilTokenizer", "evil.EvilTokenizer"]},
+    )
     marker = d.parent / "CODE_RAN"
     (d / "evil.py").write_text(EVIL_PY.format(marker=str(marker)))
     return marker
@@ -67,12 +71,19 @@ def _evil_tokenizer(d: Path) -> Path:
 
 def test_auto_map_in_tokenizer_config_is_refused_without_prompt_or_code(model_copy, tmp_path):
     marker = _evil_tokenizer(model_copy)
-    code = ("import sys\nfrom rupture_nlp.errors import RuptureError\nfrom rupture_nlp.model import RuptureClassifier\n"
-            "try:\n    RuptureClassifier.from_pretrained(sys.argv[1])\nexcept RuptureError as e:\n"
-            "    print(e, file=sys.stderr); sys.exit(1)\n")
-    r = subprocess.run([sys.executable, "-c", code, str(model_copy)], input="y\ny\n", capture_output=True,
-                       text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1",
-                                                     "HF_MODULES_CACHE": str(tmp_path / "hf-modules")})
+    code = (
+        "import sys\nfrom rupture_nlp.errors import RuptureError\nfrom rupture_nlp.model import RuptureClassifier\n"
+        "try:\n    RuptureClassifier.from_pretrained(sys.argv[1])\nexcept RuptureError as e:\n"
+        "    print(e, file=sys.stderr); sys.exit(1)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, str(model_copy)],
+        input="y\ny\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "hf-modules")},
+    )
     assert not marker.exists(), "code from the model directory ran"
     assert not list((tmp_path / "hf-modules").rglob("evil.py"))
     assert "[y/N]" not in r.stdout + r.stderr
@@ -83,6 +94,7 @@ def test_auto_map_in_tokenizer_config_is_refused_without_prompt_or_code(model_co
 
 def test_auto_map_in_config_json_and_python_files_are_refused(tiny_model, model_copy):
     from rupture_nlp.model import RuptureClassifier
+
     _edit_json(model_copy / "config.json", auto_map={"AutoModel": "evil.EvilModel"})
     with pytest.raises(RuptureError) as e:
         RuptureClassifier.from_pretrained(model_copy)
@@ -100,6 +112,7 @@ def test_loaders_pass_trust_remote_code_false_even_past_the_check(model_copy, mo
     import builtins
 
     from rupture_nlp.model import hf
+
     monkeypatch.setattr(hf, "refuse_remote_code", lambda path: None)
     monkeypatch.setattr(builtins, "input", lambda *a: "y")
     marker = _evil_tokenizer(model_copy)
@@ -107,8 +120,9 @@ def test_loaders_pass_trust_remote_code_false_even_past_the_check(model_copy, mo
         hf.load_tokenizer(model_copy)
     enc = model_copy / "enc"
     enc.mkdir()
-    (enc / "config.json").write_text(json.dumps({"model_type": "evil", "auto_map": {
-        "AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel"}}))
+    (enc / "config.json").write_text(
+        json.dumps({"model_type": "evil", "auto_map": {"AutoConfig": "evil.EvilConfig", "AutoModel": "evil.EvilModel"}})
+    )
     (enc / "evil.py").write_text(EVIL_PY.format(marker=str(marker)))
     with pytest.raises(RuptureError, match="cannot load the encoder"):
         hf.load_encoder(enc, "mean")
@@ -117,6 +131,7 @@ def test_loaders_pass_trust_remote_code_false_even_past_the_check(model_copy, mo
 
 def test_every_loaded_file_changes_the_model_version(model_copy):
     from rupture_nlp.model import RuptureClassifier
+
     v0 = RuptureClassifier.from_pretrained(model_copy).model_version
     assert v0 == json.loads((model_copy / "metrics.json").read_text())["model_version"]  # as training recorded
     _edit_json(model_copy / "tokenizer_config.json", model_max_length=256)
@@ -162,8 +177,9 @@ def _creds(path: Path) -> dict[str, str]:
 @pytest.fixture()
 def ls_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
-    env.update(LABEL_STUDIO_BASE_DATA_DIR=str(tmp_path / "new" / "ls-data"),
-               LABEL_STUDIO_VENV=str(tmp_path / "no-venv"))
+    env.update(
+        LABEL_STUDIO_BASE_DATA_DIR=str(tmp_path / "new" / "ls-data"), LABEL_STUDIO_VENV=str(tmp_path / "no-venv")
+    )
     return env
 
 
@@ -193,6 +209,7 @@ def test_script_generates_private_credentials_once_and_never_prints_them(ls_env,
 
 def test_script_start_uses_stored_credentials_and_the_environment_first(ls_env, tmp_path):
     from ls_helpers import free_port
+
     venv = tmp_path / "fake-venv"
     (venv / "bin").mkdir(parents=True)
     fake = venv / "bin" / "label-studio"
@@ -200,8 +217,12 @@ def test_script_start_uses_stored_credentials_and_the_environment_first(ls_env, 
     fake.chmod(0o755)
     (venv / "bin" / "python").symlink_to(sys.executable)
     data = Path(ls_env["LABEL_STUDIO_BASE_DATA_DIR"])
-    env = {**ls_env, "LABEL_STUDIO_VENV": str(venv), "LABEL_STUDIO_PORT": str(free_port()),
-           "LABEL_STUDIO_START_TIMEOUT": "60"}
+    env = {
+        **ls_env,
+        "LABEL_STUDIO_VENV": str(venv),
+        "LABEL_STUDIO_PORT": str(free_port()),
+        "LABEL_STUDIO_START_TIMEOUT": "60",
+    }
 
     def start_and_stop(env) -> tuple[dict, str]:
         r = _script("start", env)
@@ -231,13 +252,18 @@ def test_script_start_uses_stored_credentials_and_the_environment_first(ls_env, 
 # --------------------------------------------------------------------------- 17. report pages
 def _session(sid: str, speaker_labels: list[tuple[str, list[str]]] | None = None) -> Session:
     rows = speaker_labels or [("therapist", []), ("client", ["withdrawal/denial"]), ("therapist", [])]
-    utts = [Utterance(id=f"{sid}-u{i}", turn=i, speaker=spk, text=f"line {i}", start=2.0 * i, end=2.0 * i + 1.5,
-                      labels=labs) for i, (spk, labs) in enumerate(rows)]
+    utts = [
+        Utterance(
+            id=f"{sid}-u{i}", turn=i, speaker=spk, text=f"line {i}", start=2.0 * i, end=2.0 * i + 1.5, labels=labs
+        )
+        for i, (spk, labs) in enumerate(rows)
+    ]
     return Session(session_id=sid, utterances=utts, meta={})
 
 
 def test_report_pages_of_similar_ids_are_distinct_and_linked(tmp_path):
     from rupture_nlp.report import build_report, page_names
+
     ids = ["a/b", "a_b", "A_B", "plain", "../up"]
     out = tmp_path / "report"
     res = build_report([_session(i) for i in ids], out)
@@ -258,8 +284,7 @@ def test_report_of_no_sessions_fails_in_one_line_and_writes_nothing(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
     out = tmp_path / "report"
-    r = subprocess.run([*RUPTURE, "report", str(empty), "--out", str(out)], capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run([*RUPTURE, "report", str(empty), "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert r.returncode != 0
     lines = [l for l in r.stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "no sessions" in lines[0], r.stderr
@@ -268,6 +293,7 @@ def test_report_of_no_sessions_fails_in_one_line_and_writes_nothing(tmp_path):
 
 def test_report_refuses_duplicate_session_ids(tmp_path):
     from rupture_nlp.report import build_report
+
     with pytest.raises(RuptureError, match="more than once"):
         build_report([_session("s1"), _session("s1")], tmp_path / "r")
     assert not (tmp_path / "r").exists()
@@ -276,8 +302,9 @@ def test_report_refuses_duplicate_session_ids(tmp_path):
 # --------------------------------------------------------------------------- 18. validate
 def test_validate_reports_label_speaker_mismatch_and_blank_text(tmp_path):
     good = _session("ok", [("therapist", ["repair/invite_discussion"]), ("client", ["withdrawal/denial"])])
-    wrong = _session("wrong", [("therapist", ["withdrawal/denial"]), ("client", ["repair/invite_discussion"]),
-                               ("client", [])])
+    wrong = _session(
+        "wrong", [("therapist", ["withdrawal/denial"]), ("client", ["repair/invite_discussion"]), ("client", [])]
+    )
     wrong.utterances[2].text = "  \t "
     empty = _session("empty", [("client", [])])
     empty.utterances[0].text = ""
@@ -285,10 +312,18 @@ def test_validate_reports_label_speaker_mismatch_and_blank_text(tmp_path):
     write_sessions(p, [good, wrong, empty])
     msgs = [str(m) for m in validate_file(p, load_schema())]
     assert not any(m.startswith(f"{p}:1:") for m in msgs), msgs
-    assert any(m.startswith(f"{p}:2: utterances/0/labels") and "client label(s) on a therapist utterance" in m
-               and "withdrawal/denial" in m for m in msgs), msgs
-    assert any(m.startswith(f"{p}:2: utterances/1/labels") and "therapist label(s) on a client utterance" in m
-               and "repair/invite_discussion" in m for m in msgs), msgs
+    assert any(
+        m.startswith(f"{p}:2: utterances/0/labels")
+        and "client label(s) on a therapist utterance" in m
+        and "withdrawal/denial" in m
+        for m in msgs
+    ), msgs
+    assert any(
+        m.startswith(f"{p}:2: utterances/1/labels")
+        and "therapist label(s) on a client utterance" in m
+        and "repair/invite_discussion" in m
+        for m in msgs
+    ), msgs
     assert any(m.startswith(f"{p}:2: utterances/2/text") and "blank" in m for m in msgs), msgs
     assert any(m.startswith(f"{p}:3: utterances/0/text") and "blank" in m for m in msgs), msgs
     assert len(msgs) == 4, msgs

@@ -1,4 +1,5 @@
 """Batch tagging: canonical output validated, CSV, resuming after an interruption, bad files."""
+
 from __future__ import annotations
 
 import csv
@@ -26,11 +27,13 @@ def sessions_of(event) -> int:
 
 def interrupt_after(n: int, events: list | None = None):
     """A progress callback that plays Ctrl-C once ``n`` sessions are safely in the journal."""
+
     def progress(event) -> None:
         if events is not None:
             events.append(event)
         if sessions_of(event) >= n:
             raise KeyboardInterrupt
+
     return progress
 
 
@@ -58,8 +61,9 @@ def test_tagged_output_is_valid_canonical_jsonl_with_ids_kept(clf, inputs, tmp_p
     want = [s for p in inputs for s in read_sessions(p)]
     assert [s.session_id for s in got] == [s.session_id for s in want]
     for g, w in zip(got, want):
-        assert [(u.id, u.text, u.start, u.end, u.turn) for u in g.utterances] == \
-               [(u.id, u.text, u.start, u.end, u.turn) for u in w.utterances]
+        assert [(u.id, u.text, u.start, u.end, u.turn) for u in g.utterances] == [
+            (u.id, u.text, u.start, u.end, u.turn) for u in w.utterances
+        ]
         for u in g.utterances:
             assert set(u.scores) == set(clf.schema.label_ids)
             assert all(l in clf.schema.label_ids for l in u.labels)
@@ -113,7 +117,7 @@ def test_torn_journal_line_and_other_model_start_over(clf, inputs, tmp_path, cap
         tag_files(inputs, clf, out, progress=interrupt_after(1))
     j = journal_path(out)
     with j.open("a", encoding="utf-8") as f:
-        f.write('{"fp": "sha256:ab", "session": {"session_id": "half')   # a write cut short
+        f.write('{"fp": "sha256:ab", "session": {"session_id": "half')  # a write cut short
     rep = tag_files(inputs, clf, out)
     assert rep.ok and rep.resumed_sessions >= 1 and len(list(read_sessions(out))) == 4
     # a journal written by another model is not trusted
@@ -133,7 +137,7 @@ def test_changed_input_is_not_resumed(clf, inputs, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         tag_files(inputs[:1], clf, out, progress=interrupt_after(1))
     lines = inputs[0].read_text().splitlines()
-    inputs[0].write_text(lines[1] + "\n")                       # the file was edited meanwhile
+    inputs[0].write_text(lines[1] + "\n")  # the file was edited meanwhile
     rep = tag_files(inputs[:1], clf, out)
     assert rep.resumed_sessions == 0 and [s.session_id for s in read_sessions(out)] == ["tr01"]
 
@@ -148,13 +152,14 @@ def test_bad_files_are_reported_and_skipped(clf, inputs, tmp_path):
     assert not rep.ok
     failed = dict(rep.failed)
     assert set(failed) == {str(bad), str(missing)}
-    assert f"{bad}:2:" in failed[str(bad)]                        # file and line
+    assert f"{bad}:2:" in failed[str(bad)]  # file and line
     ids = [s.session_id for s in read_sessions(out)]
-    assert ids == ["tr00", "tr01", "dv00", "dv01"]                 # nothing from the bad file
+    assert ids == ["tr00", "tr01", "dv00", "dv01"]  # nothing from the bad file
 
 
 def test_output_may_not_overwrite_an_input(clf, inputs):
     from rupture_nlp.errors import RuptureError
+
     with pytest.raises(RuptureError, match="also an input"):
         tag_files(inputs, clf, inputs[0])
 
@@ -163,9 +168,23 @@ def test_cli_tag_exit_status_and_csv(inputs, tmp_path, tiny_model):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n")
     out, out_csv = tmp_path / "o.jsonl", tmp_path / "o.csv"
-    r = subprocess.run([str(Path(sys.executable).with_name("rupture")), "tag", str(inputs[1]), str(bad),
-                        "--model", str(tiny_model("lora")), "--out", str(out), "--csv", str(out_csv)],
-                       capture_output=True, text=True, timeout=180)
+    r = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("rupture")),
+            "tag",
+            str(inputs[1]),
+            str(bad),
+            "--model",
+            str(tiny_model("lora")),
+            "--out",
+            str(out),
+            "--csv",
+            str(out_csv),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert r.returncode == 1, r.stderr
     assert f"{bad}:1:" in r.stderr and "Traceback" not in r.stderr
     assert len(list(read_sessions(out))) == 2
@@ -174,8 +193,9 @@ def test_cli_tag_exit_status_and_csv(inputs, tmp_path, tiny_model):
 
 def test_transcripts_go_through_the_segmentation_pipeline(clf, inputs, tmp_path):
     txt = tmp_path / "week3.txt"
-    txt.write_text("T: How was the week? Did the diary help?\nC: Not really. [sighs]\nT: What got in the way?\n",
-                   encoding="utf-8")
+    txt.write_text(
+        "T: How was the week? Did the diary help?\nC: Not really. [sighs]\nT: What got in the way?\n", encoding="utf-8"
+    )
     out = tmp_path / "out.jsonl"
     rep = tag_files([txt, inputs[1]], clf, out)
     assert rep.ok

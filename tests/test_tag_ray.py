@@ -2,6 +2,7 @@
 worker started with ``ray start``) and on the embedded instance: the same sessions, ids, labels and
 scores as the local engine, the same one-line failures, resuming across engines, Ctrl-C, and no
 Ray process left behind."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "corpora" / "examples"
 RUPTURE = str(Path(sys.executable).with_name("rupture"))
 RAY = str(Path(sys.executable).with_name("ray"))
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "RUPTURE_PROGRESS": "0",
-       "RAY_USAGE_STATS_ENABLED": "0"}
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "RUPTURE_PROGRESS": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -51,7 +57,7 @@ def session_pids(sid: int) -> list[int]:
             stat = (d / "stat").read_text()
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[1].split()   # state ppid pgrp session ...
+        fields = stat.rsplit(")", 1)[1].split()  # state ppid pgrp session ...
         if fields[0] != "Z" and int(fields[3]) == sid:
             pids.append(int(d.name))
     return pids
@@ -81,8 +87,14 @@ def kill_sessions(sids: list[int]) -> list[int]:
 
 def run(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """The CLI in its own session; afterwards nothing of that session (an embedded Ray) may live on."""
-    p = subprocess.Popen(["nice", "-n", "19", RUPTURE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=env or ENV, start_new_session=True)
+    p = subprocess.Popen(
+        ["nice", "-n", "19", RUPTURE, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env or ENV,
+        start_new_session=True,
+    )
     out, err = p.communicate(timeout=timeout)
     left = wait_gone([p.pid], 30)
     kill_sessions([p.pid])
@@ -116,9 +128,11 @@ def sessions_of(event) -> int:
 
 def interrupt_after(n: int):
     """A progress callback that plays Ctrl-C once ``n`` sessions are safely in the journal."""
+
     def progress(event) -> None:
         if sessions_of(event) >= n:
             raise KeyboardInterrupt
+
     return progress
 
 
@@ -139,27 +153,63 @@ def cluster():
     (killed if need be), and the teardown fails if any is left."""
     token = secrets.token_hex(32)
     env = {**ENV, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
-    temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))   # short: Ray's Unix socket paths have a limit
+    temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: Ray's Unix socket paths have a limit
     port = free_port()
-    common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--temp-dir", str(temp),
-              "--disable-usage-stats", "--block", "--dashboard-agent-listen-port"]
+    common = [
+        "--node-ip-address",
+        "127.0.0.1",
+        "--num-cpus",
+        "1",
+        "--temp-dir",
+        str(temp),
+        "--disable-usage-stats",
+        "--block",
+        "--dashboard-agent-listen-port",
+    ]
     procs: list[subprocess.Popen] = []
     saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
     try:
-        procs.append(subprocess.Popen(
-            ["nice", "-n", "19", RAY, "start", "--head", "--port", str(port), "--include-dashboard=false",
-             "--dashboard-port", str(free_port()), "--ray-client-server-port", str(free_port()),
-             *common, str(free_port())],
-            stdout=(temp / "head.log").open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                [
+                    "nice",
+                    "-n",
+                    "19",
+                    RAY,
+                    "start",
+                    "--head",
+                    "--port",
+                    str(port),
+                    "--include-dashboard=false",
+                    "--dashboard-port",
+                    str(free_port()),
+                    "--ray-client-server-port",
+                    str(free_port()),
+                    *common,
+                    str(free_port()),
+                ],
+                stdout=(temp / "head.log").open("w"),
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        )
         _wait_for(temp / "head.log", "Ray runtime started", procs[0])
-        procs.append(subprocess.Popen(
-            ["nice", "-n", "19", RAY, "start", "--address", f"127.0.0.1:{port}", *common, str(free_port())],
-            stdout=(temp / "worker.log").open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True))
+        procs.append(
+            subprocess.Popen(
+                ["nice", "-n", "19", RAY, "start", "--address", f"127.0.0.1:{port}", *common, str(free_port())],
+                stdout=(temp / "worker.log").open("w"),
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        )
         _wait_for(temp / "worker.log", "Ray runtime started", procs[1])
         deadline = time.monotonic() + 120
-        while True:   # both nodes registered
-            st = subprocess.run([RAY, "status", "--address", f"127.0.0.1:{port}"], capture_output=True, text=True,
-                                env=env, timeout=60)
+        while True:  # both nodes registered
+            st = subprocess.run(
+                [RAY, "status", "--address", f"127.0.0.1:{port}"], capture_output=True, text=True, env=env, timeout=60
+            )
             if "/2.0 CPU" in st.stdout:
                 break
             if time.monotonic() > deadline:
@@ -204,8 +254,9 @@ def corpus(tmp_path, model_dir) -> list[Path]:
     folder = tmp_path / "in"
     shutil.copytree(EXAMPLES, folder)
     src = data_dir(model_dir)
-    lines = ((src / "train.jsonl").read_text().splitlines(keepends=True)[:2]
-             + (src / "dev.jsonl").read_text().splitlines(keepends=True)[:2])
+    lines = (src / "train.jsonl").read_text().splitlines(keepends=True)[:2] + (
+        src / "dev.jsonl"
+    ).read_text().splitlines(keepends=True)[:2]
     (folder / "zz-canonical.jsonl").write_text("".join(lines))
     (folder / "bad.txt").write_text("This file has no speaker labels.\nNone at all.\n")
     return sorted(folder.iterdir())
@@ -218,22 +269,46 @@ def test_engine_options_are_checked_before_any_work(model_dir, tmp_path):
         tag_files([EXAMPLES / "b1-cbt-22.txt"], model_dir, out, engine="spark")
     with pytest.raises(RuptureError, match="need --engine ray"):
         tag_files([EXAMPLES / "b1-cbt-22.txt"], model_dir, out, address="auto")
-    r = subprocess.run([RUPTURE, "tag", str(EXAMPLES), "--out", str(out), "--workers", "2"], capture_output=True,
-                       text=True, env=ENV, timeout=120)
+    r = subprocess.run(
+        [RUPTURE, "tag", str(EXAMPLES), "--out", str(out), "--workers", "2"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
     assert r.returncode == 1 and "--address and --workers need --engine ray" in r.stderr
     assert "Traceback" not in r.stderr and not out.exists()
     # a cluster address nothing listens on: one line at once, not after Ray's minutes of retries (in a
     # subprocess: this process imports Ray only once the cluster fixture has set its token variables)
     nobody = f"127.0.0.1:{free_port()}"
-    r = subprocess.run([RUPTURE, "tag", str(EXAMPLES), "--model", str(model_dir), "--out", str(out), "--engine", "ray",
-                        "--address", nobody], capture_output=True, text=True, env=ENV, timeout=300)
+    r = subprocess.run(
+        [
+            RUPTURE,
+            "tag",
+            str(EXAMPLES),
+            "--model",
+            str(model_dir),
+            "--out",
+            str(out),
+            "--engine",
+            "ray",
+            "--address",
+            nobody,
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
     assert r.returncode == 1 and f"error: cannot reach the Ray cluster at {nobody} (Connection refused)" in r.stderr
     assert "Traceback" not in r.stderr and not out.exists()
 
 
 def test_imports_ray_lazily():
-    code = ("import sys, rupture_nlp, rupture_nlp.tagging, rupture_nlp.cli.model, rupture_nlp.engines; "
-            "print('ray' in sys.modules)")
+    code = (
+        "import sys, rupture_nlp, rupture_nlp.tagging, rupture_nlp.cli.model, rupture_nlp.engines; "
+        "print('ray' in sys.modules)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=120)
     assert r.stdout.strip() == "False", r.stderr
 
@@ -243,8 +318,23 @@ def test_cluster_tags_like_local_and_reports_the_bad_file_alone(cluster, model_d
     folder = corpus[0].parent
     local, remote = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
     rl = run("tag", str(folder), "--model", str(model_dir), "--out", str(local), "--csv", str(tmp_path / "local.csv"))
-    rr = run("tag", str(folder), "--model", str(model_dir), "--out", str(remote), "--csv", str(tmp_path / "ray.csv"),
-             "--engine", "ray", "--address", cluster.address, "--workers", "2", env=cluster.env)
+    rr = run(
+        "tag",
+        str(folder),
+        "--model",
+        str(model_dir),
+        "--out",
+        str(remote),
+        "--csv",
+        str(tmp_path / "ray.csv"),
+        "--engine",
+        "ray",
+        "--address",
+        cluster.address,
+        "--workers",
+        "2",
+        env=cluster.env,
+    )
     for r in (rl, rr):
         assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     bad = str(folder / "bad.txt")
@@ -269,13 +359,14 @@ def test_a_run_interrupted_under_one_engine_resumes_under_the_other(cluster, mod
         kept = e.value.report.sessions
         j = journal_path(out)
         assert 7 <= kept < 9 and j.exists() and not out.exists()
-        journaled = [json.loads(line)["session"]["session_id"] for line in j.read_text().splitlines()
-                     if '"session"' in line]
+        journaled = [
+            json.loads(line)["session"]["session_id"] for line in j.read_text().splitlines() if '"session"' in line
+        ]
         assert len(journaled) == len(set(journaled)) == kept, name
         rep = tag_files(files, model_dir, out, batch_utterances=20, **second)
         assert rep.ok and rep.resumed_sessions == kept and rep.sessions == 9, name
         ids = [s.session_id for s in read_sessions(out)]
-        assert len(ids) == len(set(ids)) == 9, name           # no duplicate, no loss
+        assert len(ids) == len(set(ids)) == 9, name  # no duplicate, no loss
         assert assert_same_tags(out, want) > 500
         assert not j.exists()
 
@@ -285,8 +376,20 @@ def test_embedded_ray_needs_no_cluster_and_leaves_nothing_running(model_dir, cor
     folder = corpus[0].parent
     local, emb = tmp_path / "local.jsonl", tmp_path / "embedded.jsonl"
     rl = run("tag", str(folder), "--model", str(model_dir), "--out", str(local))
-    re_ = run("tag", str(folder), "--model", str(model_dir), "--out", str(emb), "--engine", "ray", "--workers", "2",
-              "--batch-size", "2")          # run() checks that no process of the embedded Ray is left
+    re_ = run(
+        "tag",
+        str(folder),
+        "--model",
+        str(model_dir),
+        "--out",
+        str(emb),
+        "--engine",
+        "ray",
+        "--workers",
+        "2",
+        "--batch-size",
+        "2",
+    )  # run() checks that no process of the embedded Ray is left
     assert re_.returncode == rl.returncode == 1 and "Traceback" not in re_.stderr, re_.stderr
     assert error_lines(re_.stderr) == error_lines(rl.stderr)
     assert [line for line in re_.stderr.splitlines() if "WARNING" in line or "Warning" in line] == []
@@ -298,17 +401,23 @@ def test_ctrl_c_stops_the_embedded_ray_says_so_and_the_local_rerun_resumes(model
     folder = tmp_path / "in"
     folder.mkdir()
     text = (EXAMPLES / "b1-cbt-22.txt").read_text(encoding="utf-8")
-    for i in range(40):   # 40 sessions of different content (the same content would be skipped as a copy)
+    for i in range(40):  # 40 sessions of different content (the same content would be skipped as a copy)
         (folder / f"s{i:03d}.txt").write_text(text + f"\nT: See you next week, number {i}.\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
     args = ["tag", str(folder), "--model", str(model_dir), "--out", str(out)]
-    p = subprocess.Popen(["nice", "-n", "19", RUPTURE, *args, "--engine", "ray", "--workers", "1"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, start_new_session=True)
+    p = subprocess.Popen(
+        ["nice", "-n", "19", RUPTURE, *args, "--engine", "ray", "--workers", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        start_new_session=True,
+    )
     j = journal_path(out)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and (not j.exists() or j.read_text().count('"session"') < 2):
         time.sleep(0.1)
-    os.kill(p.pid, signal.SIGINT)    # the CLI alone (its own session): as Ctrl-C in a terminal
+    os.kill(p.pid, signal.SIGINT)  # the CLI alone (its own session): as Ctrl-C in a terminal
     _, err = p.communicate(timeout=120)
     left = wait_gone([p.pid], 30)
     kill_sessions([p.pid])

@@ -1,5 +1,6 @@
 """Never lose a session (issue 10): locks, duplicate ids, failed batches, unsafe outputs, Ctrl-C,
 stale temporary files, outputs inside input folders, a full disk, unreadable inputs."""
+
 from __future__ import annotations
 
 import os
@@ -65,16 +66,16 @@ def run(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
 def test_a_second_run_on_the_same_output_fails_at_once_naming_the_holder(model_dir, canon, tmp_path):
     out = tmp_path / "out.jsonl"
     out.write_text("precious\n")
-    with output_lock(out):                        # this process plays the first run
+    with output_lock(out):  # this process plays the first run
         t0 = time.monotonic()
         r = run("tag", *map(str, canon), "--model", str(model_dir), "--out", str(out))
         assert r.returncode == 1 and "Traceback" not in r.stderr
         assert f"process {os.getpid()} is already writing this output" in r.stderr
-        assert time.monotonic() - t0 < 60       # fails at once, does not wait
+        assert time.monotonic() - t0 < 60  # fails at once, does not wait
         assert out.read_text() == "precious\n"
-    rep = tag_files(canon, RuptureClassifier.from_pretrained(model_dir), out)   # free again
+    rep = tag_files(canon, RuptureClassifier.from_pretrained(model_dir), out)  # free again
     assert rep.ok and len(list(read_sessions(out))) == 4
-    assert not lock_path(out).exists()          # nothing left beside the output
+    assert not lock_path(out).exists()  # nothing left beside the output
 
 
 def test_segment_report_and_ls_pull_take_the_same_lock(canon, tmp_path):
@@ -86,17 +87,22 @@ def test_segment_report_and_ls_pull_take_the_same_lock(canon, tmp_path):
         assert r.returncode == 1 and "already writing this output" in r.stderr
         assert not (rep_dir / "index.html").exists()
         env = {**ENV, "LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": "x"}
-        r = subprocess.run([RUPTURE, "ls", "pull", "--project", "p", "--out", str(pulled)],
-                           capture_output=True, text=True, timeout=120, env=env)
+        r = subprocess.run(
+            [RUPTURE, "ls", "pull", "--project", "p", "--out", str(pulled)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
         assert r.returncode == 1 and "already writing this output" in r.stderr, r.stderr
 
 
 # ---------------------------------------------------------------- 2. duplicate session ids
 def test_duplicate_session_ids_fail_the_later_file_and_the_output_stays_valid(clf, canon, tmp_path):
     a = transcript(tmp_path / "clinic1" / "s01.txt", seed=1)
-    b = transcript(tmp_path / "clinic2" / "s01.txt", seed=2)                # same name, other folder
+    b = transcript(tmp_path / "clinic2" / "s01.txt", seed=2)  # same name, other folder
     c = transcript(tmp_path / "séance.txt", seed=3)
-    d = transcript(tmp_path / "sèance.txt", seed=4)                         # collapses to the same id
+    d = transcript(tmp_path / "sèance.txt", seed=4)  # collapses to the same id
     dup = tmp_path / "dup.jsonl"
     line = canon[1].read_text().splitlines()[0]
     dup.write_text(line + "\n" + line.replace('"dv00"', '"dv00"') + "\n")  # one id twice in one file
@@ -130,9 +136,10 @@ def test_when_every_input_fails_the_existing_output_is_untouched(model_dir, cano
 # ---------------------------------------------------------------- 4. unexpected per-file errors
 def test_an_unexpected_error_in_one_file_is_that_files_failure(clf, canon, tmp_path, monkeypatch):
     deep = tmp_path / "deep.jsonl"
-    deep.write_text("[" * 200_000 + "]" * 200_000 + "\n")          # RecursionError in json
+    deep.write_text("[" * 200_000 + "]" * 200_000 + "\n")  # RecursionError in json
     boom = transcript(tmp_path / "boom.txt")
     import rupture_nlp.ingest as ingest
+
     real = ingest.load_sessions
 
     def flaky(path, **kw):
@@ -164,10 +171,10 @@ def test_device_outputs_are_refused_and_symlinks_written_through(clf, canon, tmp
     link.symlink_to(real)
     tag_files(canon, clf, link)
     assert link.is_symlink() and len(list(read_sessions(real))) == 4
-    assert stat.S_IMODE(real.stat().st_mode) == 0o640                # a replaced file keeps its mode
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640  # a replaced file keeps its mode
     new = tmp_path / "new.jsonl"
     tag_files(canon, clf, new, csv=tmp_path / "new.csv")
-    assert stat.S_IMODE(new.stat().st_mode) == 0o600                 # clinical data: owner only
+    assert stat.S_IMODE(new.stat().st_mode) == 0o600  # clinical data: owner only
     assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o600
 
 
@@ -209,7 +216,7 @@ def test_output_inside_the_input_folder_and_non_transcripts_are_skipped(model_di
     (folder / "README.md").write_text("# about these sessions\n")
     (folder / "config.json").write_text('{"threshold": 0.5}\n')
     out, out_csv = folder / "tagged.jsonl", folder / "tagged.csv"
-    for _ in range(2):                                                # the rerun is not refused
+    for _ in range(2):  # the rerun is not refused
         r = run("tag", str(folder), "--model", str(model_dir), "--out", str(out), "--csv", str(out_csv))
         assert r.returncode == 0, r.stderr
         assert "skipped 2 file(s) in input folders that are not transcripts (README.md, config.json)" in r.stderr
@@ -220,8 +227,11 @@ def test_output_inside_the_input_folder_and_non_transcripts_are_skipped(model_di
 def test_a_full_disk_is_named_as_such_and_blames_the_output(clf, canon, tmp_path):
     mnt = tmp_path / "small"
     mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mnt)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(mnt)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("needs root to mount a tiny tmpfs")
     try:
         out = mnt / "out.jsonl"
@@ -242,7 +252,7 @@ def test_unreadable_explicit_inputs_are_ordinary_failed_files(clf, canon, tmp_pa
     broken = tmp_path / "gone.txt"
     broken.symlink_to(tmp_path / "nowhere.txt")
     out = tmp_path / "out.jsonl"
-    rep = tag_files([fifo, canon[0], broken, canon[1]], clf, out)     # a FIFO would hang a reader
+    rep = tag_files([fifo, canon[0], broken, canon[1]], clf, out)  # a FIFO would hang a reader
     failed = dict(rep.failed)
     assert set(failed) == {str(fifo), str(broken)}
     assert "not a regular file" in failed[str(fifo)]

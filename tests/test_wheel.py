@@ -7,6 +7,7 @@ run), and drives the CLI from a temporary directory: segment, tag with the shipp
 and with ``--model``, the Label Studio server script, report. The fast tests pin how the default
 model is found (``rupture_nlp/resources.py``) and the checkout's ``scripts/labelstudio.sh``.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,11 @@ def _free_port() -> int:
 
 
 def _clean_env(**over: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RUPTURE_", "LABEL_STUDIO_", "PYTHON", "VIRTUAL_ENV", "XDG_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RUPTURE_", "LABEL_STUDIO_", "PYTHON", "VIRTUAL_ENV", "XDG_"))
+    }
     env.update(over)
     return env
 
@@ -73,9 +77,15 @@ def test_without_a_setting_the_packaged_model_then_the_checkout_model(monkeypatc
 
 def test_tag_names_a_bad_rupture_model_in_one_line(tmp_path):
     (tmp_path / "s.txt").write_text("T: Hello.\nC: Hi.\n")
-    r = subprocess.run([str(Path(sys.executable).with_name("rupture")), "tag", "s.txt", "--out", "t.jsonl"],
-                       cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120,
-                       env=_clean_env(RUPTURE_MODEL=str(tmp_path / "nowhere"), COLUMNS="200"))
+    r = subprocess.run(
+        [str(Path(sys.executable).with_name("rupture")), "tag", "s.txt", "--out", "t.jsonl"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=_clean_env(RUPTURE_MODEL=str(tmp_path / "nowhere"), COLUMNS="200"),
+    )
     assert r.returncode == 1
     assert r.stderr.strip().count("\n") == 0 and "RUPTURE_MODEL is not a model directory" in r.stderr
     assert "Traceback" not in r.stderr and not (tmp_path / "t.jsonl").exists()
@@ -86,11 +96,25 @@ def test_checkout_script_hands_over_to_the_packaged_one(tmp_path):
     packaged = ROOT / "rupture_nlp" / "data" / "labelstudio.sh"
     assert packaged.is_file() and "rupture_nlp/data/labelstudio.sh" in (ROOT / "scripts" / "labelstudio.sh").read_text()
     env = _clean_env(LABEL_STUDIO_PORT=str(_free_port()), LABEL_STUDIO_BASE_DATA_DIR=str(tmp_path / "d"))
-    r = subprocess.run(["bash", str(ROOT / "scripts" / "labelstudio.sh"), "status"], env=env, cwd=tmp_path,
-                       capture_output=True, text=True, check=False, timeout=60)
+    r = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "labelstudio.sh"), "status"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert r.returncode == 3 and "not running" in r.stdout
-    r = subprocess.run(["bash", str(ROOT / "scripts" / "labelstudio.sh"), "nonsense"], env=env, cwd=tmp_path,
-                       capture_output=True, text=True, check=False, timeout=60)
+    r = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "labelstudio.sh"), "nonsense"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert r.returncode == 2 and "usage: labelstudio.sh install|start|stop|status|creds" in r.stderr
 
 
@@ -111,16 +135,24 @@ def test_installed_wheel_works_outside_the_checkout(tmp_path):
     py = sys.executable  # the project venv: its pip builds and installs, its packages are the dependencies
     src = _snapshot_sources(tmp_path / "src")
     dist = tmp_path / "dist"
-    r = subprocess.run([py, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-                        "-w", str(dist), str(src)], capture_output=True, text=True, check=False, timeout=300,
-                       cwd=tmp_path)
+    r = subprocess.run(
+        [py, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(dist), str(src)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     (whl,) = dist.glob("rupture_nlp-*.whl")
 
     # the wheel carries the server script and every file of the default model, byte for byte
     model_src = src / "models" / "rupture-3rs-minilm"
-    want = {f"rupture_nlp/data/models/rupture-3rs-minilm/{p.relative_to(model_src).as_posix()}": p
-            for p in model_src.rglob("*") if p.is_file()}
+    want = {
+        f"rupture_nlp/data/models/rupture-3rs-minilm/{p.relative_to(model_src).as_posix()}": p
+        for p in model_src.rglob("*")
+        if p.is_file()
+    }
     with zipfile.ZipFile(whl) as z:
         names = set(z.namelist())
         assert "rupture_nlp/data/labelstudio.sh" in names and "rupture_nlp/data/schema_3rs.yaml" in names
@@ -132,11 +164,22 @@ def test_installed_wheel_works_outside_the_checkout(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([py, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     vpy = venv / "bin" / "python"
-    r = subprocess.run([py, "-m", "pip", "--python", str(vpy), "install", "-q", "--no-deps", "--no-index", str(whl)],
-                       capture_output=True, text=True, check=False, timeout=300)
+    r = subprocess.run(
+        [py, "-m", "pip", "--python", str(vpy), "install", "-q", "--no-deps", "--no-index", str(whl)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
-    site = Path(subprocess.run([str(vpy), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(vpy), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     deps = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
     (site / "_rupture_test_deps.pth").write_text("".join(f"{d}\n" for d in deps))
 
@@ -146,28 +189,37 @@ def test_installed_wheel_works_outside_the_checkout(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     port = _free_port()
-    env = _clean_env(PATH=f"{venv / 'bin'}:/usr/bin:/bin", HOME=str(home), COLUMNS="200",
-                     LABEL_STUDIO_PORT=str(port))
+    env = _clean_env(PATH=f"{venv / 'bin'}:/usr/bin:/bin", HOME=str(home), COLUMNS="200", LABEL_STUDIO_PORT=str(port))
 
     def run(*args: str, **extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run(list(args), cwd=work, env={**env, **extra}, capture_output=True, text=True,
-                              check=False, timeout=300)
+        return subprocess.run(
+            list(args), cwd=work, env={**env, **extra}, capture_output=True, text=True, check=False, timeout=300
+        )
 
     # the package comes from the new venv, not from the checkout
-    probe = run(str(vpy), "-c", "import json, sys, importlib.metadata as md, rupture_nlp; "
-                "from rupture_nlp import resources as r; "
-                "print(json.dumps({'file': rupture_nlp.__file__, 'dist': str(md.distribution('rupture-nlp')._path), "
-                "'checkout': str(r.checkout_root()), 'model': str(r.default_model_dir()), "
-                "'editable': [repr(f) for f in sys.meta_path + sys.path_hooks if 'editable' in repr(f).lower()], "
-                "'path': [p for p in sys.path if p.startswith(sys.argv[1])]}))", str(ROOT))
+    probe = run(
+        str(vpy),
+        "-c",
+        "import json, sys, importlib.metadata as md, rupture_nlp; "
+        "from rupture_nlp import resources as r; "
+        "print(json.dumps({'file': rupture_nlp.__file__, 'dist': str(md.distribution('rupture-nlp')._path), "
+        "'checkout': str(r.checkout_root()), 'model': str(r.default_model_dir()), "
+        "'editable': [repr(f) for f in sys.meta_path + sys.path_hooks if 'editable' in repr(f).lower()], "
+        "'path': [p for p in sys.path if p.startswith(sys.argv[1])]}))",
+        str(ROOT),
+    )
     assert probe.returncode == 0, probe.stderr[-3000:]
     info = json.loads(probe.stdout)
     assert info["file"].startswith(str(site)) and info["dist"].startswith(str(site))
     assert info["checkout"] == "None" and info["editable"] == []
     assert info["model"] == str(site / "rupture_nlp" / "data" / "models" / "rupture-3rs-minilm")
     assert set(info["path"]) <= set(deps)  # only the dependencies' site-packages, never the checkout
-    probe = run(str(vpy), "-c", "from rupture_nlp import resources as r; print(r.default_model_dir())",
-                RUPTURE_MODEL=str(model_src))
+    probe = run(
+        str(vpy),
+        "-c",
+        "from rupture_nlp import resources as r; print(r.default_model_dir())",
+        RUPTURE_MODEL=str(model_src),
+    )
     assert probe.returncode == 0 and probe.stdout.strip() == str(model_src)
 
     rupture = str(venv / "bin" / "rupture")
@@ -208,5 +260,11 @@ def test_installed_wheel_works_outside_the_checkout(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert (work / "report" / "index.html").is_file()
     assert "session" in (work / "report" / "sessions.csv").read_text()
-    assert sorted(p.name for p in work.iterdir()) == ["report", "seg.jsonl", "session.txt", "tagged-model.jsonl",
-                                                      "tagged.csv", "tagged.jsonl"]
+    assert sorted(p.name for p in work.iterdir()) == [
+        "report",
+        "seg.jsonl",
+        "session.txt",
+        "tagged-model.jsonl",
+        "tagged.csv",
+        "tagged.jsonl",
+    ]

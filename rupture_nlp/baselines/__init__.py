@@ -10,14 +10,14 @@ registry (:mod:`.registry`) lists them for training, evaluation, the build scrip
 every module of this package is imported below, so each registers itself. Training and saving
 them all beside a model is :func:`rupture_nlp.workflow.train_baselines`.
 """
+
 from __future__ import annotations
 
 import importlib
 import pkgutil
 
 from .base import Baseline, macro_average_precision, utterance_texts
-from .registry import (baseline_names, baselines, get_baseline, load_baseline, register_baseline,
-                       unregister_baseline)
+from .registry import baseline_names, baselines, get_baseline, load_baseline, register_baseline, unregister_baseline
 
 # Every module of the package, so that each baseline module registers its class.
 for _module in pkgutil.iter_modules(__path__):
@@ -27,5 +27,16 @@ del _module
 from .textcat import TextcatBaseline  # noqa: E402
 from .tfidf import TfidfBaseline  # noqa: E402
 
-__all__ = ["Baseline", "TfidfBaseline", "TextcatBaseline", "baseline_names", "baselines", "get_baseline",
-           "load_baseline", "register_baseline", "unregister_baseline", "utterance_texts", "macro_average_precision"]
+__all__ = [
+    "Baseline",
+    "TfidfBaseline",
+    "TextcatBaseline",
+    "baseline_names",
+    "baselines",
+    "get_baseline",
+    "load_baseline",
+    "register_baseline",
+    "unregister_baseline",
+    "utterance_texts",
+    "macro_average_precision",
+]

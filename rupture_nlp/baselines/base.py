@@ -9,6 +9,7 @@ Saved formats are safe (no pickle, no joblib): ``config.json`` (``kind``, settin
 thresholds), ``schema.yaml`` and the baseline's own files, written atomically
 (:func:`rupture_nlp.atomic.atomic_dir`).
 """
+
 from __future__ import annotations
 
 import copy
@@ -25,8 +26,8 @@ from ..records import Session
 from ..schema import LabelSchema, load_schema
 
 FORMAT_VERSION = 1
-PAUSE_LONG = 2.0    # seconds of silence before an utterance -> "pause_long"
-PAUSE_VLONG = 5.0   # -> "pause_vlong"
+PAUSE_LONG = 2.0  # seconds of silence before an utterance -> "pause_long"
+PAUSE_VLONG = 5.0  # -> "pause_vlong"
 
 
 def _pause_token(prev_end: float | None, start: float | None) -> str:
@@ -80,6 +81,7 @@ def macro_average_precision(Y: np.ndarray, P: np.ndarray) -> float:
     # scikit-learn here and in the baselines' methods, not at the top: importing the package (the
     # CLI's help lists the registered baselines) stays fast
     from sklearn.metrics import average_precision_score
+
     cols = np.flatnonzero(Y.sum(axis=0) > 0)
     if not len(cols):
         return 0.0
@@ -99,8 +101,10 @@ def read_config(path: Path, kind: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         raise RuptureError("corrupt baseline config.json", cfg_path) from None
     if not isinstance(cfg, dict) or cfg.get("kind") != kind:
-        raise RuptureError(f"config.json is not a '{kind}' baseline (kind: {cfg.get('kind') if isinstance(cfg, dict) else '?'})",
-                           cfg_path)
+        raise RuptureError(
+            f"config.json is not a '{kind}' baseline (kind: {cfg.get('kind') if isinstance(cfg, dict) else '?'})",
+            cfg_path,
+        )
     if cfg.get("format_version") != FORMAT_VERSION:
         raise RuptureError(f"unsupported baseline format version {cfg.get('format_version')}", cfg_path)
     return cfg
@@ -144,8 +148,9 @@ class Baseline:
     schema: LabelSchema
     thresholds: np.ndarray
 
-    def fit(self, sessions: Iterable[Session], schema: LabelSchema,
-            dev_sessions: Iterable[Session] | None = None) -> "Baseline":  # pragma: no cover - abstract
+    def fit(
+        self, sessions: Iterable[Session], schema: LabelSchema, dev_sessions: Iterable[Session] | None = None
+    ) -> "Baseline":  # pragma: no cover - abstract
         raise NotImplementedError
 
     def predict_proba(self, sessions: Iterable[Session]) -> np.ndarray:  # pragma: no cover - abstract
@@ -172,5 +177,9 @@ class Baseline:
         return out
 
     def _base_config(self) -> dict[str, Any]:
-        return {"kind": self.kind, "format_version": FORMAT_VERSION, "label_ids": self.schema.label_ids,
-                "thresholds": [float(t) for t in self.thresholds]}
+        return {
+            "kind": self.kind,
+            "format_version": FORMAT_VERSION,
+            "label_ids": self.schema.label_ids,
+            "thresholds": [float(t) for t in self.thresholds],
+        }

@@ -12,6 +12,7 @@ imports every module of its package, so a new baseline is one new module::
 Other packages add baselines through the ``rupture_nlp_baselines`` entry point group (catalogue):
 each entry point names a :class:`~rupture_nlp.baselines.base.Baseline` subclass.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

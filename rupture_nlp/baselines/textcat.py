@@ -4,6 +4,7 @@ Saved as ``config.json``, ``schema.yaml`` and spaCy's own ``nlp.to_disk`` direct
 spaCy is imported in the methods that use it, not at the top: importing :mod:`rupture_nlp.baselines`
 (the CLI's help lists the registered baselines) stays fast.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,14 @@ from ..atomic import atomic_dir
 from ..errors import RuptureError
 from ..records import Session
 from ..schema import LabelSchema
-from .base import (Baseline, check_training_data, load_schema_checked, macro_average_precision, read_config,
-                   utterance_texts)
+from .base import (
+    Baseline,
+    check_training_data,
+    load_schema_checked,
+    macro_average_precision,
+    read_config,
+    utterance_texts,
+)
 from .registry import register_baseline
 
 
@@ -39,9 +46,20 @@ class TextcatBaseline(Baseline):
     kind = "textcat"
     order = 20
 
-    def __init__(self, *, epochs: int = 6, architecture: str = "bow", ngram_size: int = 2,
-                 dropout: float = 0.2, context: bool = False, batch_size: int = 32, length: int = 16384,
-                 learn_rate: float = 0.01, neg_ratio: float | None = None, seed: int = 13):
+    def __init__(
+        self,
+        *,
+        epochs: int = 6,
+        architecture: str = "bow",
+        ngram_size: int = 2,
+        dropout: float = 0.2,
+        context: bool = False,
+        batch_size: int = 32,
+        length: int = 16384,
+        learn_rate: float = 0.01,
+        neg_ratio: float | None = None,
+        seed: int = 13,
+    ):
         if architecture not in ("bow", "ensemble"):
             raise ValueError("architecture must be 'bow' or 'ensemble'")
         self.epochs = epochs
@@ -67,12 +85,20 @@ class TextcatBaseline(Baseline):
 
     def _component_config(self) -> dict[str, Any]:
         if self.architecture == "bow":
-            return {"model": {"@architectures": "spacy.TextCatBOW.v3", "exclusive_classes": False,
-                              "ngram_size": self.ngram_size, "no_output_layer": False, "length": self.length}}
+            return {
+                "model": {
+                    "@architectures": "spacy.TextCatBOW.v3",
+                    "exclusive_classes": False,
+                    "ngram_size": self.ngram_size,
+                    "no_output_layer": False,
+                    "length": self.length,
+                }
+            }
         return {}  # spaCy's default textcat_multilabel model (ensemble of BOW and a CNN)
 
-    def fit(self, sessions: Iterable[Session], schema: LabelSchema,
-            dev_sessions: Iterable[Session] | None = None) -> "TextcatBaseline":
+    def fit(
+        self, sessions: Iterable[Session], schema: LabelSchema, dev_sessions: Iterable[Session] | None = None
+    ) -> "TextcatBaseline":
         """Train on ``sessions``; pick the best epoch and tune thresholds on ``dev_sessions``."""
         import spacy
         from spacy.training import Example
@@ -89,8 +115,10 @@ class TextcatBaseline(Baseline):
         tc = nlp.add_pipe("textcat_multilabel", config=self._component_config())
         for l in labels:
             tc.add_label(l)
-        examples = [Example.from_dict(nlp.make_doc(t), {"cats": {l: float(v) for l, v in zip(labels, row)}})
-                    for t, row in zip(self._texts(sessions), Y)]
+        examples = [
+            Example.from_dict(nlp.make_doc(t), {"cats": {l: float(v) for l, v in zip(labels, row)}})
+            for t, row in zip(self._texts(sessions), Y)
+        ]
         nlp.initialize(lambda: examples)
         optimizer = Adam(learn_rate=self.learn_rate)
         self.nlp = nlp
@@ -110,8 +138,13 @@ class TextcatBaseline(Baseline):
                 nlp.update(batch, sgd=optimizer, drop=self.dropout, losses=losses)
             if Yd is not None:
                 score = macro_average_precision(Yd, self.predict_proba(dev))
-                self.history.append({"epoch": epoch, "loss": round(losses.get("textcat_multilabel", 0.0), 4),
-                                     "dev_macro_ap": round(score, 4)})
+                self.history.append(
+                    {
+                        "epoch": epoch,
+                        "loss": round(losses.get("textcat_multilabel", 0.0), 4),
+                        "dev_macro_ap": round(score, 4),
+                    }
+                )
                 if score >= best_score:  # ties: the later (longer-trained) epoch
                     best, best_score, self.best_epoch = nlp.to_bytes(), score, epoch
         if best is not None:
@@ -136,11 +169,22 @@ class TextcatBaseline(Baseline):
         """Write config.json, schema.yaml and the spaCy pipeline (``nlp/``), atomically."""
         path = Path(path)
         cfg = self._base_config()
-        cfg.update({"epochs": self.epochs, "best_epoch": self.best_epoch, "architecture": self.architecture,
-                    "ngram_size": self.ngram_size, "dropout": self.dropout, "context": self.context,
-                    "batch_size": self.batch_size, "length": self.length, "learn_rate": self.learn_rate,
-                    "neg_ratio": self.neg_ratio, "seed": self.seed,
-                    "history": getattr(self, "history", [])})
+        cfg.update(
+            {
+                "epochs": self.epochs,
+                "best_epoch": self.best_epoch,
+                "architecture": self.architecture,
+                "ngram_size": self.ngram_size,
+                "dropout": self.dropout,
+                "context": self.context,
+                "batch_size": self.batch_size,
+                "length": self.length,
+                "learn_rate": self.learn_rate,
+                "neg_ratio": self.neg_ratio,
+                "seed": self.seed,
+                "history": getattr(self, "history", []),
+            }
+        )
         with atomic_dir(path) as tmp:
             self.nlp.to_disk(tmp / "nlp")
             (tmp / "config.json").write_text(json.dumps(cfg, indent=1) + "\n", encoding="utf-8")
@@ -151,20 +195,30 @@ class TextcatBaseline(Baseline):
     def load(cls, path: str | Path) -> "TextcatBaseline":
         """Load a saved textcat baseline; RuptureError for a missing or corrupt directory."""
         import spacy
+
         path = Path(path)
         cfg = read_config(path, cls.kind)
         try:
-            self = cls(epochs=int(cfg["epochs"]), architecture=str(cfg["architecture"]),
-                       ngram_size=int(cfg["ngram_size"]), dropout=float(cfg["dropout"]),
-                       context=bool(cfg["context"]), batch_size=int(cfg["batch_size"]),
-                       length=int(cfg.get("length", 262144)), learn_rate=float(cfg.get("learn_rate", 0.001)),
-                       neg_ratio=cfg.get("neg_ratio"), seed=int(cfg["seed"]))
+            self = cls(
+                epochs=int(cfg["epochs"]),
+                architecture=str(cfg["architecture"]),
+                ngram_size=int(cfg["ngram_size"]),
+                dropout=float(cfg["dropout"]),
+                context=bool(cfg["context"]),
+                batch_size=int(cfg["batch_size"]),
+                length=int(cfg.get("length", 262144)),
+                learn_rate=float(cfg.get("learn_rate", 0.001)),
+                neg_ratio=cfg.get("neg_ratio"),
+                seed=int(cfg["seed"]),
+            )
             self.best_epoch = cfg.get("best_epoch")
             self.history = list(cfg.get("history") or [])
             self.schema = load_schema_checked(path, list(cfg["label_ids"]))
             self.thresholds = np.asarray(cfg["thresholds"], dtype=float)
         except (KeyError, TypeError, ValueError) as e:
-            raise RuptureError(f"corrupt baseline config.json ({type(e).__name__}: {e})", path / "config.json") from None
+            raise RuptureError(
+                f"corrupt baseline config.json ({type(e).__name__}: {e})", path / "config.json"
+            ) from None
         if not (path / "nlp" / "config.cfg").is_file():
             raise RuptureError("baseline file missing: nlp/config.cfg", path)
         try:

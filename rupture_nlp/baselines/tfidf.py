@@ -8,6 +8,7 @@ the exact same predictions are rebuilt.
 scikit-learn, SciPy and safetensors are imported in the methods that use them, not at the top:
 importing :mod:`rupture_nlp.baselines` (the CLI's help lists the registered baselines) stays fast.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,15 @@ from ..atomic import atomic_dir
 from ..errors import RuptureError
 from ..records import Session
 from ..schema import LabelSchema
-from .base import (Baseline, check_training_data, load_schema_checked, macro_average_precision, read_config,
-                   single_thread, utterance_texts)
+from .base import (
+    Baseline,
+    check_training_data,
+    load_schema_checked,
+    macro_average_precision,
+    read_config,
+    single_thread,
+    utterance_texts,
+)
 from .registry import register_baseline
 
 
@@ -43,9 +51,17 @@ class TfidfBaseline(Baseline):
     kind = "tfidf"
     order = 10
 
-    def __init__(self, *, context: bool = True, C: float | None = None,
-                 C_grid: Sequence[float] = (1.0, 4.0, 16.0, 64.0), ngram_range: tuple[int, int] = (1, 2),
-                 min_df: int = 2, context_weight: float = 0.5, seed: int = 13):
+    def __init__(
+        self,
+        *,
+        context: bool = True,
+        C: float | None = None,
+        C_grid: Sequence[float] = (1.0, 4.0, 16.0, 64.0),
+        ngram_range: tuple[int, int] = (1, 2),
+        min_df: int = 2,
+        context_weight: float = 0.5,
+        seed: int = 13,
+    ):
         self.context = context
         self.C = C
         self.C_grid = tuple(C_grid)
@@ -55,20 +71,22 @@ class TfidfBaseline(Baseline):
         self.seed = seed
         self.vec_cur = None
         self.vec_prev = None
-        self.coef: np.ndarray | None = None        # (n_labels, n_features)
-        self.intercept: np.ndarray | None = None   # (n_labels,)
-        self.constant: dict[int, float] = {}       # label index -> constant probability
+        self.coef: np.ndarray | None = None  # (n_labels, n_features)
+        self.intercept: np.ndarray | None = None  # (n_labels,)
+        self.constant: dict[int, float] = {}  # label index -> constant probability
         self.thresholds = np.zeros(0)
 
     # -- features
     def _vectorizers(self):
         from sklearn.feature_extraction.text import TfidfVectorizer
+
         cur = TfidfVectorizer(ngram_range=self.ngram_range, min_df=self.min_df, sublinear_tf=True)
         prev = TfidfVectorizer(ngram_range=(1, 1), min_df=self.min_df, sublinear_tf=True) if self.context else None
         return cur, prev
 
     def _features(self, sessions: Iterable[Session], fit: bool = False):
         import scipy.sparse as sp
+
         cur, prev = utterance_texts(sessions)
         if fit:
             self.vec_cur, self.vec_prev = self._vectorizers()
@@ -85,22 +103,25 @@ class TfidfBaseline(Baseline):
     def _fit_lr(self, X, Y: np.ndarray, C: float) -> tuple[np.ndarray, np.ndarray, dict[int, float]]:
         from sklearn.linear_model import LogisticRegression
         from sklearn.multiclass import OneVsRestClassifier
+
         pos = Y.sum(axis=0)
         varying = np.flatnonzero((pos > 0) & (pos < len(Y)))
         constant = {int(j): (1.0 if pos[j] == len(Y) else 0.0) for j in range(Y.shape[1]) if j not in set(varying)}
-        coef = np.zeros((Y.shape[1], X.shape[1]), dtype=np.float32)   # float32: half the disk size
+        coef = np.zeros((Y.shape[1], X.shape[1]), dtype=np.float32)  # float32: half the disk size
         intercept = np.zeros(Y.shape[1])
         if len(varying):
-            ovr = OneVsRestClassifier(LogisticRegression(C=C, class_weight="balanced", max_iter=2000,
-                                                         random_state=self.seed))
+            ovr = OneVsRestClassifier(
+                LogisticRegression(C=C, class_weight="balanced", max_iter=2000, random_state=self.seed)
+            )
             ovr.fit(X, Y[:, varying])
             for k, j in enumerate(varying):
                 coef[j] = ovr.estimators_[k].coef_[0]
                 intercept[j] = ovr.estimators_[k].intercept_[0]
         return coef, intercept, constant
 
-    def fit(self, sessions: Iterable[Session], schema: LabelSchema,
-            dev_sessions: Iterable[Session] | None = None) -> "TfidfBaseline":
+    def fit(
+        self, sessions: Iterable[Session], schema: LabelSchema, dev_sessions: Iterable[Session] | None = None
+    ) -> "TfidfBaseline":
         """Train on ``sessions`` (gold ``labels``); tune C (if None) and thresholds on ``dev_sessions``."""
         with single_thread():
             return self._fit(list(sessions), schema, list(dev_sessions) if dev_sessions is not None else None)
@@ -128,6 +149,7 @@ class TfidfBaseline(Baseline):
     # -- prediction
     def _proba(self, X) -> np.ndarray:
         from scipy.special import expit
+
         P = expit(np.asarray(X @ self.coef.T) + self.intercept)
         for j, v in self.constant.items():
             P[:, j] = v
@@ -147,19 +169,33 @@ class TfidfBaseline(Baseline):
     def save(self, path: str | Path) -> Path:
         """Write config.json, schema.yaml, vocabulary.json and weights.safetensors (atomically)."""
         from safetensors.numpy import save_file
+
         path = Path(path)
         cfg = self._base_config()
-        cfg.update({"context": self.context, "C": float(self.chosen_C), "C_selection": self.selection,
-                    "ngram_range": list(self.ngram_range), "min_df": self.min_df,
-                    "context_weight": self.context_weight, "seed": self.seed,
-                    "constant": {str(j): v for j, v in sorted(self.constant.items())},
-                    "sklearn_tfidf": {"sublinear_tf": True, "norm": "l2", "smooth_idf": True}})
-        vocab = {"current": {t: int(i) for t, i in self.vec_cur.vocabulary_.items()},
-                 "previous": ({t: int(i) for t, i in self.vec_prev.vocabulary_.items()}
-                              if self.vec_prev is not None else None)}
-        tensors = {"coef": np.ascontiguousarray(self.coef, dtype=np.float32),
-                   "intercept": np.ascontiguousarray(self.intercept, dtype=np.float64),
-                   "idf_current": np.ascontiguousarray(self.vec_cur.idf_, dtype=np.float64)}
+        cfg.update(
+            {
+                "context": self.context,
+                "C": float(self.chosen_C),
+                "C_selection": self.selection,
+                "ngram_range": list(self.ngram_range),
+                "min_df": self.min_df,
+                "context_weight": self.context_weight,
+                "seed": self.seed,
+                "constant": {str(j): v for j, v in sorted(self.constant.items())},
+                "sklearn_tfidf": {"sublinear_tf": True, "norm": "l2", "smooth_idf": True},
+            }
+        )
+        vocab = {
+            "current": {t: int(i) for t, i in self.vec_cur.vocabulary_.items()},
+            "previous": (
+                {t: int(i) for t, i in self.vec_prev.vocabulary_.items()} if self.vec_prev is not None else None
+            ),
+        }
+        tensors = {
+            "coef": np.ascontiguousarray(self.coef, dtype=np.float32),
+            "intercept": np.ascontiguousarray(self.intercept, dtype=np.float64),
+            "idf_current": np.ascontiguousarray(self.vec_cur.idf_, dtype=np.float64),
+        }
         if self.vec_prev is not None:
             tensors["idf_previous"] = np.ascontiguousarray(self.vec_prev.idf_, dtype=np.float64)
         with atomic_dir(path) as tmp:
@@ -173,18 +209,26 @@ class TfidfBaseline(Baseline):
     def load(cls, path: str | Path) -> "TfidfBaseline":
         """Rebuild a saved TF-IDF baseline; RuptureError for a missing or corrupt directory."""
         from safetensors.numpy import load_file
+
         path = Path(path)
         cfg = read_config(path, cls.kind)
         try:
-            self = cls(context=bool(cfg["context"]), C=float(cfg["C"]), ngram_range=tuple(cfg["ngram_range"]),
-                       min_df=int(cfg["min_df"]), context_weight=float(cfg["context_weight"]),
-                       seed=int(cfg["seed"]))
+            self = cls(
+                context=bool(cfg["context"]),
+                C=float(cfg["C"]),
+                ngram_range=tuple(cfg["ngram_range"]),
+                min_df=int(cfg["min_df"]),
+                context_weight=float(cfg["context_weight"]),
+                seed=int(cfg["seed"]),
+            )
             self.chosen_C, self.selection = float(cfg["C"]), dict(cfg.get("C_selection") or {})
             self.schema = load_schema_checked(path, list(cfg["label_ids"]))
             self.thresholds = np.asarray(cfg["thresholds"], dtype=float)
             self.constant = {int(j): float(v) for j, v in cfg["constant"].items()}
         except (KeyError, TypeError, ValueError) as e:
-            raise RuptureError(f"corrupt baseline config.json ({type(e).__name__}: {e})", path / "config.json") from None
+            raise RuptureError(
+                f"corrupt baseline config.json ({type(e).__name__}: {e})", path / "config.json"
+            ) from None
         try:
             vocab = json.loads((path / "vocabulary.json").read_text(encoding="utf-8"))
             w = load_file(str(path / "weights.safetensors"))
@@ -200,7 +244,9 @@ class TfidfBaseline(Baseline):
                 self.vec_prev.vocabulary_ = dict(vocab["previous"])
                 self.vec_prev.idf_ = w["idf_previous"]
             self.coef, self.intercept = w["coef"], w["intercept"]
-            n_feat = len(self.vec_cur.vocabulary_) + (len(self.vec_prev.vocabulary_) if self.vec_prev is not None else 0)
+            n_feat = len(self.vec_cur.vocabulary_) + (
+                len(self.vec_prev.vocabulary_) if self.vec_prev is not None else 0
+            )
             n_lab = len(self.schema.label_ids)
             if self.coef.shape != (n_lab, n_feat) or self.intercept.shape != (n_lab,) or len(self.thresholds) != n_lab:
                 raise ValueError("array shapes do not match the vocabulary and labels")

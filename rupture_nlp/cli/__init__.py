@@ -1,4 +1,5 @@
 """The ``rupture`` command line: a thin layer over the Python API."""
+
 from __future__ import annotations
 
 import os
@@ -34,6 +35,7 @@ def main() -> None:
     except Exception as e:  # noqa: BLE001 - last line of defence for the CLI only
         import click
         import typer
+
         try:  # typer vendors its own click: its usage errors are not click's classes
             from typer._click.exceptions import ClickException as TyperClickException
         except ImportError:

@@ -9,6 +9,7 @@ a batch job) prints one plain line at most every :data:`PROGRESS_INTERVAL` secon
 end. Messages for people come from the library's loggers: INFO and WARNING records of the
 ``rupture_nlp`` logger are printed on stderr, one line each (``warning: `` before warnings).
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,15 @@ from typing import Iterable, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ..locking import lock_path
 from ..progress import ProgressEvent
@@ -40,13 +48,12 @@ PROGRESS_ENV = "RUPTURE_PROGRESS"
 app = typer.Typer(
     name="rupture",
     help="Tag alliance ruptures (3RS withdrawal / confrontation markers) and repair strategies "
-         "in psychotherapy transcripts.",
+    "in psychotherapy transcripts.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-ls_app = typer.Typer(help="Label Studio: server, labelling config, push tasks, pull annotations.",
-                     no_args_is_help=True)
+ls_app = typer.Typer(help="Label Studio: server, labelling config, push tasks, pull annotations.", no_args_is_help=True)
 corpus_app = typer.Typer(help="Inspect annotated corpora.", no_args_is_help=True)
 app.add_typer(ls_app, name="ls")
 app.add_typer(corpus_app, name="corpus")
@@ -79,8 +86,9 @@ if not any(isinstance(h, _LogLines) for h in _library_log.handlers):
     if _library_log.level == logging.NOTSET or _library_log.level > logging.INFO:
         _library_log.setLevel(logging.INFO)
 
-SchemaOption = typer.Option(None, "--schema", help="Label schema file (YAML/JSON); default: the 3RS schema.",
-                            exists=False, dir_okay=False)
+SchemaOption = typer.Option(
+    None, "--schema", help="Label schema file (YAML/JSON); default: the 3RS schema.", exists=False, dir_okay=False
+)
 
 
 def report_error(err: BaseException) -> None:
@@ -89,9 +97,17 @@ def report_error(err: BaseException) -> None:
 
 
 def _rich_bar(transient: bool, disable: bool = False) -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("[progress.description]{task.description}"), BarColumn(),
-                    MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=err_console, transient=transient, disable=disable)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=transient,
+        disable=disable,
+    )
 
 
 def duration(seconds: float) -> str:
@@ -109,8 +125,11 @@ def duration(seconds: float) -> str:
 def progress_line(event: ProgressEvent, seconds: float) -> str:
     """``tag: 120/500 files, 1,480 sessions (2m31s)``: counts and the library's short status only."""
     count = f"{event.done:,}" if event.total is None else f"{event.done:,}/{event.total:,}"
-    return (f"{event.stage}: {count} {event.unit}" + (f", {event.message}" if event.message else "")
-            + f" ({duration(seconds)})")
+    return (
+        f"{event.stage}: {count} {event.unit}"
+        + (f", {event.message}" if event.message else "")
+        + f" ({duration(seconds)})"
+    )
 
 
 def progress_mode() -> str:
@@ -196,7 +215,7 @@ class ProgressDisplay:
 
     def _heartbeat(self) -> None:
         while True:
-            with self._lock:   # nothing to repeat before the first event: wait a whole interval
+            with self._lock:  # nothing to repeat before the first event: wait a whole interval
                 due = (self._t_line + PROGRESS_INTERVAL - time.monotonic()) if self._last else PROGRESS_INTERVAL
             if self._stop.wait(min(max(due, 0.05), 5.0)):
                 return
@@ -205,6 +224,7 @@ class ProgressDisplay:
 
 def load_schema_option(path: Optional[Path]):
     from ..schema import load_schema
+
     return load_schema(path)
 
 

@@ -1,4 +1,5 @@
 """CLI commands: validate, labels, corpus stats."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,6 +21,7 @@ def validate(
     Every problem is reported with its file and line; exits 1 if there is any.
     """
     from ..validate import validate_file
+
     labels = load_schema_option(schema)
     n = 0
     for f in files:
@@ -54,6 +56,7 @@ def corpus_stats(
     """Counts per label, speaker and split; fails on any schema violation."""
     from ..corpus import CorpusStats
     from ..validate import validate_file
+
     labels = load_schema_option(schema)
     problems = [p for f in files for p in validate_file(f, labels)]
     for p in problems:
@@ -72,8 +75,12 @@ def corpus_stats(
     t.add_column("total", justify="right")
     for l in labels.label_ids:
         sp_counts = st.label_speaker.get(l, {})
-        t.add_row(l, f"{sp_counts.get('therapist', 0)}/{sp_counts.get('client', 0)}",
-                  *[str(st.label_counts[sp][l]) for sp in splits], str(st.total(l)))
+        t.add_row(
+            l,
+            f"{sp_counts.get('therapist', 0)}/{sp_counts.get('client', 0)}",
+            *[str(st.label_counts[sp][l]) for sp in splits],
+            str(st.total(l)),
+        )
     t.add_row("sessions", "", *[str(st.sessions[sp]) for sp in splits], str(sum(st.sessions.values())))
     t.add_row("utterances", "", *[str(st.utterances[sp]) for sp in splits], str(sum(st.utterances.values())))
     t.add_row("labelled utterances", "", *[str(st.labelled[sp]) for sp in splits], str(sum(st.labelled.values())))
@@ -84,13 +91,22 @@ def corpus_stats(
         p.add_column(col, justify="right")
     for name, part in sorted(st.parts.items()):
         mins = f"{min(part.minutes):.1f}-{max(part.minutes):.1f}" if part.minutes else "-"
-        p.add_row(name, str(part.sessions), str(part.units), str(part.source_lines),
-                  f"{part.labelled} ({100 * part.labelled / max(1, part.units):.1f}%)", mins)
+        p.add_row(
+            name,
+            str(part.sessions),
+            str(part.units),
+            str(part.source_lines),
+            f"{part.labelled} ({100 * part.labelled / max(1, part.units):.1f}%)",
+            mins,
+        )
     console.print(p)
     n_utt = sum(st.utterances.values())
-    console.print(f"speakers: therapist {st.speakers['therapist']}, client {st.speakers['client']}; "
-                  f"labelled share {100 * sum(st.labelled.values()) / max(1, n_utt):.1f}%; "
-                  f"sessions without any rupture marker: {st.sessions_without_rupture}", markup=False)
+    console.print(
+        f"speakers: therapist {st.speakers['therapist']}, client {st.speakers['client']}; "
+        f"labelled share {100 * sum(st.labelled.values()) / max(1, n_utt):.1f}%; "
+        f"sessions without any rupture marker: {st.sessions_without_rupture}",
+        markup=False,
+    )
 
 
 @corpus_app.command("agreement")
@@ -98,8 +114,9 @@ def corpus_agreement(
     file_a: Path = typer.Argument(..., help="Canonical JSONL file coded by coder A.", dir_okay=False),
     file_b: Path = typer.Argument(..., help="The same sessions and utterances coded by coder B.", dir_okay=False),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full result as JSON here."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", min=0,
-                                  help="Bootstrap resamples of sessions for the 95% CIs (0: no CIs)."),
+    bootstrap: int = typer.Option(
+        1000, "--bootstrap", min=0, help="Bootstrap resamples of sessions for the 95% CIs (0: no CIs)."
+    ),
     seed: int = typer.Option(13, "--seed", help="Seed of the bootstrap resampling."),
     schema: Optional[Path] = SchemaOption,
 ) -> None:
@@ -110,6 +127,7 @@ def corpus_agreement(
     from ..atomic import atomic_write_text, output_target
     from ..corpus.agreement import agreement_files
     from .app import ProgressDisplay
+
     labels = load_schema_option(schema)
     if json_out is not None:
         output_target(json_out)  # refuse a folder before the bootstrap, not after
@@ -132,17 +150,28 @@ def agreement_tables(result: dict[str, Any]) -> list[Any]:
     from ..corpus.agreement import fmt
 
     pct = 95 if result["bootstrap"]["n"] else None
-    cap = (f"{pct}% CIs: bootstrap over sessions ({result['bootstrap']['n']} resamples, "
-           f"seed {result['bootstrap']['seed']})" if pct else "no bootstrap intervals (--bootstrap 0)")
-    t = Table(title=f"agreement per category ({result['n_sessions']} sessions, "
-                    f"{result['n_utterances']} utterances)", caption=cap)
+    cap = (
+        f"{pct}% CIs: bootstrap over sessions ({result['bootstrap']['n']} resamples, "
+        f"seed {result['bootstrap']['seed']})"
+        if pct
+        else "no bootstrap intervals (--bootstrap 0)"
+    )
+    t = Table(
+        title=f"agreement per category ({result['n_sessions']} sessions, {result['n_utterances']} utterances)",
+        caption=cap,
+    )
     t.add_column("category", no_wrap=True)
     for col in ("kappa", "alpha", "ICC(2,1) sessions", "agree %", "pos A/B"):
         t.add_column(col, justify="right", overflow="fold")  # a narrow terminal wraps, never cuts
     for c, r in result["categories"].items():
-        t.add_row(c, fmt(r["kappa"], r["kappa_ci95"]), fmt(r["alpha"], r["alpha_ci95"]),
-                  fmt(r["icc"], r["icc_ci95"]), fmt(r["percent_agreement"], digits=1),
-                  f"{r['positives']['a']}/{r['positives']['b']}")
+        t.add_row(
+            c,
+            fmt(r["kappa"], r["kappa_ci95"]),
+            fmt(r["alpha"], r["alpha_ci95"]),
+            fmt(r["icc"], r["icc_ci95"]),
+            fmt(r["percent_agreement"], digits=1),
+            f"{r['positives']['a']}/{r['positives']['b']}",
+        )
     o = result["overall"]
     t.add_row("overall", "", fmt(o["alpha"], o["alpha_ci95"]), "", fmt(o["percent_agreement"], digits=1), "")
     lt = Table(title="agreement per label (Cohen's kappa)")
@@ -150,6 +179,7 @@ def agreement_tables(result: dict[str, Any]) -> list[Any]:
     for col in ("kappa", "agree %", "pos A/B"):
         lt.add_column(col, justify="right", overflow="fold")
     for l, r in result["labels"].items():
-        lt.add_row(l, fmt(r["kappa"]), fmt(r["percent_agreement"], digits=1),
-                   f"{r['positives']['a']}/{r['positives']['b']}")
+        lt.add_row(
+            l, fmt(r["kappa"]), fmt(r["percent_agreement"], digits=1), f"{r['positives']['a']}/{r['positives']['b']}"
+        )
     return [t, lt]

@@ -1,7 +1,8 @@
 """CLI command ``rupture corpus render-asr``: labelled sessions as ASR + diarization output.
 
-    rupture corpus render-asr IN.jsonl --out OUT.jsonl [--vtt DIR] [--srt DIR] [--seed N] [knobs]
+rupture corpus render-asr IN.jsonl --out OUT.jsonl [--vtt DIR] [--srt DIR] [--seed N] [knobs]
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,6 +36,7 @@ def subtitle_stem(session_id: str, used: set[str]) -> str:
 
 def _subtitle_dir(path: Optional[Path]) -> Optional[Path]:
     from ..errors import RuptureError
+
     if path is not None and path.exists() and not path.is_dir():
         raise RuptureError("exists and is not a folder; --vtt/--srt take a folder", path)
     return path
@@ -42,13 +44,19 @@ def _subtitle_dir(path: Optional[Path]) -> Optional[Path]:
 
 @corpus_app.command("render-asr")
 def render_asr(
-    input: Path = typer.Argument(..., metavar="IN.jsonl", dir_okay=False,
-                                 help="Canonical session JSONL (labelled sessions, e.g. corpora/dev.jsonl)."),
+    input: Path = typer.Argument(
+        ...,
+        metavar="IN.jsonl",
+        dir_okay=False,
+        help="Canonical session JSONL (labelled sessions, e.g. corpora/dev.jsonl).",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Canonical JSONL of the ASR segments to write (atomically)."),
-    vtt: Optional[Path] = typer.Option(None, "--vtt", metavar="DIR",
-                                       help="Also write DIR/<session_id>.vtt per session."),
-    srt: Optional[Path] = typer.Option(None, "--srt", metavar="DIR",
-                                       help="Also write DIR/<session_id>.srt per session."),
+    vtt: Optional[Path] = typer.Option(
+        None, "--vtt", metavar="DIR", help="Also write DIR/<session_id>.vtt per session."
+    ),
+    srt: Optional[Path] = typer.Option(
+        None, "--srt", metavar="DIR", help="Also write DIR/<session_id>.srt per session."
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same output."),
     lowercase_session_rate: float = _rate("lowercase_session_rate", "Probability of lowercasing a whole session."),
     lowercase_segment_rate: float = _rate("lowercase_segment_rate", "Probability of lowercasing one segment."),
@@ -56,14 +64,17 @@ def render_asr(
     filler_rate: float = _rate("filler_rate", "Probability of a filler (um, uh, like, you know) before a word."),
     false_start_rate: float = _rate("false_start_rate", "Probability of a false start per source utterance."),
     confusion_rate: float = _rate("confusion_rate", "Probability of misrecognising a confusable word or phrase."),
-    speaker_error_rate: float = _rate("speaker_error_rate",
-                                      "Probability of giving an unlabelled segment to the other speaker."),
+    speaker_error_rate: float = _rate(
+        "speaker_error_rate", "Probability of giving an unlabelled segment to the other speaker."
+    ),
     min_segment: float = typer.Option(_D.min_segment_s, "--min-segment", help="Shortest segment duration (s)."),
     max_segment: float = typer.Option(_D.max_segment_s, "--max-segment", help="Longest segment duration (s)."),
-    words_per_second: float = typer.Option(_D.words_per_second, "--words-per-second",
-                                           help="Speech rate for synthetic times of sessions without times."),
-    keep_events: bool = typer.Option(False, "--keep-events",
-                                     help="Keep bracketed events (laughter, pauses, ...) instead of dropping them."),
+    words_per_second: float = typer.Option(
+        _D.words_per_second, "--words-per-second", help="Speech rate for synthetic times of sessions without times."
+    ),
+    keep_events: bool = typer.Option(
+        False, "--keep-events", help="Keep bracketed events (laughter, pauses, ...) instead of dropping them."
+    ),
 ) -> None:
     """Render labelled sessions as speech recognition + diarization would deliver them.
 
@@ -76,11 +87,20 @@ def render_asr(
     from ..errors import RuptureError
     from ..locking import output_lock
     from ..records import read_sessions
-    config = AsrConfig(lowercase_session_rate=lowercase_session_rate, lowercase_segment_rate=lowercase_segment_rate,
-                       punct_drop_rate=punct_drop_rate, filler_rate=filler_rate, false_start_rate=false_start_rate,
-                       confusion_rate=confusion_rate, min_segment_s=min_segment, max_segment_s=max_segment,
-                       speaker_error_rate=speaker_error_rate, words_per_second=words_per_second,
-                       drop_events=not keep_events)
+
+    config = AsrConfig(
+        lowercase_session_rate=lowercase_session_rate,
+        lowercase_segment_rate=lowercase_segment_rate,
+        punct_drop_rate=punct_drop_rate,
+        filler_rate=filler_rate,
+        false_start_rate=false_start_rate,
+        confusion_rate=confusion_rate,
+        min_segment_s=min_segment,
+        max_segment_s=max_segment,
+        speaker_error_rate=speaker_error_rate,
+        words_per_second=words_per_second,
+        drop_events=not keep_events,
+    )
     vtt, srt = _subtitle_dir(vtt), _subtitle_dir(srt)
     if out.exists() and input.exists() and out.resolve() == input.resolve():
         raise RuptureError("the output file is also the input; choose another --out", out)
@@ -98,14 +118,17 @@ def render_asr(
             n_units += len(session.utterances)
         if not n_sessions:
             raise RuptureError("no sessions in this file; nothing written", input)
-    err_console.print(f"rendered {n_sessions} session(s) into {n_units} ASR segments (seed {seed}) in {out}"
-                      + "".join(f"; {k} files in {d}" for k, d in (("WebVTT", vtt), ("SRT", srt)) if d),
-                      markup=False)
+    err_console.print(
+        f"rendered {n_sessions} session(s) into {n_units} ASR segments (seed {seed}) in {out}"
+        + "".join(f"; {k} files in {d}" for k, d in (("WebVTT", vtt), ("SRT", srt)) if d),
+        markup=False,
+    )
 
 
 def _unique(sessions, seen: set[str], path: Path):
     """The sessions, failing on a session id seen before in the file (its files would clash)."""
     from ..errors import RuptureError
+
     for s in sessions:
         if s.session_id in seen:
             raise RuptureError(f"session id {s.session_id!r} appears twice; session ids must be unique", path)

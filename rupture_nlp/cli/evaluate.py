@@ -1,4 +1,5 @@
 """CLI command: ``rupture evaluate`` — the transformer and the baselines on annotated data."""
+
 from __future__ import annotations
 
 import contextlib
@@ -28,8 +29,9 @@ def rich_report(result: dict[str, Any], per_label: bool = True) -> list[Any]:
     """The rows of ``report.evaluation.format_report`` as rich renderables (terse headers)."""
     head, rows = summary_rows(result, short=True)
     data = result.get("data") or {}
-    title = "evaluation" + (f" on {data['path']} ({data['sessions']} sessions, {data['utterances']} utterances)"
-                            if data else "")
+    title = "evaluation" + (
+        f" on {data['path']} ({data['sessions']} sessions, {data['utterances']} utterances)" if data else ""
+    )
     out: list[Any] = [_table(title, head, rows), Text(notes(result) + " µF1: micro-F1; macro-F1 with its 95% CI.")]
     lhead, lrows = per_label_rows(result) if per_label else ([], [])
     if lrows:
@@ -39,14 +41,17 @@ def rich_report(result: dict[str, Any], per_label: bool = True) -> list[Any]:
 
 @app.command()
 def evaluate(
-    model: Path = typer.Option(..., "--model", help="Model directory (from `rupture train`; a directory "
-                               "holding only baselines/ works too)."),
+    model: Path = typer.Option(
+        ..., "--model", help="Model directory (from `rupture train`; a directory holding only baselines/ works too)."
+    ),
     data: Path = typer.Option(..., "--data", help="Annotated canonical JSONL file (gold labels)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the full results as JSON here."),
-    schema: Optional[Path] = typer.Option(None, "--schema", dir_okay=False,
-                                          help="Label schema file; must match the model's own (default: the model's)."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", min=0,
-                                  help="Bootstrap resamples of sessions for the 95% CIs (0: no CIs)."),
+    schema: Optional[Path] = typer.Option(
+        None, "--schema", dir_okay=False, help="Label schema file; must match the model's own (default: the model's)."
+    ),
+    bootstrap: int = typer.Option(
+        1000, "--bootstrap", min=0, help="Bootstrap resamples of sessions for the 95% CIs (0: no CIs)."
+    ),
     seed: int = typer.Option(13, "--seed", help="Seed of the bootstrap resampling."),
     per_label: bool = typer.Option(True, "--per-label/--summary-only", help="Print the per-label table."),
 ) -> None:
@@ -55,10 +60,17 @@ def evaluate(
     # here, not at the top: scoring loads scikit-learn, the workflow torch
     from ..scoring import result_to_json
     from ..workflow import evaluate_model_dir
+
     status = err_console.status("evaluating") if sys.stderr.isatty() else contextlib.nullcontext()
     with status as st:
-        result = evaluate_model_dir(model, data, schema=schema, n_boot=bootstrap, seed=seed,
-                                    on_step=(lambda msg: st.update(msg)) if st is not None else None)
+        result = evaluate_model_dir(
+            model,
+            data,
+            schema=schema,
+            n_boot=bootstrap,
+            seed=seed,
+            on_step=(lambda msg: st.update(msg)) if st is not None else None,
+        )
     for part in rich_report(result, per_label=per_label):
         console.print(part)
     if json_out is not None:

@@ -7,6 +7,7 @@
 
 Server and token come from ``LABEL_STUDIO_URL`` and ``LABEL_STUDIO_API_KEY``.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,18 +19,31 @@ import typer
 
 from ..errors import RuptureError
 from ..progress import ProgressCallback, emit
-from .app import (Policy, ProgressDisplay, PushOrder, SchemaOption, err_console, expand_inputs, load_schema_option,
-                  ls_app, report_error)
+from .app import (
+    Policy,
+    ProgressDisplay,
+    PushOrder,
+    SchemaOption,
+    err_console,
+    expand_inputs,
+    load_schema_option,
+    ls_app,
+    report_error,
+)
 from .segment import FormatOption, SpeakersOption
 
-server_app = typer.Typer(help="Run a local Label Studio server (the packaged labelstudio.sh; its virtualenv and "
-                         "data in $RUPTURE_LABELSTUDIO_HOME: the checkout's root in a checkout, else "
-                         "~/.local/share/rupture-nlp).", no_args_is_help=True)
+server_app = typer.Typer(
+    help="Run a local Label Studio server (the packaged labelstudio.sh; its virtualenv and "
+    "data in $RUPTURE_LABELSTUDIO_HOME: the checkout's root in a checkout, else "
+    "~/.local/share/rupture-nlp).",
+    no_args_is_help=True,
+)
 ls_app.add_typer(server_app, name="server")
 
 
 def _run_script(command: str) -> None:
     from ..resources import LABELSTUDIO_HOME_ENV, checkout_root, labelstudio_script
+
     env = dict(os.environ)
     root = checkout_root()
     if not env.get(LABELSTUDIO_HOME_ENV) and root is not None:
@@ -46,13 +60,14 @@ SERVER_COMMANDS = {
     "stop": "Stop the server started by 'start' (SIGTERM to its PID).",
     "status": "Say whether the server runs and answers (exit 0) or not (exit 3).",
     "creds": "Make sure the server's password and API token exist (random, in DATA_DIR/credentials.env, "
-             "mode 0600); say where they are, never what they are.",
+    "mode 0600); say where they are, never what they are.",
 }
 
 
 def _server_command(command: str, doc: str):
     def run() -> None:
         _run_script(command)
+
     run.__doc__ = doc
     run.__name__ = f"server_{command}"
     return run
@@ -70,6 +85,7 @@ def config(
     """Print the labelling config (XML) generated from the label schema."""
     from ..atomic import atomic_write_text
     from ..labelstudio.config import label_config
+
     xml = label_config(load_schema_option(schema))
     if out is None:
         typer.echo(xml, nl=False)
@@ -78,10 +94,12 @@ def config(
         err_console.print(f"wrote {out}", markup=False)
 
 
-def _load_inputs(files: list[Path], format: Optional[str], speakers: Optional[str],
-                 progress: ProgressCallback | None = None) -> tuple[list, int]:
+def _load_inputs(
+    files: list[Path], format: Optional[str], speakers: Optional[str], progress: ProgressCallback | None = None
+) -> tuple[list, int]:
     """All sessions of the good files; bad files reported one line each. (sessions, failures)."""
     from ..ingest import load_sessions
+
     sessions, failed = [], 0
     emit(progress, "read", 0, len(files), unit="files")
     for i, f in enumerate(files, 1):
@@ -90,8 +108,14 @@ def _load_inputs(files: list[Path], format: Optional[str], speakers: Optional[st
         except RuptureError as e:
             report_error(e)
             failed += 1
-        emit(progress, "read", i, len(files), unit="files",
-             message=f"{len(sessions):,} sessions" + (f", {failed:,} failed" if failed else ""))
+        emit(
+            progress,
+            "read",
+            i,
+            len(files),
+            unit="files",
+            message=f"{len(sessions):,} sessions" + (f", {failed:,} failed" if failed else ""),
+        )
     return sessions, failed
 
 
@@ -99,10 +123,16 @@ def _load_inputs(files: list[Path], format: Optional[str], speakers: Optional[st
 def push(
     inputs: List[Path] = typer.Argument(..., help="Transcripts or canonical JSONL (files or folders)."),
     project: str = typer.Option(..., "--project", help="Project title (created if missing, else reused)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Model directory: its predictions become the "
-                                         "pre-annotations (default: labels already in the input)."),
-    order: PushOrder = typer.Option(PushOrder.session, "--order", help="'session' (input order) or 'uncertainty' "
-                              "(tasks the model is least sure about first)."),
+    model: Optional[Path] = typer.Option(
+        None,
+        "--model",
+        help="Model directory: its predictions become the pre-annotations (default: labels already in the input).",
+    ),
+    order: PushOrder = typer.Option(
+        PushOrder.session,
+        "--order",
+        help="'session' (input order) or 'uncertainty' (tasks the model is least sure about first).",
+    ),
     chunk: int = typer.Option(60, "--chunk", min=1, help="Utterances coded per task; longer sessions are split."),
     overlap: int = typer.Option(5, "--overlap", min=0, help="Utterances of the part before shown as context."),
     batch_size: int = typer.Option(50, "--batch-size", min=1, help="Tasks per import request."),
@@ -118,6 +148,7 @@ def push(
     """
     from ..labelstudio import connect, push_sessions
     from ..labelstudio.tasks import LABELS_MODEL_VERSION
+
     order = PushOrder(order).value
     files = expand_inputs(inputs)
     if not files:
@@ -129,6 +160,7 @@ def push(
         thresholds = None
         if model is not None:
             from ..model import RuptureClassifier
+
             clf = RuptureClassifier.from_pretrained(model)
             labels = clf.schema
             if schema is not None and load_schema_option(schema).label_ids != labels.label_ids:
@@ -144,18 +176,34 @@ def push(
             has_labels = any(u.labels is not None or u.scores for s in sessions for u in s.utterances)
             version = LABELS_MODEL_VERSION if has_labels else None
         if sessions:
-            rep = push_sessions(client, sessions, project, labels, model_version=version, thresholds=thresholds,
-                                order=order, chunk=chunk, overlap=overlap, batch_size=batch_size, progress=show)
+            rep = push_sessions(
+                client,
+                sessions,
+                project,
+                labels,
+                model_version=version,
+                thresholds=thresholds,
+                order=order,
+                chunk=chunk,
+                overlap=overlap,
+                batch_size=batch_size,
+                progress=show,
+            )
     if rep is not None:
         what = f"pre-annotations '{version}'" if version else "no pre-annotations"
-        typer.echo(f"project '{project}' (id {rep.project_id}{', new' if rep.created_project else ''}): "
-                   f"{rep.sessions} session(s) as {rep.tasks} task(s): {rep.imported} imported, "
-                   f"{rep.existing} already there"
-                   + (f", {rep.predictions_added} given new pre-annotations" if rep.predictions_added else "")
-                   + f"; {what}")
+        typer.echo(
+            f"project '{project}' (id {rep.project_id}{', new' if rep.created_project else ''}): "
+            f"{rep.sessions} session(s) as {rep.tasks} task(s): {rep.imported} imported, "
+            f"{rep.existing} already there"
+            + (f", {rep.predictions_added} given new pre-annotations" if rep.predictions_added else "")
+            + f"; {what}"
+        )
         if rep.empty_sessions:
-            err_console.print(f"{len(rep.empty_sessions)} session(s) without utterances not pushed: "
-                              + ", ".join(rep.empty_sessions[:5]), markup=False)
+            err_console.print(
+                f"{len(rep.empty_sessions)} session(s) without utterances not pushed: "
+                + ", ".join(rep.empty_sessions[:5]),
+                markup=False,
+            )
     if failed:
         err_console.print(f"{failed} file(s) failed", markup=False)
         raise typer.Exit(1)
@@ -165,15 +213,24 @@ def push(
 def pull(
     project: str = typer.Option(..., "--project", help="Title of the project to export."),
     out: Path = typer.Option(..., "--out", "-o", help="Canonical JSONL with gold labels to write (atomically)."),
-    policy: Policy = typer.Option(Policy.latest, "--policy", help="Several annotators on a task: 'latest' annotation, "
-                               "or 'majority' (a label stays when more than half gave it)."),
+    policy: Policy = typer.Option(
+        Policy.latest,
+        "--policy",
+        help="Several annotators on a task: 'latest' annotation, "
+        "or 'majority' (a label stays when more than half gave it).",
+    ),
     annotator: Optional[str] = typer.Option(None, "--annotator", help="Use only this annotator's annotations (email)."),
-    raw: Optional[Path] = typer.Option(None, "--raw", help="Where to save the raw export "
-                                       "(default: OUT with .ls-export.json)."),
-    agreement: Optional[Path] = typer.Option(None, "--agreement", help="Where to write per-label agreement "
-                                             "(default: OUT with .agreement.json; only with several annotators)."),
-    include_partial: bool = typer.Option(False, "--include-partial", help="Also write sessions not fully "
-                                         "annotated (labels null where no one coded)."),
+    raw: Optional[Path] = typer.Option(
+        None, "--raw", help="Where to save the raw export (default: OUT with .ls-export.json)."
+    ),
+    agreement: Optional[Path] = typer.Option(
+        None,
+        "--agreement",
+        help="Where to write per-label agreement (default: OUT with .agreement.json; only with several annotators).",
+    ),
+    include_partial: bool = typer.Option(
+        False, "--include-partial", help="Also write sessions not fully annotated (labels null where no one coded)."
+    ),
     schema: Optional[Path] = SchemaOption,
 ) -> None:
     """Export annotations, save the raw export, write canonical sessions with gold labels.
@@ -183,14 +240,25 @@ def pull(
     """
     from ..labelstudio import connect, pull_project
     from ..labelstudio.pull import summarize
+
     policy = Policy(policy).value
     if annotator is not None and policy != "latest":
         raise RuptureError("give either --annotator or --policy, not both")
     from ..locking import output_lock
+
     labels = load_schema_option(schema)
     with output_lock(out):
         client = connect()
-        rep = pull_project(client, project, out, labels, policy=policy, annotator=annotator, raw_path=raw,
-                           agreement_path=agreement, include_partial=include_partial)
+        rep = pull_project(
+            client,
+            project,
+            out,
+            labels,
+            policy=policy,
+            annotator=annotator,
+            raw_path=raw,
+            agreement_path=agreement,
+            include_partial=include_partial,
+        )
     for line in summarize(rep):
         typer.echo(line)

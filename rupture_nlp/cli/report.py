@@ -1,4 +1,5 @@
 """CLI command: report."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,9 +23,20 @@ def report(
     """Per-session and per-segment 3RS counts, rupture-repair episodes, timelines and an HTML report."""
     from ..locking import output_lock
     from ..report import build_report
+
     labels = load_schema_option(schema)
     with output_lock(out):
-        res = build_report(files, out, schema=labels, segment_minutes=segment_minutes,
-                           segment_utterances=segment_utterances, repair_window=repair_window, html=not no_html)
-    console.print(f"report: {res.n_sessions} session(s), {res.n_episodes} episode(s) -> {out}"
-                  + ("" if no_html else f" (open {out / 'index.html'})"), markup=False)
+        res = build_report(
+            files,
+            out,
+            schema=labels,
+            segment_minutes=segment_minutes,
+            segment_utterances=segment_utterances,
+            repair_window=repair_window,
+            html=not no_html,
+        )
+    console.print(
+        f"report: {res.n_sessions} session(s), {res.n_episodes} episode(s) -> {out}"
+        + ("" if no_html else f" (open {out / 'index.html'})"),
+        markup=False,
+    )

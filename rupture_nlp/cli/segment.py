@@ -8,6 +8,7 @@ options; a command that reads transcripts declares the ones it supports, e.g.
 ``format: Optional[str] = FormatOption``, and turns the two speaker options into the one
 ``speakers`` value of the readers with :func:`speakers_option`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,21 +29,33 @@ def _check_format(value: Optional[str]) -> Optional[str]:
 
 
 FormatOption = typer.Option(
-    None, "--format", "-f", callback=_check_format, metavar="FORMAT",
+    None,
+    "--format",
+    "-f",
+    callback=_check_format,
+    metavar="FORMAT",
     help=f"Input format for every input ({', '.join(format_names())}); default: detected per file from "
-         "content and extension.")
+    "content and extension.",
+)
 SpeakersOption = typer.Option(
-    None, "--speakers", metavar="MAP",
+    None,
+    "--speakers",
+    metavar="MAP",
     help="Roles of speaker names other than T/C/P, Therapist, Client, Patient, Counselor: "
-         "\"DR. LEE=therapist,MARIA=client\" (names match in any case).")
+    '"DR. LEE=therapist,MARIA=client" (names match in any case).',
+)
 SpeakersFromFirstOption = typer.Option(
-    False, "--speakers-from-first",
+    False,
+    "--speakers-from-first",
     help="Unknown speaker names: the first to speak is the therapist, the other the client (batch jobs "
-         "where names differ per file; check the output).")
+    "where names differ per file; check the output).",
+)
 StrictOption = typer.Option(
-    False, "--strict",
+    False,
+    "--strict",
     help="Refuse transcripts with small timestamp glitches or damaged encoding instead of repairing them "
-         "with a warning.")
+    "with a warning.",
+)
 
 
 def speakers_option(speakers: Optional[str], from_first: bool) -> Optional[str]:
@@ -56,8 +69,9 @@ def speakers_option(speakers: Optional[str], from_first: bool) -> Optional[str]:
 
 @app.command()
 def segment(
-    inputs: List[Path] = typer.Argument(..., metavar="INPUT...",
-                                        help=f"Transcript files ({', '.join(format_names())}) or folders."),
+    inputs: List[Path] = typer.Argument(
+        ..., metavar="INPUT...", help=f"Transcript files ({', '.join(format_names())}) or folders."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Canonical session JSONL to write (atomically)."),
     format: Optional[str] = FormatOption,
     speakers: Optional[str] = SpeakersOption,
@@ -73,6 +87,7 @@ def segment(
     from ..ingest import segment_files
     from ..locking import output_lock
     from ..readers.speakers import parse_speakers
+
     speakers = speakers_option(speakers, speakers_from_first)
     parse_speakers(speakers)  # a bad mapping: one error line before any work
     files = expand_inputs(inputs, exclude=run_files(out))
@@ -85,9 +100,11 @@ def segment(
         report_error(err)
     failed = len(rep.failures)
     if rep.files_ok:
-        err_console.print(f"wrote {rep.sessions} session(s), {rep.utterances} utterances from "
-                          f"{rep.files_ok} file(s) to {out}" + (f"; {failed} file(s) failed" if failed else ""),
-                          markup=False)
+        err_console.print(
+            f"wrote {rep.sessions} session(s), {rep.utterances} utterances from "
+            f"{rep.files_ok} file(s) to {out}" + (f"; {failed} file(s) failed" if failed else ""),
+            markup=False,
+        )
     else:
         err_console.print(f"no output written: all {failed} file(s) failed", markup=False)
     if failed:

@@ -5,6 +5,7 @@ utterances -> the units ``rupture tag`` sees, with labels projected by a written
 :mod:`.asr` (labelled sessions as speech recognition + diarization output: segments cut by time,
 SPEAKER_00/01, recognition errors; ``rupture corpus render-asr``).
 """
+
 from __future__ import annotations
 
 from .stats import CorpusStats

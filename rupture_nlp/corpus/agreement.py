@@ -45,6 +45,7 @@ Result (JSON-able; None where a statistic is undefined, e.g. a label nobody used
                  "percent_agreement_labels", "n_defined": {"alpha": int}},
      "labels": {label: {"category", "kappa", "percent_agreement", "positives": {"a", "b"}}}}
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -54,20 +55,32 @@ import numpy as np
 
 from ..decision import coarse_matrix, label_matrix
 from ..errors import RuptureError
-from ..metrics import (DEFAULT_LEVEL, DEFAULT_N_BOOT, DEFAULT_SEED, bootstrap_weights, icc_2_1,
-                       nominal_agreement, session_category_counts)
+from ..metrics import (
+    DEFAULT_LEVEL,
+    DEFAULT_N_BOOT,
+    DEFAULT_SEED,
+    bootstrap_weights,
+    icc_2_1,
+    nominal_agreement,
+    session_category_counts,
+)
 from ..progress import ProgressCallback, emit
 from ..records import Session, read_sessions
 from ..schema import LabelSchema
 
 OVERALL_ALPHA_DEFINITION = (
     "Krippendorff's alpha (nominal) over utterances; the value of an utterance is the set of "
-    "categories it carries (one of 2^k codes, none included): same categories = agreement")
+    "categories it carries (one of 2^k codes, none included): same categories = agreement"
+)
 
 
 # --------------------------------------------------------------------------- input
-def pair_sessions(sessions_a: Sequence[Session], sessions_b: Sequence[Session], schema: LabelSchema,
-                  names: tuple[str, str] = ("A", "B")) -> list[tuple[Session, Session]]:
+def pair_sessions(
+    sessions_a: Sequence[Session],
+    sessions_b: Sequence[Session],
+    schema: LabelSchema,
+    names: tuple[str, str] = ("A", "B"),
+) -> list[tuple[Session, Session]]:
     """The sessions of both coders as pairs, in A's order; RuptureError (naming the file, i.e.
     ``names[i]``, and the session) when the files do not hold the same coded utterances."""
     known = set(schema.label_ids)
@@ -82,29 +95,41 @@ def pair_sessions(sessions_a: Sequence[Session], sessions_b: Sequence[Session], 
             index[s.session_id] = s
             for u in s.utterances:
                 if u.labels is None:
-                    raise RuptureError(f"session '{s.session_id}': utterance '{u.id}' is not coded (no "
-                                       "'labels'); both coders must code every utterance", name)
+                    raise RuptureError(
+                        f"session '{s.session_id}': utterance '{u.id}' is not coded (no "
+                        "'labels'); both coders must code every utterance",
+                        name,
+                    )
                 bad = [l for l in u.labels if l not in known]
                 if bad:
-                    raise RuptureError(f"session '{s.session_id}': label '{bad[0]}' is not in schema "
-                                       f"'{schema.name}' (--schema)", name)
+                    raise RuptureError(
+                        f"session '{s.session_id}': label '{bad[0]}' is not in schema '{schema.name}' (--schema)", name
+                    )
         by.append(index)
     for i in (0, 1):
         missing = [sid for sid in by[i] if sid not in by[1 - i]]
         if missing:
-            raise RuptureError(f"session '{missing[0]}' is missing (it is in {names[i]})"
-                               + (f"; {len(missing) - 1} more session(s) missing" if len(missing) > 1 else ""),
-                               names[1 - i])
+            raise RuptureError(
+                f"session '{missing[0]}' is missing (it is in {names[i]})"
+                + (f"; {len(missing) - 1} more session(s) missing" if len(missing) > 1 else ""),
+                names[1 - i],
+            )
     pairs = []
     for sid, a in by[0].items():
         b = by[1][sid]
         ids_a, ids_b = [u.id for u in a.utterances], [u.id for u in b.utterances]
         if ids_a != ids_b:
             pos = next((k for k, (x, y) in enumerate(zip(ids_a, ids_b)) if x != y), None)
-            why = (f"utterance {pos + 1} is '{ids_b[pos]}' here but '{ids_a[pos]}' in {names[0]}"
-                   if pos is not None else f"{len(ids_b)} utterances here, {len(ids_a)} in {names[0]}")
-            raise RuptureError(f"session '{sid}': utterance ids differ from {names[0]} ({why}); "
-                               "both files must hold the same utterances in the same order", names[1])
+            why = (
+                f"utterance {pos + 1} is '{ids_b[pos]}' here but '{ids_a[pos]}' in {names[0]}"
+                if pos is not None
+                else f"{len(ids_b)} utterances here, {len(ids_a)} in {names[0]}"
+            )
+            raise RuptureError(
+                f"session '{sid}': utterance ids differ from {names[0]} ({why}); "
+                "both files must hold the same utterances in the same order",
+                names[1],
+            )
         pairs.append((a, b))
     return pairs
 
@@ -128,16 +153,21 @@ def _percent(a: np.ndarray, b: np.ndarray) -> float | None:
 
 def _combination(C: np.ndarray) -> np.ndarray:
     """Each utterance's category set as one nominal code (bit j set = category j)."""
-    return (C.astype(np.int64) << np.arange(C.shape[1], dtype=np.int64)).sum(axis=1) if C.size else \
-        np.zeros(len(C), dtype=np.int64)
+    return (
+        (C.astype(np.int64) << np.arange(C.shape[1], dtype=np.int64)).sum(axis=1)
+        if C.size
+        else np.zeros(len(C), dtype=np.int64)
+    )
 
 
 def _utterance_stats(Ca: np.ndarray, Cb: np.ndarray) -> dict[str, Any]:
     """The statistics the bootstrap recomputes: per-category kappa and alpha, overall alpha."""
     k = Ca.shape[1]
-    return {"kappa": [_kappa(Ca[:, j], Cb[:, j]) for j in range(k)],
-            "alpha": [_alpha(Ca[:, j], Cb[:, j]) for j in range(k)],
-            "overall_alpha": _alpha(_combination(Ca), _combination(Cb))}
+    return {
+        "kappa": [_kappa(Ca[:, j], Cb[:, j]) for j in range(k)],
+        "alpha": [_alpha(Ca[:, j], Cb[:, j]) for j in range(k)],
+        "overall_alpha": _alpha(_combination(Ca), _combination(Cb)),
+    }
 
 
 def _interval(samples: Sequence[float | None], level: float) -> list[float] | None:
@@ -150,10 +180,17 @@ def _interval(samples: Sequence[float | None], level: float) -> list[float] | No
     return [float(lo), float(hi)]
 
 
-def coder_agreement(sessions_a: Sequence[Session], sessions_b: Sequence[Session], schema: LabelSchema, *,
-                    names: tuple[str, str] = ("A", "B"), n_boot: int = DEFAULT_N_BOOT,
-                    seed: int = DEFAULT_SEED, level: float = DEFAULT_LEVEL,
-                    progress: ProgressCallback | None = None) -> dict[str, Any]:
+def coder_agreement(
+    sessions_a: Sequence[Session],
+    sessions_b: Sequence[Session],
+    schema: LabelSchema,
+    *,
+    names: tuple[str, str] = ("A", "B"),
+    n_boot: int = DEFAULT_N_BOOT,
+    seed: int = DEFAULT_SEED,
+    level: float = DEFAULT_LEVEL,
+    progress: ProgressCallback | None = None,
+) -> dict[str, Any]:
     """Agreement of coder A (``sessions_a``) and coder B (``sessions_b``); see the module docstring
     for the statistics and the result. ``names`` name the two inputs in errors and in the result;
     ``n_boot=0`` skips the intervals; ``progress`` is called with ``ProgressEvent("bootstrap", done,
@@ -183,8 +220,7 @@ def coder_agreement(sessions_a: Sequence[Session], sessions_b: Sequence[Session]
             st = _utterance_stats(Ca[idx], Cb[idx])
             for key in ("kappa", "alpha", "overall_alpha"):
                 boot[key].append(st[key])
-            boot["icc"].append([icc_2_1(counts_a[drawn, j], counts_b[drawn, j])["icc"]
-                                for j in range(len(cats))])
+            boot["icc"].append([icc_2_1(counts_a[drawn, j], counts_b[drawn, j])["icc"] for j in range(len(cats))])
             emit(progress, "bootstrap", b, n_boot, unit="resamples")
 
     def ci(key: str, j: int | None = None) -> tuple[list[float] | None, int]:
@@ -195,34 +231,53 @@ def coder_agreement(sessions_a: Sequence[Session], sessions_b: Sequence[Session]
     for j, c in enumerate(cats):
         (k_ci, k_n), (a_ci, a_n), (i_ci, i_n) = ci("kappa", j), ci("alpha", j), ci("icc", j)
         categories[c] = {
-            "kappa": point["kappa"][j], "kappa_ci95": k_ci, "alpha": point["alpha"][j], "alpha_ci95": a_ci,
+            "kappa": point["kappa"][j],
+            "kappa_ci95": k_ci,
+            "alpha": point["alpha"][j],
+            "alpha_ci95": a_ci,
             "percent_agreement": _percent(Ca[:, j], Cb[:, j]),
             "positives": {"a": int(Ca[:, j].sum()), "b": int(Cb[:, j].sum())},
-            "icc": icc[j]["icc"], "icc_ci95": i_ci, "icc_ci95_f": icc[j]["ci95"], "icc_reason": icc[j]["reason"],
+            "icc": icc[j]["icc"],
+            "icc_ci95": i_ci,
+            "icc_ci95_f": icc[j]["ci95"],
+            "icc_reason": icc[j]["reason"],
             "mean_count": {"a": icc[j]["gold_mean"], "b": icc[j]["pred_mean"]},
             "n_defined": {"kappa": k_n, "alpha": a_n, "icc": i_n},
         }
     o_ci, o_n = ci("overall_alpha")
-    labels = {l: {"category": schema.category_of(l), "kappa": _kappa(Ya[:, j], Yb[:, j]),
-                  "percent_agreement": _percent(Ya[:, j], Yb[:, j]),
-                  "positives": {"a": int(Ya[:, j].sum()), "b": int(Yb[:, j].sum())}}
-              for j, l in enumerate(schema.label_ids)}
+    labels = {
+        l: {
+            "category": schema.category_of(l),
+            "kappa": _kappa(Ya[:, j], Yb[:, j]),
+            "percent_agreement": _percent(Ya[:, j], Yb[:, j]),
+            "positives": {"a": int(Ya[:, j].sum()), "b": int(Yb[:, j].sum())},
+        }
+        for j, l in enumerate(schema.label_ids)
+    }
     return {
-        "files": {"a": names[0], "b": names[1]}, "schema": schema.name,
-        "n_sessions": n_s, "n_utterances": int(lengths.sum()),
+        "files": {"a": names[0], "b": names[1]},
+        "schema": schema.name,
+        "n_sessions": n_s,
+        "n_utterances": int(lengths.sum()),
         "bootstrap": {"n": int(max(n_boot, 0)), "seed": int(seed), "level": float(level), "unit": "session"},
         "categories": categories,
-        "overall": {"alpha": point["overall_alpha"], "alpha_ci95": o_ci, "alpha_definition": OVERALL_ALPHA_DEFINITION,
-                    "percent_agreement": _percent(Ca, Cb), "percent_agreement_labels": _percent(Ya, Yb),
-                    "n_defined": {"alpha": o_n}},
+        "overall": {
+            "alpha": point["overall_alpha"],
+            "alpha_ci95": o_ci,
+            "alpha_definition": OVERALL_ALPHA_DEFINITION,
+            "percent_agreement": _percent(Ca, Cb),
+            "percent_agreement_labels": _percent(Ya, Yb),
+            "n_defined": {"alpha": o_n},
+        },
         "labels": labels,
     }
 
 
 def agreement_files(path_a: str | Path, path_b: str | Path, schema: LabelSchema, **kwargs: Any) -> dict[str, Any]:
     """:func:`coder_agreement` of two canonical JSONL files (errors name the file)."""
-    return coder_agreement(list(read_sessions(path_a)), list(read_sessions(path_b)), schema,
-                           names=(str(path_a), str(path_b)), **kwargs)
+    return coder_agreement(
+        list(read_sessions(path_a)), list(read_sessions(path_b)), schema, names=(str(path_a), str(path_b)), **kwargs
+    )
 
 
 # --------------------------------------------------------------------------- report
@@ -236,5 +291,4 @@ def fmt(x: float | None, ci: Sequence[float] | None = None, digits: int = 3) -> 
     return s
 
 
-__all__ = ["coder_agreement", "agreement_files", "pair_sessions", "fmt",
-           "OVERALL_ALPHA_DEFINITION"]
+__all__ = ["coder_agreement", "agreement_files", "pair_sessions", "fmt", "OVERALL_ALPHA_DEFINITION"]

@@ -18,6 +18,7 @@ Every aligned unit records the ids of the source utterances it holds words of in
 ``source_ids`` (an extra field of the canonical record); deliberate hard negatives of the
 corpus (``hard_negative``, classes of unlabelled utterances) are projected by the same rule.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,7 +33,8 @@ from ..records import Session, Utterance
 #: Words that carry no content of their own in a unit (fillers and backchannels).
 FILLER_WORDS = frozenset(
     "um uh er erm ah oh mm mmm hmm hm mhm mm-hmm uh-huh yeah yep yes no okay ok right sure so well like "
-    "i see alright".split())
+    "i see alright".split()
+)
 _EVENT = re.compile(r"\[[^\]]*\]|\([^)]*\)")
 _WORD = re.compile(r"[a-z0-9][a-z0-9'-]*")
 
@@ -43,8 +45,9 @@ def has_content(text: str) -> bool:
     return any(w not in FILLER_WORDS for w in words)
 
 
-def project_labels(source_labels: Sequence[Sequence[str]], unit_sources: Sequence[Sequence[int]],
-                   unit_content: Sequence[bool]) -> list[list[str]]:
+def project_labels(
+    source_labels: Sequence[Sequence[str]], unit_sources: Sequence[Sequence[int]], unit_content: Sequence[bool]
+) -> list[list[str]]:
     """Labels of the new units by the rule in the module docstring.
 
     ``source_labels[i]``: labels of source utterance i; ``unit_sources[j]``: indexes of the
@@ -118,6 +121,7 @@ def align_session(session: Session, *, vtt: str | None = None, speakers: str | N
     and ``source_ids``. Raises RuptureError if the segmenter's turns do not match the session's.
     """
     from ..ingest import load_sessions
+
     with tempfile.TemporaryDirectory(prefix="rupture-align-") as tmp:
         path = Path(tmp) / f"{session.session_id}.vtt"
         path.write_text(render_vtt(session) if vtt is None else vtt, encoding="utf-8")
@@ -125,8 +129,9 @@ def align_session(session: Session, *, vtt: str | None = None, speakers: str | N
     spans = _source_spans(session)
     seg_turns = seg.turns()
     if len(seg_turns) != len(spans):
-        raise RuptureError(f"segmentation gave {len(seg_turns)} turns for {len(spans)} authored turns",
-                           session.session_id)
+        raise RuptureError(
+            f"segmentation gave {len(seg_turns)} turns for {len(spans)} authored turns", session.session_id
+        )
     unit_sources: list[list[int]] = []
     for units, src in zip(seg_turns, spans):
         for u in units:
@@ -142,8 +147,21 @@ def align_session(session: Session, *, vtt: str | None = None, speakers: str | N
         extra = {**u.extra, "source_ids": [session.utterances[i].id for i in srcs]}
         if hn:
             extra["hard_negative"] = hn
-        out.append(Utterance(id=u.id, turn=u.turn, speaker=u.speaker, text=u.text, start=u.start, end=u.end,
-                             speaker_name=u.speaker_name, char_start=u.char_start, char_end=u.char_end,
-                             events=u.events, labels=lab, extra=extra))
+        out.append(
+            Utterance(
+                id=u.id,
+                turn=u.turn,
+                speaker=u.speaker,
+                text=u.text,
+                start=u.start,
+                end=u.end,
+                speaker_name=u.speaker_name,
+                char_start=u.char_start,
+                char_end=u.char_end,
+                events=u.events,
+                labels=lab,
+                extra=extra,
+            )
+        )
     meta = {**session.meta, "units": "segmenter"}
     return Session(session_id=session.session_id, utterances=out, meta=meta)

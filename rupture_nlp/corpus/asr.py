@@ -36,6 +36,7 @@ the source's plus ``units: "asr"`` and ``rendering: {kind, seed, config, times}`
 ``"synthetic"`` when the source lacked times and they were made from word counts
 (``words_per_second``) first, else ``"source"``.
 """
+
 from __future__ import annotations
 
 import math
@@ -107,8 +108,10 @@ class AsrConfig:
             elif not f.name.endswith("_rate") and v <= 0:
                 raise RuptureError(f"asr config: {f.name} must be positive, got {v}")
         if self.max_segment_s <= self.min_segment_s:
-            raise RuptureError(f"asr config: max_segment_s ({self.max_segment_s}) must be greater than "
-                               f"min_segment_s ({self.min_segment_s})")
+            raise RuptureError(
+                f"asr config: max_segment_s ({self.max_segment_s}) must be greater than "
+                f"min_segment_s ({self.min_segment_s})"
+            )
 
 
 @lru_cache(maxsize=1)
@@ -161,13 +164,13 @@ def _confuse(toks: list[str], rng: random.Random, rate: float) -> list[str]:
     table, out, i = confusions(), [], 0
     while i < len(toks):
         for n in (3, 2, 1):
-            part = toks[i:i + n]
+            part = toks[i : i + n]
             if len(part) < n or any(t[-1:] in _PUNCT for t in part[:-1]):
                 continue
             key = tuple(_core(t) for t in part)
             if key in table and rng.random() < rate:
                 written = rng.choice(table[key])
-                trail = part[-1][len(part[-1].rstrip(_PUNCT)):]
+                trail = part[-1][len(part[-1].rstrip(_PUNCT)) :]
                 at_start = not out or out[-1][-1:] in _SENTENCE_END
                 out += (_match_case(part[0], written, at_start) + trail).split()
                 i += n
@@ -186,7 +189,7 @@ def _disfluent(toks: list[str], rng: random.Random, cfg: AsrConfig) -> list[str]
     """A false start at the beginning (at ``false_start_rate``) and fillers before words."""
     if toks and rng.random() < cfg.false_start_rate and toks[0].rstrip(_PUNCT).replace("'", "").isalpha():
         n = 2 if len(toks) > 2 and rng.random() < 0.3 and toks[0][-1:] not in _PUNCT else 1
-        toks = [*toks[:n - 1], toks[n - 1].rstrip(_PUNCT) + "-", _lower_first(toks[0]), *toks[1:]]
+        toks = [*toks[: n - 1], toks[n - 1].rstrip(_PUNCT) + "-", _lower_first(toks[0]), *toks[1:]]
     out: list[str] = []
     names, weights = zip(*FILLERS)
     for i, t in enumerate(toks):
@@ -208,7 +211,7 @@ def _drop_punct(words: list[_Word], rng: random.Random, rate: float) -> None:
             w.text, lower_next = _lower_first(w.text), False
         bare = w.text.rstrip(_PUNCT)
         if bare != w.text and bare and rng.random() < rate:
-            lower_next = any(c in _SENTENCE_END for c in w.text[len(bare):])
+            lower_next = any(c in _SENTENCE_END for c in w.text[len(bare) :])
             w.text = bare
 
 
@@ -222,8 +225,7 @@ def _timed(toks: list[str], src: int, start: float, end: float, wps: float) -> l
     word_weight = sum(w for w, e in zip(weights, is_event) if not e)
     if n_events and word_weight:
         word_span = min(span, (len(toks) - n_events) / wps)
-        durs = [(span - word_span) / n_events if e else word_span * w / word_weight
-                for w, e in zip(weights, is_event)]
+        durs = [(span - word_span) / n_events if e else word_span * w / word_weight for w, e in zip(weights, is_event)]
     else:
         durs = [span * w / sum(weights) for w in weights]
     out, t = [], start
@@ -265,7 +267,7 @@ def _cut_by_time(words: list[_Word], rng: random.Random, lo: float, hi: float) -
             else:
                 while j > i and end_all - words[j + 1].start < lo and words[j - 1].end - s >= lo:
                     j -= 1  # cut earlier so that the rest reaches the minimum
-        segs.append(words[i:j + 1])
+        segs.append(words[i : j + 1])
         i = j + 1
     return segs
 
@@ -276,8 +278,17 @@ def _timed_copy(session: Session, wps: float) -> Session:
     t, utts = 0.0, []
     for u in session.utterances:
         dur = max(1, len(u.text.split())) / wps
-        utts.append(Utterance(id=u.id, turn=u.turn, speaker=u.speaker, text=u.text, start=round(t, 3),
-                              end=round(t + dur, 3), labels=u.labels))
+        utts.append(
+            Utterance(
+                id=u.id,
+                turn=u.turn,
+                speaker=u.speaker,
+                text=u.text,
+                start=round(t, 3),
+                end=round(t + dur, 3),
+                labels=u.labels,
+            )
+        )
         t += dur + SYNTHETIC_GAP_S
     return Session(session.session_id, utts, dict(session.meta), dict(session.extra))
 
@@ -323,19 +334,33 @@ def render_session(session: Session, config: AsrConfig = AsrConfig(), seed: int 
         if not lab and rng.random() < config.speaker_error_rate:
             role = "client" if role == "therapist" else "therapist"
         turn_no = out[-1].turn + (out[-1].speaker != role) if out else 0
-        out.append(Utterance(
-            id=f"{session.session_id}-u{n:04d}", turn=turn_no, speaker=role, speaker_name=names[role], text=text,
-            start=round(seg[0].start, 3), end=round(seg[-1].end, 3),
-            labels=lab if labelled else None,
-            extra={"source_ids": [utts[i].id for i in srcs]}))
-    meta = {**session.meta, "units": "asr",
-            "rendering": {"kind": "asr", "seed": seed, "config": asdict(config),
-                          "times": "synthetic" if synthetic else "source"}}
+        out.append(
+            Utterance(
+                id=f"{session.session_id}-u{n:04d}",
+                turn=turn_no,
+                speaker=role,
+                speaker_name=names[role],
+                text=text,
+                start=round(seg[0].start, 3),
+                end=round(seg[-1].end, 3),
+                labels=lab if labelled else None,
+                extra={"source_ids": [utts[i].id for i in srcs]},
+            )
+        )
+    meta = {
+        **session.meta,
+        "units": "asr",
+        "rendering": {
+            "kind": "asr",
+            "seed": seed,
+            "config": asdict(config),
+            "times": "synthetic" if synthetic else "source",
+        },
+    }
     return Session(session.session_id, out, meta, dict(session.extra))
 
 
-def render_sessions(sessions: Iterable[Session], config: AsrConfig = AsrConfig(),
-                    seed: int = 0) -> Iterator[Session]:
+def render_sessions(sessions: Iterable[Session], config: AsrConfig = AsrConfig(), seed: int = 0) -> Iterator[Session]:
     """:func:`render_session` over a stream of sessions, one at a time (bounded memory)."""
     for s in sessions:
         yield render_session(s, config, seed)
@@ -358,8 +383,9 @@ def _clock(t: float, sep: str) -> str:
 def _cues(session: Session) -> Iterator[tuple[int, Utterance]]:
     for n, u in enumerate(session.utterances, 1):
         if u.start is None or u.end is None or not u.speaker_name:
-            raise RuptureError(f"utterance {u.id} has no times or speaker name; subtitles need both",
-                               session.session_id)
+            raise RuptureError(
+                f"utterance {u.id} has no times or speaker name; subtitles need both", session.session_id
+            )
         yield n, u
 
 

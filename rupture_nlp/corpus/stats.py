@@ -5,6 +5,7 @@ counselling...) in one form — ``meta.units`` (``segmenter``: aligned units, ``
 rendering; authored lines when absent) — and, for double-coded files, ``meta.coder``. For every part
 :attr:`CorpusStats.parts` keeps sessions, units, coded source lines (``source_ids``), labelled units
 and session lengths in minutes."""
+
 from __future__ import annotations
 
 import collections
@@ -38,7 +39,7 @@ class CorpusStats:
     label_counts: dict = field(default_factory=lambda: collections.defaultdict(collections.Counter))
     label_speaker: dict = field(default_factory=lambda: collections.defaultdict(collections.Counter))
     sessions_without_rupture: int = 0
-    parts: dict = field(default_factory=dict)   # part name -> PartStats
+    parts: dict = field(default_factory=dict)  # part name -> PartStats
 
     def add_files(self, paths: Iterable[str | Path], schema: LabelSchema) -> None:
         rupture_cats = {c for c in schema.category_ids if c != "repair"}
@@ -65,7 +66,8 @@ class CorpusStats:
         form = s.meta.get("rendering", {}).get("kind") if isinstance(s.meta.get("rendering"), dict) else None
         form = form or s.meta.get("units") or "authored"
         name = f"{s.meta.get('collection', 'sessions')} ({form}" + (
-            f", coder {s.meta['coder']})" if "coder" in s.meta else ")")
+            f", coder {s.meta['coder']})" if "coder" in s.meta else ")"
+        )
         part = self.parts.setdefault(name, PartStats())
         part.sessions += 1
         part.units += len(s.utterances)

@@ -23,6 +23,7 @@ the ray engine runs. Relative paths are resolved on the workers against the driv
 directory when the worker sees it (same machine, shared file system), so messages name the files
 as the user gave them.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -34,17 +35,21 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from ..errors import RuptureError
-from . import failure_line
+from . import failure_line, release_freed_memory
 
 log = logging.getLogger(__name__)
 
 #: bytes of object store for an embedded Ray (the rows are small; results stream to the driver)
-EMBEDDED_OBJECT_STORE = 512 * 1024 ** 2
+EMBEDDED_OBJECT_STORE = 512 * 1024**2
 #: Ray's loggers and the level they are held at (only warnings reach rupture's stderr; the notice
 #: that progress bars are off - rupture draws its own - not even that)
-_QUIET_LOGGERS = {"ray": logging.WARNING, "ray.data": logging.WARNING, "ray.data._internal.progress": logging.ERROR,
-                  # the notice that a new local instance has token authentication (Ray's default)
-                  "ray._private.authentication.authentication_token_setup": logging.ERROR}
+_QUIET_LOGGERS = {
+    "ray": logging.WARNING,
+    "ray.data": logging.WARNING,
+    "ray.data._internal.progress": logging.ERROR,
+    # the notice that a new local instance has token authentication (Ray's default)
+    "ray._private.authentication.authentication_token_setup": logging.ERROR,
+}
 #: Environment Ray reads at start-up, set unless the user set it: no C++ log lines below FATAL
 #: on the driver's stderr (Ray Data's actors always get their arguments through the object
 #: store, which its core worker reports at ERROR level on every run; real failures still
@@ -73,17 +78,10 @@ def _in_dir(cwd: str) -> Iterator[None]:
             os.chdir(here)
 
 
-def _release_freed_memory() -> None:
-    import ctypes
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
 def _model_identity(cwd: str, model_dir: str) -> tuple[str, list[str]] | tuple[None, str]:
     """On a worker: (model_version, label ids) of the model directory, or (None, one-line error)."""
     from ..model import RuptureClassifier
+
     try:
         with _in_dir(cwd):
             m = RuptureClassifier.from_pretrained(model_dir, threads=1)
@@ -92,8 +90,9 @@ def _model_identity(cwd: str, model_dir: str) -> tuple[str, list[str]] | tuple[N
     return m.model_version, list(m.schema.label_ids)
 
 
-def _read_files(batch: Any, *, cwd: str, batch_utterances: int, format: str | None, speakers: Any,
-                strict: bool) -> Iterator[Any]:
+def _read_files(
+    batch: Any, *, cwd: str, batch_utterances: int, format: str | None, speakers: Any, strict: bool
+) -> Iterator[Any]:
     """Ray Data UDF (a task per call): the files of ``batch`` as rows of prediction batches, then
     an ``end`` row each. Never raises for a bad file: its failure goes into the ``end`` row."""
     import pyarrow as pa
@@ -101,9 +100,15 @@ def _read_files(batch: Any, *, cwd: str, batch_utterances: int, format: str | No
 
     def rows(idx: int, name: str, kinds: list[str], data: list[str], seq0: int) -> Any:
         n = len(kinds)
-        return pa.table({"idx": pa.array([idx] * n, pa.int64()), "seq": pa.array(range(seq0, seq0 + n), pa.int64()),
-                         "name": pa.array([name] * n, pa.large_string()), "kind": pa.array(kinds, pa.string()),
-                         "data": pa.array(data, pa.large_string())})
+        return pa.table(
+            {
+                "idx": pa.array([idx] * n, pa.int64()),
+                "seq": pa.array(range(seq0, seq0 + n), pa.int64()),
+                "name": pa.array([name] * n, pa.large_string()),
+                "kind": pa.array(kinds, pa.string()),
+                "data": pa.array(data, pa.large_string()),
+            }
+        )
 
     for job in batch.to_pylist():
         idx, name, skip = job["idx"], job["path"], set(json.loads(job["skip"]))
@@ -135,6 +140,7 @@ class _Predictor:
 
     def __init__(self, cwd: str, model_dir: str, threads: int):
         from ..model import RuptureClassifier
+
         with _in_dir(cwd):
             self.model = RuptureClassifier.from_pretrained(model_dir, threads=threads)
 
@@ -142,6 +148,7 @@ class _Predictor:
         import pyarrow as pa
         from ..decision import apply_predictions
         from ..records import Session
+
         kinds, data = table.column("kind").to_pylist(), table.column("data").to_pylist()
         names = table.column("name").to_pylist()
         for r, kind in enumerate(kinds):
@@ -157,9 +164,10 @@ class _Predictor:
                 continue
             tagged = iter(sessions)
             data[r] = json.dumps([[sid, None if d is None else next(tagged).to_dict()] for sid, d in entries])
-        _release_freed_memory()
-        return table.set_column(table.schema.get_field_index("kind"), "kind", pa.array(kinds, pa.string())) \
-                    .set_column(table.schema.get_field_index("data"), "data", pa.array(data, pa.large_string()))
+        release_freed_memory()
+        return table.set_column(table.schema.get_field_index("kind"), "kind", pa.array(kinds, pa.string())).set_column(
+            table.schema.get_field_index("data"), "data", pa.array(data, pa.large_string())
+        )
 
 
 class Results:
@@ -187,13 +195,15 @@ class Results:
                 got = (row["idx"], row["seq"])
                 if got == key:
                     return row
-                self._buffer[got] = row     # Ray delivered out of order: keep until its turn
+                self._buffer[got] = row  # Ray delivered out of order: keep until its turn
                 self.max_buffered = max(self.max_buffered, len(self._buffer))
         except RuptureError:
             raise
         except Exception as e:  # noqa: BLE001 - a cluster failure: one line, the journal keeps the work
-            raise RuptureError(f"the Ray run failed ({type(e).__name__}); what was tagged is kept in the "
-                               "journal, rerun the same command to resume") from None
+            raise RuptureError(
+                f"the Ray run failed ({type(e).__name__}); what was tagged is kept in the "
+                "journal, rerun the same command to resume"
+            ) from None
         raise RuptureError("the Ray run ended before every file was tagged; rerun the same command to resume")
 
     def of_file(self, i: int) -> Iterator[tuple[str, Any]]:
@@ -228,6 +238,7 @@ def _check_reachable(address: str, seconds: float = 10.0) -> None:
     """A one-line error at once for a cluster address nothing listens on (Ray itself would retry
     for minutes). ``auto`` and addresses without a port are left to Ray."""
     import socket
+
     target = address.removeprefix("ray://")
     host, sep, port = target.rpartition(":")
     if address == "auto" or not sep or not port.isdigit():
@@ -236,9 +247,10 @@ def _check_reachable(address: str, seconds: float = 10.0) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
     except OSError as e:
         reason = e.strerror or type(e).__name__
-        raise RuptureError(f"cannot reach the Ray cluster at {address} ({reason}); is its head running "
-                           "(ray start --head) and is the port its GCS port (or the Ray Client port for ray://)?") \
-            from None
+        raise RuptureError(
+            f"cannot reach the Ray cluster at {address} ({reason}); is its head running "
+            "(ray start --head) and is the port its GCS port (or the Ray Client port for ray://)?"
+        ) from None
 
 
 class RayEngine:
@@ -251,9 +263,19 @@ class RayEngine:
     in this process (a caller's own ``ray.init``), that connection is used and left open.
     """
 
-    def __init__(self, model_dir: str | Path, *, address: str | None = None, workers: int | None = None,
-                 threads: int | None = None, batch_size: int = 1, batch_utterances: int = 512,
-                 format: str | None = None, speakers: Any = None, strict: bool = False):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        address: str | None = None,
+        workers: int | None = None,
+        threads: int | None = None,
+        batch_size: int = 1,
+        batch_utterances: int = 512,
+        format: str | None = None,
+        speakers: Any = None,
+        strict: bool = False,
+    ):
         self.model_dir, self.address, self.workers = str(model_dir), address, workers
         self.threads = int(threads or 1)
         self.batch_size, self.batch_utterances = int(batch_size), int(batch_utterances)
@@ -277,8 +299,9 @@ class RayEngine:
             try:
                 if self.address is None:
                     cpus = (self.workers or max(1, (os.cpu_count() or 1) // self.threads)) * self.threads
-                    ray.init(num_cpus=cpus, object_store_memory=EMBEDDED_OBJECT_STORE, include_dashboard=False,
-                             **common)
+                    ray.init(
+                        num_cpus=cpus, object_store_memory=EMBEDDED_OBJECT_STORE, include_dashboard=False, **common
+                    )
                 else:
                     _check_reachable(self.address)
                     ray.init(address=self.address, **common)
@@ -289,9 +312,8 @@ class RayEngine:
                 ray.shutdown()
                 self._owned = False
                 where = "start Ray on this machine" if self.address is None else f"connect to Ray at {self.address}"
-                raise RuptureError(f"could not {where} ({type(e).__name__}: {str(e).splitlines()[0][:200]})") \
-                    from None
-            except BaseException:    # Ctrl-C while Ray starts: stop what started
+                raise RuptureError(f"could not {where} ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+            except BaseException:  # Ctrl-C while Ray starts: stop what started
                 self.__exit__()
                 raise
         try:
@@ -301,7 +323,7 @@ class RayEngine:
         except BaseException:
             self.__exit__()
             raise
-        _quiet()    # ray.init configures its loggers again
+        _quiet()  # ray.init configures its loggers again
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -309,6 +331,7 @@ class RayEngine:
             self._results.close()
         if self._owned:
             import ray
+
             ray.shutdown()
             self._owned = False
 
@@ -316,6 +339,7 @@ class RayEngine:
     def model_identity(self) -> tuple[str, list[str]]:
         """(model_version, label ids), from the model directory as a worker sees it."""
         import ray
+
         task = ray.remote(num_cpus=0, max_calls=1)(_model_identity)
         version, labels = ray.get(task.remote(self.cwd, self.model_dir))
         if version is None:
@@ -327,7 +351,8 @@ class RayEngine:
         the journal holds) of the files to tag, in input order."""
         import ray
         import ray.data
-        _quiet()    # importing ray.data configures its loggers again
+
+        _quiet()  # importing ray.data configures its loggers again
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True
         ctx.enable_progress_bars = False
@@ -335,14 +360,22 @@ class RayEngine:
         ctx.verbose_stats_logs = False
         items = [{"idx": i, "path": p, "skip": json.dumps(skip)} for i, p, skip in jobs]
         ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 2000)))
-        ds = ds.map_batches(_read_files, batch_size=1, batch_format="pyarrow", num_cpus=0,
-                            compute=ray.data.TaskPoolStrategy(size=max(1, min(len(items), 2 * self.workers))),
-                            fn_kwargs={"cwd": self.cwd, "batch_utterances": self.batch_utterances,
-                                       **self.read_options})
-        return ds.map_batches(_Predictor, batch_size=self.batch_size, batch_format="pyarrow",
-                              compute=ray.data.ActorPoolStrategy(size=self.workers), num_cpus=self.threads,
-                              fn_constructor_kwargs={"cwd": self.cwd, "model_dir": self.model_dir,
-                                                     "threads": self.threads})
+        ds = ds.map_batches(
+            _read_files,
+            batch_size=1,
+            batch_format="pyarrow",
+            num_cpus=0,
+            compute=ray.data.TaskPoolStrategy(size=max(1, min(len(items), 2 * self.workers))),
+            fn_kwargs={"cwd": self.cwd, "batch_utterances": self.batch_utterances, **self.read_options},
+        )
+        return ds.map_batches(
+            _Predictor,
+            batch_size=self.batch_size,
+            batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=self.workers),
+            num_cpus=self.threads,
+            fn_constructor_kwargs={"cwd": self.cwd, "model_dir": self.model_dir, "threads": self.threads},
+        )
 
     def results(self, jobs: Sequence[tuple[int, str, list[str]]]) -> Results:
         """The streamed results of ``jobs`` (see :meth:`dataset`); nothing runs until they are read."""
@@ -350,6 +383,8 @@ class RayEngine:
             self._results = Results(lambda: iter(()), [])
             return self._results
         ds = self.dataset(jobs)
-        self._results = Results(lambda: ds.iter_batches(batch_size=None, batch_format="pyarrow",
-                                                        prefetch_batches=1), [i for i, _, _ in jobs])
+        self._results = Results(
+            lambda: ds.iter_batches(batch_size=None, batch_format="pyarrow", prefetch_batches=1),
+            [i for i, _, _ in jobs],
+        )
         return self._results

@@ -6,6 +6,7 @@ The server runs apart (``scripts/labelstudio.sh`` or ``rupture ls server ...``);
 talks to it only through ``label-studio-sdk`` with ``LABEL_STUDIO_URL`` and
 ``LABEL_STUDIO_API_KEY`` from the environment.
 """
+
 from __future__ import annotations
 
 from .client import LSClient, Settings, connect
@@ -14,6 +15,19 @@ from .pull import POLICIES, PullReport, pull_project
 from .push import PushReport, push_sessions
 from .tasks import session_tasks, sessions_to_tasks, split_parts, task_key
 
-__all__ = ["LSClient", "Settings", "connect", "label_config", "assign_hotkeys", "push_sessions", "PushReport",
-           "pull_project", "PullReport", "POLICIES", "session_tasks", "sessions_to_tasks", "split_parts",
-           "task_key"]
+__all__ = [
+    "LSClient",
+    "Settings",
+    "connect",
+    "label_config",
+    "assign_hotkeys",
+    "push_sessions",
+    "PushReport",
+    "pull_project",
+    "PullReport",
+    "POLICIES",
+    "session_tasks",
+    "sessions_to_tasks",
+    "split_parts",
+    "task_key",
+]

@@ -4,6 +4,7 @@ The statistics themselves are :func:`rupture_nlp.metrics.nominal_agreement`, the
 implementation shared with ``rupture corpus agreement``; this module only lays the pulled
 annotations out as a coder x utterance matrix per label.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -39,6 +40,10 @@ def agreement(multi: list[list[Annotation]], schema: LabelSchema) -> dict[str, A
         positives = int(np.nansum(M))
         value = nominal_agreement(M, metric)
         per_label[lid] = {"value": None if value is None else round(value, 4), "positive_codes": positives}
-    return {"metric": metric, "annotators": annotators, "tasks": len(multi), "utterances": len(units),
-            "labels": per_label}
-
+    return {
+        "metric": metric,
+        "annotators": annotators,
+        "tasks": len(multi),
+        "utterances": len(units),
+        "labels": per_label,
+    }

@@ -9,6 +9,7 @@ Every SDK call goes through :meth:`LSClient.call`: calls that could not connect 
 retry cannot duplicate anything), and every failure becomes one :class:`RuptureError` that says
 what to do: server down, wrong URL, wrong token, missing project, refused request.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,14 +54,17 @@ class Settings:
             raise RuptureError(f"{URL_ENV} must be an http(s) URL such as {DEFAULT_URL}, not '{url}'")
         key = api_key if api_key is not None else os.environ.get(KEY_ENV)
         if not key or not key.strip():
-            raise RuptureError(f"{KEY_ENV} is not set: export the API token of your Label Studio user "
-                               "(Account & Settings > Legacy Token; for the local dev server started by "
-                               "scripts/labelstudio.sh it is LABEL_STUDIO_USER_TOKEN)")
+            raise RuptureError(
+                f"{KEY_ENV} is not set: export the API token of your Label Studio user "
+                "(Account & Settings > Legacy Token; for the local dev server started by "
+                "scripts/labelstudio.sh it is LABEL_STUDIO_USER_TOKEN)"
+            )
         return cls(url=url, api_key=key.strip(), **kw)
 
 
 def _api_error_type() -> type[Exception]:
     from label_studio_sdk.core.api_error import ApiError
+
     return ApiError
 
 
@@ -91,8 +95,9 @@ class LSClient:
         self.url = self.settings.url
         # max_retries=0: the SDK would retry on its own (also after a dropped connection, when a
         # POST may have gone through); retrying is decided here, in :meth:`call`, instead.
-        self.sdk = LabelStudio(base_url=self.url, api_key=self.settings.api_key, timeout=self.settings.timeout,
-                               max_retries=0)
+        self.sdk = LabelStudio(
+            base_url=self.url, api_key=self.settings.api_key, timeout=self.settings.timeout, max_retries=0
+        )
         self._checked = False
 
     def __repr__(self) -> str:
@@ -110,52 +115,67 @@ class LSClient:
     def _call(self, action: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         ApiError = _api_error_type()
         try:
-            for attempt in Retrying(retry=retry_if_exception_type(_NOT_SENT),
-                                    stop=stop_after_attempt(max(1, self.settings.retries)),
-                                    wait=wait_exponential(multiplier=0.5, max=4), reraise=True):
+            for attempt in Retrying(
+                retry=retry_if_exception_type(_NOT_SENT),
+                stop=stop_after_attempt(max(1, self.settings.retries)),
+                wait=wait_exponential(multiplier=0.5, max=4),
+                reraise=True,
+            ):
                 with attempt:
                     return fn(*args, **kwargs)
         except _NOT_SENT as e:
-            raise RuptureError(f"cannot reach Label Studio at {self.url} ({_reason(e)}) while {action}; "
-                               "is the server running? (rupture ls server start)") from None
+            raise RuptureError(
+                f"cannot reach Label Studio at {self.url} ({_reason(e)}) while {action}; "
+                "is the server running? (rupture ls server start)"
+            ) from None
         except httpx.TimeoutException:
-            raise RuptureError(f"Label Studio at {self.url} did not answer within {self.settings.timeout:g} s "
-                               f"while {action}") from None
+            raise RuptureError(
+                f"Label Studio at {self.url} did not answer within {self.settings.timeout:g} s while {action}"
+            ) from None
         except (httpx.UnsupportedProtocol, httpx.InvalidURL):
             raise RuptureError(f"{URL_ENV}={self.url} is not a URL Label Studio can be reached at") from None
         except httpx.TransportError as e:
-            raise RuptureError(f"the connection to Label Studio at {self.url} broke while {action} "
-                               f"({type(e).__name__}); re-run: push and pull are safe to repeat") from None
+            raise RuptureError(
+                f"the connection to Label Studio at {self.url} broke while {action} "
+                f"({type(e).__name__}); re-run: push and pull are safe to repeat"
+            ) from None
         except ApiError as e:
             raise self._api_error(action, e) from None
         except (json.JSONDecodeError, ValueError) as e:
             # The SDK could not parse a 2xx answer: not a Label Studio API behind this URL.
-            raise RuptureError(f"{self.url} gave an answer that is not Label Studio's API while {action} "
-                               f"({type(e).__name__}); check {URL_ENV}") from None
+            raise RuptureError(
+                f"{self.url} gave an answer that is not Label Studio's API while {action} "
+                f"({type(e).__name__}); check {URL_ENV}"
+            ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _api_error(self, action: str, e: Any) -> RuptureError:
         code = getattr(e, "status_code", None)
         body = getattr(e, "body", None)
         if code == 401:
-            return RuptureError(f"Label Studio at {self.url} rejected the API key (HTTP 401) while {action}: "
-                                f"set {KEY_ENV} to a valid token (Account & Settings > Legacy Token; legacy "
-                                "tokens must be enabled on the server)")
+            return RuptureError(
+                f"Label Studio at {self.url} rejected the API key (HTTP 401) while {action}: "
+                f"set {KEY_ENV} to a valid token (Account & Settings > Legacy Token; legacy "
+                "tokens must be enabled on the server)"
+            )
         if code == 403:
             return RuptureError(f"the Label Studio user of {KEY_ENV} may not do this (HTTP 403) while {action}")
         if code == 404:
             if not isinstance(body, dict):  # an HTML page: the URL is not Label Studio's API root
-                return RuptureError(f"{self.url} does not look like a Label Studio server (HTTP 404 while "
-                                    f"{action}); check {URL_ENV}")
+                return RuptureError(
+                    f"{self.url} does not look like a Label Studio server (HTTP 404 while {action}); check {URL_ENV}"
+                )
             return RuptureError(f"not found on Label Studio at {self.url} (HTTP 404) while {action}")
         if isinstance(code, int) and code >= 500:
             return RuptureError(f"Label Studio at {self.url} failed (HTTP {code}) while {action}; see its log")
         detail = _short_detail(body)
         if isinstance(code, int) and 200 <= code < 300:
-            return RuptureError(f"{self.url} gave an answer that is not Label Studio's API while {action}; "
-                                f"check {URL_ENV}")
-        return RuptureError(f"Label Studio at {self.url} refused {action} (HTTP {code})"
-                            + (f": {detail}" if detail else ""))
+            return RuptureError(
+                f"{self.url} gave an answer that is not Label Studio's API while {action}; check {URL_ENV}"
+            )
+        return RuptureError(
+            f"Label Studio at {self.url} refused {action} (HTTP {code})" + (f": {detail}" if detail else "")
+        )
 
     def check(self) -> dict[str, Any]:
         """Check URL and token with one cheap request (who am I); returns the user as a dict.
@@ -200,8 +220,9 @@ def _reason(e: BaseException) -> str:
     return text[:80]
 
 
-def connect(url: str | None = None, api_key: str | None = None, *, retries: int | None = None,
-            timeout: float | None = None) -> LSClient:
+def connect(
+    url: str | None = None, api_key: str | None = None, *, retries: int | None = None, timeout: float | None = None
+) -> LSClient:
     """An :class:`LSClient` from arguments or the environment; checks URL and token right away."""
     kw: dict[str, Any] = {}
     if retries is not None:

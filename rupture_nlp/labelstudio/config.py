@@ -10,6 +10,7 @@ free-text box takes a comment on the session.
 Names shared with :mod:`.tasks` and :mod:`.parse`: the dialogue object is ``dialogue``, the
 comment box ``comment``, the label control of a category ``labels_<category>``.
 """
+
 from __future__ import annotations
 
 import re
@@ -54,8 +55,10 @@ def assign_hotkeys(schema: LabelSchema) -> dict[str, str | None]:
     for l in schema.labels:
         if l.hotkey:
             if l.hotkey in used:
-                raise RuptureError(f"invalid label schema: hotkey '{l.hotkey}' is given to both "
-                                   f"'{used[l.hotkey]}' and '{l.id}'", schema.source)
+                raise RuptureError(
+                    f"invalid label schema: hotkey '{l.hotkey}' is given to both '{used[l.hotkey]}' and '{l.id}'",
+                    schema.source,
+                )
             used[l.hotkey] = l.id
             out[l.id] = l.hotkey
     for ci, cat in enumerate(schema.category_ids):
@@ -76,8 +79,9 @@ def label_config(schema: LabelSchema) -> str:
     hotkeys = assign_hotkeys(schema)
     view = ET.Element("View")
     ET.SubElement(view, "Header", value=f"${TITLE_KEY}", size="4")
-    panel = ET.SubElement(view, "View", style="position: sticky; top: 0; z-index: 10; "
-                                              "background: white; padding-bottom: 4px")
+    panel = ET.SubElement(
+        view, "View", style="position: sticky; top: 0; z-index: 10; background: white; padding-bottom: 4px"
+    )
     for ci, cat in enumerate(schema.categories):
         labels = [schema.label(lid) for lid in schema.labels_in(cat.id)]
         if not labels:
@@ -86,19 +90,41 @@ def label_config(schema: LabelSchema) -> str:
         who = f" ({speakers[0]})" if len(speakers) == 1 and speakers[0] != "any" else ""
         header = cat.id.replace("_", " ").capitalize() + who
         ET.SubElement(panel, "Header", value=header, size="6")
-        ctrl = ET.SubElement(panel, "ParagraphLabels", name=control_name(cat.id), toName=OBJECT_NAME,
-                             choice="single" if cat.exclusive else "multiple", showInline="true")
+        ctrl = ET.SubElement(
+            panel,
+            "ParagraphLabels",
+            name=control_name(cat.id),
+            toName=OBJECT_NAME,
+            choice="single" if cat.exclusive else "multiple",
+            showInline="true",
+        )
         colour = _PALETTE[ci % len(_PALETTE)]
         for l in labels:
             attrs = {"value": l.id, "hint": l.description, "background": colour}
             if hotkeys.get(l.id):
                 attrs["hotkey"] = hotkeys[l.id]
             ET.SubElement(ctrl, "Label", attrs)
-    ET.SubElement(view, "Paragraphs", name=OBJECT_NAME, value=f"${UTTERANCES_KEY}", layout="dialogue",
-                  nameKey=DISPLAY_NAME_KEY, textKey="text", granularity="paragraph")
+    ET.SubElement(
+        view,
+        "Paragraphs",
+        name=OBJECT_NAME,
+        value=f"${UTTERANCES_KEY}",
+        layout="dialogue",
+        nameKey=DISPLAY_NAME_KEY,
+        textKey="text",
+        granularity="paragraph",
+    )
     ET.SubElement(view, "Header", value="Comment on this session (optional)", size="6")
-    ET.SubElement(view, "TextArea", name=COMMENT_NAME, toName=OBJECT_NAME, editable="true",
-                  maxSubmissions="1", rows="3", placeholder="Anything the next coder or trainer should know")
+    ET.SubElement(
+        view,
+        "TextArea",
+        name=COMMENT_NAME,
+        toName=OBJECT_NAME,
+        editable="true",
+        maxSubmissions="1",
+        rows="3",
+        placeholder="Anything the next coder or trainer should know",
+    )
     ET.indent(view, space="  ")
     return ET.tostring(view, encoding="unicode") + "\n"
 
@@ -127,4 +153,5 @@ def check_project_config(config_xml: str, schema: LabelSchema, project_title: st
         raise RuptureError(
             f"project '{project_title}' has a labelling config without {len(missing)} label(s) of schema "
             f"'{schema.name}' (e.g. '{missing[0]}'); it was made for another schema — use another "
-            "--project title or the matching --schema")
+            "--project title or the matching --schema"
+        )

@@ -4,6 +4,7 @@ The export holds every task (also those without annotations yet). Its tasks, sub
 annotations and skips must match what the server counts for the project; an export that misses
 something the server holds (annotators still at work) is fetched once more, then refused.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,12 @@ def export_project(client: LSClient, project_id: int, title: str) -> tuple[bytes
     """The project's full JSON export (raw bytes and parsed), checked against its counters."""
     sdk = client.sdk
     for attempt in (1, 2):
-        raw = client.call(f"exporting project '{title}'", lambda: b"".join(
-            sdk.projects.exports.download_sync(project_id, export_type="JSON", download_all_tasks=True)))
+        raw = client.call(
+            f"exporting project '{title}'",
+            lambda: b"".join(
+                sdk.projects.exports.download_sync(project_id, export_type="JSON", download_all_tasks=True)
+            ),
+        )
         try:
             export = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -41,6 +46,6 @@ def export_project(client: LSClient, project_id: int, title: str) -> tuple[bytes
             raise RuptureError(
                 f"the export of project '{title}' holds {got[0]} tasks / {got[1]} annotations / {got[2]} skips "
                 f"but the server counts {want[0]} / {want[1]} / {want[2]} (annotators still at work?); "
-                "nothing written — pull again")
+                "nothing written — pull again"
+            )
     raise AssertionError("unreachable")  # pragma: no cover
-

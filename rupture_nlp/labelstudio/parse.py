@@ -6,6 +6,7 @@ span gets the region's labels. The first ``context_before`` utterances of a task
 owned by the part before: labels on them are counted, not used. The comment box (``textarea``
 named ``comment``) gives the annotation's comment.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,8 +37,9 @@ def _int(v: Any) -> int | None:
         return None
 
 
-def read_annotation(task: dict[str, Any], ann: dict[str, Any], schema: LabelSchema,
-                    emails: dict[int, str]) -> Annotation:
+def read_annotation(
+    task: dict[str, Any], ann: dict[str, Any], schema: LabelSchema, emails: dict[int, str]
+) -> Annotation:
     """The labels an annotation gives to the utterances its task owns.
 
     Regions may span several paragraphs (``start``..``end``): every utterance in the span gets
@@ -62,15 +64,19 @@ def read_annotation(task: dict[str, Any], ann: dict[str, Any], schema: LabelSche
         names = value.get("paragraphlabels") or value.get("labels") or []
         bad = [n for n in names if n not in known]
         if bad:
-            raise RuptureError(f"task {task['id']} (annotation {ann['id']}): label '{bad[0]}' is not in schema "
-                               f"'{schema.name}'; pull with the schema the project was made with (--schema)")
+            raise RuptureError(
+                f"task {task['id']} (annotation {ann['id']}): label '{bad[0]}' is not in schema "
+                f"'{schema.name}'; pull with the schema the project was made with (--schema)"
+            )
         start, end = _int(value.get("start")), _int(value.get("end"))
         if start is None:
             raise RuptureError(f"task {task['id']} (annotation {ann['id']}): a region has no paragraph index")
         end = start if end is None else end
         if not (0 <= start <= end < len(utts)):
-            raise RuptureError(f"task {task['id']} (annotation {ann['id']}): region paragraphs {start}-{end} "
-                               f"are outside the task's {len(utts)} utterances")
+            raise RuptureError(
+                f"task {task['id']} (annotation {ann['id']}): region paragraphs {start}-{end} "
+                f"are outside the task's {len(utts)} utterances"
+            )
         for i in range(start, end + 1):
             if i < ctx:
                 context_labels += len(names)
@@ -80,7 +86,12 @@ def read_annotation(task: dict[str, Any], ann: dict[str, Any], schema: LabelSche
     if isinstance(who, dict):
         who = who.get("email") or who.get("id")
     annotator = emails.get(_int(who), str(who)) if _int(who) is not None else str(who)
-    return Annotation(id=int(ann["id"]), task_id=int(task["id"]), annotator=annotator,
-                      updated_at=str(ann.get("updated_at") or ann.get("created_at") or ""),
-                      labels=labels, comment=comment, context_labels=context_labels)
-
+    return Annotation(
+        id=int(ann["id"]),
+        task_id=int(task["id"]),
+        annotator=annotator,
+        updated_at=str(ann.get("updated_at") or ann.get("created_at") or ""),
+        labels=labels,
+        comment=comment,
+        context_labels=context_labels,
+    )

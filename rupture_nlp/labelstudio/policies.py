@@ -4,6 +4,7 @@
 ``majority``: a label stays on an utterance when more than half of the annotations gave it.
 (Keeping one annotator's annotations only is a filter applied before, in :mod:`.pull`.)
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -46,4 +47,3 @@ def resolve(annotations: list[Annotation], policy: str) -> dict[str, set[str]]:
         return out
     check_policy(policy)
     raise AssertionError("unreachable")  # pragma: no cover
-

@@ -19,6 +19,7 @@ Steps, in this order (each step's module in brackets):
 Tasks without annotations, skipped tasks, labels on context utterances and sessions left
 out are all counted in the :class:`~.report.PullReport`, never dropped silently.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,9 +51,18 @@ def default_agreement_path(out: str | Path) -> Path:
     return out.with_name(out.name.removesuffix(".jsonl") + ".agreement.json")
 
 
-def pull_project(client: LSClient, project_title: str, out: str | Path, schema: LabelSchema, *,
-                 policy: str = "latest", annotator: str | None = None, raw_path: str | Path | None = None,
-                 agreement_path: str | Path | None = None, include_partial: bool = False) -> PullReport:
+def pull_project(
+    client: LSClient,
+    project_title: str,
+    out: str | Path,
+    schema: LabelSchema,
+    *,
+    policy: str = "latest",
+    annotator: str | None = None,
+    raw_path: str | Path | None = None,
+    agreement_path: str | Path | None = None,
+    include_partial: bool = False,
+) -> PullReport:
     """Export, save raw, convert and write; see the module docstring. Returns a :class:`PullReport`.
 
     Nothing is written when the server cannot be reached, the project is missing or the export
@@ -68,9 +78,15 @@ def pull_project(client: LSClient, project_title: str, out: str | Path, schema: 
     raw, export = export_project(client, project.id, project_title)
     atomic_write_bytes(raw_path, raw)
 
-    report = PullReport(project_id=project.id, project_title=project_title, raw_path=str(raw_path),
-                        out_path=str(out), policy="annotator" if annotator else policy, annotator=annotator,
-                        partial_included=include_partial)
+    report = PullReport(
+        project_id=project.id,
+        project_title=project_title,
+        raw_path=str(raw_path),
+        out_path=str(out),
+        policy="annotator" if annotator else policy,
+        annotator=annotator,
+        partial_included=include_partial,
+    )
     by_session: dict[str, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     anns_by_task: dict[int, list[Annotation]] = {}
     for task in export:
@@ -122,13 +138,20 @@ def pull_project(client: LSClient, project_title: str, out: str | Path, schema: 
             if not include_partial:
                 continue
         s = session_from_parts(chosen, resolved, schema)
-        comments = [{"part": int(t["data"]["part"]), "annotator": a.annotator, "text": a.comment}
-                    for t in chosen for a in group_anns[int(t["id"])] if a.comment]
-        s.meta["labelstudio"] = {"project": project_title, "project_id": project.id,
-                                 "tasks": [int(t["id"]) for t in chosen], "policy": report.policy,
-                                 "annotators": sorted({a.annotator for t in chosen
-                                                       for a in group_anns[int(t["id"])]}),
-                                 **({"comments": comments} if comments else {})}
+        comments = [
+            {"part": int(t["data"]["part"]), "annotator": a.annotator, "text": a.comment}
+            for t in chosen
+            for a in group_anns[int(t["id"])]
+            if a.comment
+        ]
+        s.meta["labelstudio"] = {
+            "project": project_title,
+            "project_id": project.id,
+            "tasks": [int(t["id"]) for t in chosen],
+            "policy": report.policy,
+            "annotators": sorted({a.annotator for t in chosen for a in group_anns[int(t["id"])]}),
+            **({"comments": comments} if comments else {}),
+        }
         sessions.append(s)
 
     report.multi_annotated_tasks = len(multi)
@@ -146,5 +169,16 @@ def pull_project(client: LSClient, project_title: str, out: str | Path, schema: 
 
 
 # Names importable from here as before the split (``rupture ls pull`` imports POLICIES and summarize).
-__all__ = ["pull_project", "PullReport", "export_project", "read_annotation", "resolve", "agreement",
-           "summarize", "POLICIES", "default_raw_path", "default_agreement_path", "Annotation"]
+__all__ = [
+    "pull_project",
+    "PullReport",
+    "export_project",
+    "read_annotation",
+    "resolve",
+    "agreement",
+    "summarize",
+    "POLICIES",
+    "default_raw_path",
+    "default_agreement_path",
+    "Annotation",
+]

@@ -26,6 +26,7 @@ writes it — the UI does not draw regions whose indexes are numbers), with the 
 probability as region ``score``;
 the prediction's ``score`` is the task's confidence (1 - uncertainty).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -70,8 +71,10 @@ def split_parts(n: int, chunk: int = DEFAULT_CHUNK, overlap: int = DEFAULT_OVERL
         del bounds[-2]  # join a short tail to the part before it
     if n == 0:
         bounds = [0, 0]
-    return [Part(index=i, context_start=max(0, s - overlap) if i else 0, start=s, end=e)
-            for i, (s, e) in enumerate(zip(bounds[:-1], bounds[1:]))]
+    return [
+        Part(index=i, context_start=max(0, s - overlap) if i else 0, start=s, end=e)
+        for i, (s, e) in enumerate(zip(bounds[:-1], bounds[1:]))
+    ]
 
 
 def _clock(t: float | None) -> str:
@@ -129,10 +132,18 @@ def _regions(utts: Sequence[Utterance], offset: int, schema: LabelSchema, part: 
                 continue
             region: dict[str, Any] = {
                 "id": f"u{local}-{schema.label_ids.index(lid)}",
-                "from_name": ctrl[lid], "to_name": OBJECT_NAME, "type": "paragraphlabels",
+                "from_name": ctrl[lid],
+                "to_name": OBJECT_NAME,
+                "type": "paragraphlabels",
                 # paragraph indexes as strings: the labelling UI draws no region for numbers
-                "value": {"start": str(local), "end": str(local), "startOffset": 0, "endOffset": len(u.text),
-                          "text": u.text, "paragraphlabels": [lid]},
+                "value": {
+                    "start": str(local),
+                    "end": str(local),
+                    "startOffset": 0,
+                    "endOffset": len(u.text),
+                    "text": u.text,
+                    "paragraphlabels": [lid],
+                },
             }
             if u.scores and lid in u.scores:
                 region["score"] = round(float(u.scores[lid]), 4)
@@ -140,9 +151,15 @@ def _regions(utts: Sequence[Utterance], offset: int, schema: LabelSchema, part: 
     return out
 
 
-def session_tasks(session: Session, schema: LabelSchema, *, chunk: int = DEFAULT_CHUNK,
-                  overlap: int = DEFAULT_OVERLAP, model_version: str | None = LABELS_MODEL_VERSION,
-                  thresholds: dict[str, float] | None = None) -> list[dict[str, Any]]:
+def session_tasks(
+    session: Session,
+    schema: LabelSchema,
+    *,
+    chunk: int = DEFAULT_CHUNK,
+    overlap: int = DEFAULT_OVERLAP,
+    model_version: str | None = LABELS_MODEL_VERSION,
+    thresholds: dict[str, float] | None = None,
+) -> list[dict[str, Any]]:
     """The tasks of one session, each ``{"data": ..., "predictions": [...]}`` ready for import.
 
     The utterances' ``labels`` (gold, or set by a model) become the pre-annotation and their
@@ -157,23 +174,26 @@ def session_tasks(session: Session, schema: LabelSchema, *, chunk: int = DEFAULT
     th = thresholds or {}
     tasks = []
     for part in parts:
-        shown = utts[part.context_start:part.end]
-        unc = [utterance_uncertainty(u.scores, th) for u in utts[part.start:part.end]]
+        shown = utts[part.context_start : part.end]
+        unc = [utterance_uncertainty(u.scores, th) for u in utts[part.start : part.end]]
         known = [x for x in unc if x is not None]
         uncertainty = float(np.mean(known)) if known else None
         title = f"Session {session.session_id}"
         if len(parts) > 1:
-            title += (f" · part {part.index + 1} of {len(parts)} · utterances {part.start + 1}–{part.end}"
-                      f" of {len(utts)}")
+            title += f" · part {part.index + 1} of {len(parts)} · utterances {part.start + 1}–{part.end} of {len(utts)}"
             if part.start > part.context_start:
                 title += f" (the first {part.start - part.context_start} are context, coded in part {part.index})"
         data: dict[str, Any] = {
             TASK_KEY: task_key(session.session_id, part.index),
-            "session_id": session.session_id, "part": part.index, "n_parts": len(parts),
-            "chunk": chunk, "overlap": overlap, "first_index": part.context_start,
-            "context_before": part.start - part.context_start, "n_utterances": len(utts),
-            UTTERANCES_KEY: [_utterance_data(u, i < part.start)
-                             for i, u in enumerate(shown, start=part.context_start)],
+            "session_id": session.session_id,
+            "part": part.index,
+            "n_parts": len(parts),
+            "chunk": chunk,
+            "overlap": overlap,
+            "first_index": part.context_start,
+            "context_before": part.start - part.context_start,
+            "n_utterances": len(utts),
+            UTTERANCES_KEY: [_utterance_data(u, i < part.start) for i, u in enumerate(shown, start=part.context_start)],
             "session": {"meta": session.meta, "extra": session.extra},
             TITLE_KEY: title,
         }
@@ -181,8 +201,10 @@ def session_tasks(session: Session, schema: LabelSchema, *, chunk: int = DEFAULT
             data["uncertainty"] = round(uncertainty, 4)
         task: dict[str, Any] = {"data": data}
         if model_version is not None:
-            pred: dict[str, Any] = {"model_version": model_version,
-                                    "result": _regions(utts, part.context_start, schema, part)}
+            pred: dict[str, Any] = {
+                "model_version": model_version,
+                "result": _regions(utts, part.context_start, schema, part),
+            }
             if uncertainty is not None:
                 pred["score"] = round(1.0 - uncertainty, 4)
             task["predictions"] = [pred]
@@ -198,10 +220,13 @@ def order_tasks(tasks: list[dict[str, Any]], order: str) -> list[dict[str, Any]]
     if order == "uncertainty":
         missing = [t for t in tasks if t["data"].get("uncertainty") is None]
         if len(missing) == len(tasks) and tasks:
-            raise RuptureError("--order uncertainty needs scores: give --model, or input tagged by "
-                               "'rupture tag' (utterances with scores)")
-        return sorted(tasks, key=lambda t: (t["data"].get("uncertainty") is None,
-                                            -(t["data"].get("uncertainty") or 0.0)))
+            raise RuptureError(
+                "--order uncertainty needs scores: give --model, or input tagged by "
+                "'rupture tag' (utterances with scores)"
+            )
+        return sorted(
+            tasks, key=lambda t: (t["data"].get("uncertainty") is None, -(t["data"].get("uncertainty") or 0.0))
+        )
     raise RuptureError(f"--order must be 'uncertainty' or 'session', not '{order}'")
 
 
@@ -217,8 +242,9 @@ def sessions_to_tasks(sessions: Iterable[Session], schema: LabelSchema, **kw: An
     return out
 
 
-def session_from_parts(parts: list[dict[str, Any]], resolved: dict[int, dict[str, set[str]] | None],
-                       schema: LabelSchema) -> Session:
+def session_from_parts(
+    parts: list[dict[str, Any]], resolved: dict[int, dict[str, set[str]] | None], schema: LabelSchema
+) -> Session:
     """Rebuild one session from the tasks of its parts (sorted by part index): each utterance
     from the part that owns it, its ``labels`` from ``resolved`` (task id -> utterance id ->
     labels; None for a task no one coded, whose utterances get ``labels`` None), ``scores`` None."""
@@ -238,8 +264,10 @@ def session_from_parts(parts: list[dict[str, Any]], resolved: dict[int, dict[str
             u.labels = None if labels is None else [l for l in schema.label_ids if l in labels.get(u.id, set())]
             utts.append(u)
     if len(utts) != int(first.get("n_utterances", len(utts))):
-        raise RuptureError(f"session '{sid}': parts hold {len(utts)} utterances, the session had "
-                           f"{first.get('n_utterances')}")
+        raise RuptureError(
+            f"session '{sid}': parts hold {len(utts)} utterances, the session had {first.get('n_utterances')}"
+        )
     sess = first.get("session") or {}
-    return Session(session_id=sid, utterances=utts, meta=dict(sess.get("meta") or {}),
-                   extra=dict(sess.get("extra") or {}))
+    return Session(
+        session_id=sid, utterances=utts, meta=dict(sess.get("meta") or {}), extra=dict(sess.get("extra") or {})
+    )

@@ -4,6 +4,7 @@
 trains one (``rupture_nlp.workflow.train_model`` adds the baselines, metrics and card). Heavy
 imports (torch, transformers) happen here, so import this package only when a model is needed.
 """
+
 from __future__ import annotations
 
 from .classifier import ModelConfig, RuptureClassifier, read_model_metrics

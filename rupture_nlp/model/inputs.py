@@ -10,6 +10,7 @@
   pause is the silence between the previous utterance's end and this one's start (clipped to
   0..60 s); ``[0, 0]`` when times are missing.
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,7 @@ from typing import Any, Iterable, Sequence
 from ..records import Session, Utterance
 
 #: (lower bound in seconds, words) — the first bucket whose bound the pause reaches wins.
-PAUSE_BUCKETS: tuple[tuple[float, str], ...] = ((6.0, "a very long pause"), (3.0, "a long pause"),
-                                                (1.5, "a pause"))
+PAUSE_BUCKETS: tuple[tuple[float, str], ...] = ((6.0, "a very long pause"), (3.0, "a long pause"), (1.5, "a pause"))
 MAX_PAUSE = 60.0
 N_PAUSE_FEATURES = 2
 
@@ -29,11 +29,11 @@ N_PAUSE_FEATURES = 2
 class InputConfig:
     """How utterances become model inputs. Saved in the model's ``config.json``; validated on construction."""
 
-    context: int = 3            # preceding utterances in text B (0 = none)
-    max_length: int = 128       # tokens, both texts and special tokens included
-    pause_marker: bool = True   # pause bucket in words in text A
+    context: int = 3  # preceding utterances in text B (0 = none)
+    max_length: int = 128  # tokens, both texts and special tokens included
+    pause_marker: bool = True  # pause bucket in words in text A
     pause_feature: bool = True  # numeric pause features to the head
-    speaker: bool = True        # speaker roles in both texts
+    speaker: bool = True  # speaker roles in both texts
 
     def __post_init__(self) -> None:
         if int(self.context) < 0:
@@ -95,7 +95,7 @@ def session_examples(session: Session, cfg: InputConfig) -> list[Example]:
         prev = utts[i - 1] if i else None
         pause = pause_before(prev, u)
         marker = pause_words(pause) if cfg.pause_marker else None
-        ctx = utts[max(0, i - cfg.context):i] if cfg.context > 0 else []
+        ctx = utts[max(0, i - cfg.context) : i] if cfg.context > 0 else []
         text_b = " ".join(_with_speaker(c, cfg) for c in reversed(ctx))
         out.append(Example(_with_speaker(u, cfg, marker), text_b, pause))
     return out

@@ -5,6 +5,7 @@ Output layout (``OutputLayout``): every label of a non-exclusive category gets o
 'none' and its labels, so at most one of them is likely). ``probabilities`` turns the
 (batch, n_outputs) logits into a (batch, n_labels) matrix in ``schema.label_ids`` order.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -70,8 +71,13 @@ class OutputLayout:
             P[:, torch.tensor([c for c, _ in members])] = sm[:, 1:]
         return P
 
-    def loss(self, logits: torch.Tensor, Y: torch.Tensor, pos_weight: torch.Tensor | None = None,
-             group_weights: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def loss(
+        self,
+        logits: torch.Tensor,
+        Y: torch.Tensor,
+        pos_weight: torch.Tensor | None = None,
+        group_weights: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Mean BCE over sigmoid labels plus mean cross-entropy per exclusive group.
 
         ``Y``: (batch, n_labels) 0/1 floats; ``pos_weight``: (n_sigmoid,) positive-class weights;
@@ -109,8 +115,13 @@ class OutputLayout:
         return pw, gws
 
 
-def pool_encoder(encoder: nn.Module, pooling: str, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+def pool_encoder(
+    encoder: nn.Module,
+    pooling: str,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    token_type_ids: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Pooled encoder output (batch, hidden): ``"mean"`` (masked mean of the last hidden states)
     or ``"cls"`` (the [CLS] pooler, or the first token's state when the encoder has none)."""
     kw = {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -133,8 +144,9 @@ class RuptureNet(nn.Module):
     Forward returns logits of shape (batch, layout.n_outputs).
     """
 
-    def __init__(self, encoder: nn.Module, layout: OutputLayout, pooling: str = "mean",
-                 n_pause: int = 0, dropout: float = 0.1):
+    def __init__(
+        self, encoder: nn.Module, layout: OutputLayout, pooling: str = "mean", n_pause: int = 0, dropout: float = 0.1
+    ):
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}")
@@ -146,12 +158,18 @@ class RuptureNet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden + n_pause, layout.n_outputs)
 
-    def pool(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-             token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def pool(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return pool_encoder(self.encoder, self.pooling, input_ids, attention_mask, token_type_ids)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None, pause: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        pause: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         z = self.pool(input_ids, attention_mask, token_type_ids)
         if self.n_pause:
             if pause is None:
@@ -168,6 +186,7 @@ def collate(features: list[dict], tokenizer: Any) -> dict[str, torch.Tensor]:
     """
     # here, not at the top: transformers loads with a model (hf.py), not with this module
     from transformers import DataCollatorWithPadding
+
     batch = dict(DataCollatorWithPadding(tokenizer, padding="longest", return_tensors="pt")(features))
     for key in ("pause", "labels"):
         if key in batch:

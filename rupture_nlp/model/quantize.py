@@ -1,5 +1,6 @@
 """Row-wise int8 storage of LoRA factors: written by ``compact.lora_from_full``, read by
 ``RuptureClassifier.from_pretrained`` (which dequantises and merges them on load)."""
+
 from __future__ import annotations
 
 import torch

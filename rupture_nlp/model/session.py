@@ -25,6 +25,7 @@ which it is most central, so it sees at least ``window // 4`` utterances on each
 is that close to the session's start or end. Predictions do not depend on which other sessions
 are in a batch.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,12 +50,12 @@ N_FEATURES = 7
 class SessionConfig:
     """Settings of the dialogue encoder and its windows (``config.json`` key ``session``)."""
 
-    window: int = 64             # utterances per window (inference stride: window // 2)
-    hidden: int = 128            # GRU hidden size per direction
-    layers: int = 1              # GRU layers
+    window: int = 64  # utterances per window (inference stride: window // 2)
+    hidden: int = 128  # GRU hidden size per direction
+    layers: int = 1  # GRU layers
     dropout: float = 0.2
-    two_stage: bool = True       # category probability x relative label probability (see module doc)
-    marker_window: int = 8       # utterances looked back for client markers (0: no marker memory)
+    two_stage: bool = True  # category probability x relative label probability (see module doc)
+    marker_window: int = 8  # utterances looked back for client markers (0: no marker memory)
     threshold_mode: str = "count"  # decisions tuned for unbiased counts ("count") or for F1 ("f1")
 
     def __post_init__(self) -> None:
@@ -147,33 +148,48 @@ class DialogueHead(nn.Module):
     (batch, T, n_labels) logits, and the first coarse head's logits (a training signal).
     """
 
-    def __init__(self, d_in: int, n_labels: int, n_categories: int, label_category: Sequence[int],
-                 client_cats: Sequence[int], cfg: SessionConfig):
+    def __init__(
+        self,
+        d_in: int,
+        n_labels: int,
+        n_categories: int,
+        label_category: Sequence[int],
+        client_cats: Sequence[int],
+        cfg: SessionConfig,
+    ):
         super().__init__()
         h = int(cfg.hidden)
         self.cfg = cfg
         self.proj = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(d_in + N_FEATURES, 2 * h), nn.GELU())
-        self.gru = nn.GRU(2 * h, h, num_layers=int(cfg.layers), batch_first=True, bidirectional=True,
-                          dropout=cfg.dropout if cfg.layers > 1 else 0.0)
+        self.gru = nn.GRU(
+            2 * h,
+            h,
+            num_layers=int(cfg.layers),
+            batch_first=True,
+            bidirectional=True,
+            dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+        )
         self.drop = nn.Dropout(cfg.dropout)
         n_mem = len(client_cats) if cfg.marker_window else 0
         self.coarse_first = nn.Linear(4 * h, n_categories)
         self.coarse = nn.Linear(4 * h + n_mem, n_categories)
         self.fine = nn.Linear(4 * h + n_mem, n_labels)
-        self.register_buffer("label_category", torch.as_tensor(list(label_category), dtype=torch.long),
-                             persistent=False)
+        self.register_buffer(
+            "label_category", torch.as_tensor(list(label_category), dtype=torch.long), persistent=False
+        )
         self.register_buffer("client_cats", torch.as_tensor(list(client_cats), dtype=torch.long), persistent=False)
 
     def memory(self, coarse_first: torch.Tensor) -> torch.Tensor:
         """(batch, T, n_client_categories): max client-category probability over the
         ``marker_window`` utterances before each one (0 at the window's start)."""
         k = int(self.cfg.marker_window)
-        p = torch.sigmoid(coarse_first[..., self.client_cats])             # (B, T, m)
-        padded = F.pad(p.transpose(1, 2), (k, 0))                          # (B, m, k + T)
+        p = torch.sigmoid(coarse_first[..., self.client_cats])  # (B, T, m)
+        padded = F.pad(p.transpose(1, 2), (k, 0))  # (B, m, k + T)
         return F.max_pool1d(padded, kernel_size=k, stride=1)[..., :-1].transpose(1, 2)
 
-    def forward(self, V: torch.Tensor, X: torch.Tensor, lengths: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, V: torch.Tensor, X: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         z = self.proj(torch.cat([V, X.to(V.dtype)], dim=-1))
         T = z.shape[1]
         packed = nn.utils.rnn.pack_padded_sequence(z, lengths.cpu(), batch_first=True, enforce_sorted=False)
@@ -190,14 +206,23 @@ class DialogueHead(nn.Module):
         pf = torch.sigmoid(fine)
         if not self.cfg.two_stage:
             return pf
-        pc = torch.sigmoid(coarse)[..., self.label_category]               # (..., n_labels)
+        pc = torch.sigmoid(coarse)[..., self.label_category]  # (..., n_labels)
         n_cat = self.coarse.out_features
         top = pf.new_zeros(pf.shape[:-1] + (n_cat,)).scatter_reduce(
-            -1, self.label_category.expand_as(pf), pf, "amax", include_self=False)
+            -1, self.label_category.expand_as(pf), pf, "amax", include_self=False
+        )
         return pc * pf / top.gather(-1, self.label_category.expand_as(pf)).clamp(min=1e-12)
 
-    def loss(self, coarse: torch.Tensor, fine: torch.Tensor, coarse_first: torch.Tensor, Y: torch.Tensor,
-             mask: torch.Tensor, pos_weight: torch.Tensor, coarse_pos_weight: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self,
+        coarse: torch.Tensor,
+        fine: torch.Tensor,
+        coarse_first: torch.Tensor,
+        Y: torch.Tensor,
+        mask: torch.Tensor,
+        pos_weight: torch.Tensor,
+        coarse_pos_weight: torch.Tensor,
+    ) -> torch.Tensor:
         """BCE of the fine head (every label) and of both coarse heads, over real utterances.
 
         ``Y`` (batch, T, n_labels) 0/1; ``mask`` (batch, T) bool; weights (n_labels,), (n_categories,).
@@ -226,11 +251,16 @@ def window_batches(lengths: Sequence[int], window: int, max_windows: int) -> lis
     Each item is ``(session index, start, end, keep_from, keep_to)`` (see :func:`windows`).
     """
     items = [(i, *w) for i, n in enumerate(lengths) for w in windows(int(n), window)]
-    return [items[k:k + max_windows] for k in range(0, len(items), max_windows)]
+    return [items[k : k + max_windows] for k in range(0, len(items), max_windows)]
 
 
-def run_windows(head: DialogueHead, vectors: Sequence[np.ndarray], features: Sequence[np.ndarray],
-                max_windows: int = 32, on_batch: Callable[[int], None] | None = None) -> list[np.ndarray]:
+def run_windows(
+    head: DialogueHead,
+    vectors: Sequence[np.ndarray],
+    features: Sequence[np.ndarray],
+    max_windows: int = 32,
+    on_batch: Callable[[int], None] | None = None,
+) -> list[np.ndarray]:
     """Label scores of every session: per session an array (n_utterances, n_labels), float32.
 
     ``vectors[i]`` (n_i, d) and ``features[i]`` (n_i, N_FEATURES) of session ``i``."""
@@ -245,12 +275,12 @@ def run_windows(head: DialogueHead, vectors: Sequence[np.ndarray], features: Seq
             X = torch.zeros((len(batch), T, N_FEATURES))
             L = torch.tensor([e - s for _, s, e, _, _ in batch])
             for b, (i, s, e, _, _) in enumerate(batch):
-                V[b, :e - s] = torch.from_numpy(np.asarray(vectors[i][s:e], dtype=np.float32))
-                X[b, :e - s] = torch.from_numpy(features[i][s:e])
+                V[b, : e - s] = torch.from_numpy(np.asarray(vectors[i][s:e], dtype=np.float32))
+                X[b, : e - s] = torch.from_numpy(features[i][s:e])
             coarse, fine, _ = head(V, X, L)
             P = head.probabilities(coarse, fine).float().numpy()
             for b, (i, s, _, k0, k1) in enumerate(batch):
-                out[i][k0:k1] = P[b, k0 - s:k1 - s]
+                out[i][k0:k1] = P[b, k0 - s : k1 - s]
             if on_batch:
                 on_batch(sum(k1 - k0 for _, _, _, k0, k1 in batch))
     return out
@@ -258,5 +288,11 @@ def run_windows(head: DialogueHead, vectors: Sequence[np.ndarray], features: Seq
 
 def build_head(schema: LabelSchema, d_in: int, cfg: SessionConfig) -> DialogueHead:
     """A fresh dialogue head for ``schema`` over utterance vectors of size ``d_in``."""
-    return DialogueHead(d_in, len(schema.label_ids), len(schema.category_ids), category_index(schema).tolist(),
-                        client_categories(schema), cfg)
+    return DialogueHead(
+        d_in,
+        len(schema.label_ids),
+        len(schema.category_ids),
+        category_index(schema).tolist(),
+        client_categories(schema),
+        cfg,
+    )

@@ -12,7 +12,14 @@ equals the gold number on the tuning data, so per-session counts are unbiased; `
 maximising the category's F1; :func:`tune_model_thresholds` applies it to a model (per-label
 thresholds for cross models). :func:`session_arrays` computes the per-session arrays ``fit_head``
 trains on.
+
+:func:`fit_joint` (step 3, optional) fine-tunes the encoder *through* the dialogue head: windows
+as in :func:`fit_head`, where the utterances chosen for gradients (every labelled one and a
+sample of the others, :class:`JointTrainConfig`) are re-encoded with gradients and the rest keep
+their cached vectors from step 2 (a memory bank: the encoder moves little at its small learning
+rate, and encoding only the chosen utterances keeps an epoch at the cost of a step-1 epoch).
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,6 +62,31 @@ class HeadTrainConfig:
         return asdict(self)
 
 
+@dataclass
+class JointTrainConfig:
+    """Settings of :func:`fit_joint` (saved in ``training_config.json`` under ``joint``)."""
+
+    epochs: int = 0  # 0: no joint step
+    encoder_lr: float = 2e-5
+    head_lr: float = 2e-4
+    grad_ratio: float | None = 1.5  # unlabelled per labelled utterance re-encoded with gradients (None: all)
+    windows_per_step: int = 2
+    chunk: int = 32  # utterances per encoder call (grouped by length)
+    pos_weight_cap: float = 10.0
+    seed: int = 13
+
+    def __post_init__(self) -> None:
+        if int(self.epochs) < 0 or int(self.windows_per_step) < 1 or int(self.chunk) < 1:
+            raise ValueError("joint epochs must be >= 0, windows_per_step and chunk >= 1")
+        if float(self.encoder_lr) <= 0 or float(self.head_lr) <= 0:
+            raise ValueError("joint learning rates must be positive")
+        if self.grad_ratio is not None and float(self.grad_ratio) < 0:
+            raise ValueError("joint grad_ratio must be >= 0 (or None for all)")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def _train_windows(lengths: Sequence[int], window: int, rng: np.random.Generator) -> list[tuple[int, int, int]]:
     """(session, start, end) windows covering every session, cut at a random offset."""
     out = []
@@ -66,6 +98,28 @@ def _train_windows(lengths: Sequence[int], window: int, rng: np.random.Generator
         for s in sorted({0, *range(off, int(n) - window // 4, window)}):
             out.append((i, s, min(int(n), s + window)))
     return out
+
+
+def _window_tensors(
+    batch: Sequence[tuple[int, int, int]],
+    vectors: Sequence[np.ndarray],
+    features: Sequence[np.ndarray],
+    gold: Sequence[np.ndarray],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Padded tensors of ``(session, start, end)`` windows: vectors (B, T, d), features
+    (B, T, N_FEATURES), gold (B, T, n_labels) float32 and the mask of real utterances (B, T) bool."""
+    T = max(e - s for _, s, e in batch)
+    d, n_labels = int(vectors[batch[0][0]].shape[1]), int(gold[batch[0][0]].shape[1])
+    V = torch.zeros((len(batch), T, d))
+    X = torch.zeros((len(batch), T, N_FEATURES))
+    Y = torch.zeros((len(batch), T, n_labels))
+    M = torch.zeros((len(batch), T), dtype=torch.bool)
+    for b, (i, s, e) in enumerate(batch):
+        V[b, : e - s] = torch.from_numpy(np.asarray(vectors[i][s:e], dtype=np.float32))
+        X[b, : e - s] = torch.from_numpy(np.asarray(features[i][s:e], dtype=np.float32))
+        Y[b, : e - s] = torch.from_numpy(np.asarray(gold[i][s:e], dtype=np.float32))
+        M[b, : e - s] = True
+    return V, X, Y, M
 
 
 def _weights(Y: np.ndarray, cap: float) -> torch.Tensor:
@@ -84,8 +138,13 @@ def coarse_gold(Y: np.ndarray, label_category: np.ndarray, n_categories: int) ->
     return C
 
 
-def fit_head(head: DialogueHead, vectors: Sequence[np.ndarray], features: Sequence[np.ndarray],
-             gold: Sequence[np.ndarray], cfg: HeadTrainConfig) -> list[float]:
+def fit_head(
+    head: DialogueHead,
+    vectors: Sequence[np.ndarray],
+    features: Sequence[np.ndarray],
+    gold: Sequence[np.ndarray],
+    cfg: HeadTrainConfig,
+) -> list[float]:
     """Train ``head`` in place; returns the mean loss of every epoch.
 
     ``vectors[i]`` (n_i, d) float32, ``features[i]`` (n_i, N_FEATURES), ``gold[i]`` (n_i, n_labels) 0/1.
@@ -101,11 +160,12 @@ def fit_head(head: DialogueHead, vectors: Sequence[np.ndarray], features: Sequen
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     window = int(head.cfg.window)
     lengths = [len(v) for v in vectors]
-    n_steps = cfg.epochs * max(1, int(np.ceil(len(_train_windows(lengths, window, np.random.default_rng(0)))
-                                              / cfg.batch_windows)))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=n_steps + cfg.epochs,
-                                                pct_start=0.1, anneal_strategy="linear")
-    d = vectors[0].shape[1] if vectors else 0
+    n_steps = cfg.epochs * max(
+        1, int(np.ceil(len(_train_windows(lengths, window, np.random.default_rng(0))) / cfg.batch_windows))
+    )
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.lr, total_steps=n_steps + cfg.epochs, pct_start=0.1, anneal_strategy="linear"
+    )
     history = []
     for epoch in range(cfg.epochs):
         head.train()
@@ -113,17 +173,8 @@ def fit_head(head: DialogueHead, vectors: Sequence[np.ndarray], features: Sequen
         order = rng.permutation(len(wins))
         losses = []
         for k in range(0, len(order), cfg.batch_windows):
-            batch = [wins[j] for j in order[k:k + cfg.batch_windows]]
-            T = max(e - s for _, s, e in batch)
-            V = torch.zeros((len(batch), T, d))
-            X = torch.zeros((len(batch), T, N_FEATURES))
-            Y = torch.zeros((len(batch), T, Yall.shape[1]))
-            M = torch.zeros((len(batch), T), dtype=torch.bool)
-            for b, (i, s, e) in enumerate(batch):
-                V[b, :e - s] = torch.from_numpy(np.asarray(vectors[i][s:e], dtype=np.float32))
-                X[b, :e - s] = torch.from_numpy(np.asarray(features[i][s:e], dtype=np.float32))
-                Y[b, :e - s] = torch.from_numpy(np.asarray(gold[i][s:e], dtype=np.float32))
-                M[b, :e - s] = True
+            batch = [wins[j] for j in order[k : k + cfg.batch_windows]]
+            V, X, Y, M = _window_tensors(batch, vectors, features, gold)
             coarse, fine, c1 = head(V, X, M.sum(1))
             loss = head.loss(coarse, fine, c1, Y, M, pw, cpw)
             loss.backward()
@@ -138,8 +189,117 @@ def fit_head(head: DialogueHead, vectors: Sequence[np.ndarray], features: Sequen
     return history
 
 
-def tune_category_thresholds(C: np.ndarray, Pc: np.ndarray, mode: str = "count",
-                             grid: Sequence[float] | None = None) -> np.ndarray:
+def _grad_mask(gold: Sequence[np.ndarray], ratio: float | None, rng: np.random.Generator) -> list[np.ndarray]:
+    """Per session, which utterances get gradients this epoch: every labelled one and
+    ``ratio`` x as many unlabelled ones drawn at random over the corpus (all when None)."""
+    if ratio is None:
+        return [np.ones(len(g), dtype=bool) for g in gold]
+    labelled = [np.asarray(g).sum(1) > 0 for g in gold]
+    flat = np.concatenate(labelled) if labelled else np.zeros(0, dtype=bool)
+    free = np.flatnonzero(~flat)
+    pick = rng.choice(free, size=min(len(free), int(round(ratio * flat.sum()))), replace=False)
+    chosen = flat.copy()
+    chosen[pick] = True
+    bounds = np.cumsum([0] + [len(g) for g in gold])
+    return [chosen[bounds[i] : bounds[i + 1]] for i in range(len(gold))]
+
+
+def fit_joint(
+    net: Any,
+    tokenizer: Any,
+    texts: Sequence[Sequence[str]],
+    vectors: Sequence[np.ndarray],
+    features: Sequence[np.ndarray],
+    gold: Sequence[np.ndarray],
+    cfg: JointTrainConfig,
+    max_length: int,
+    progress: ProgressCallback | None = None,
+) -> list[float]:
+    """Fine-tune ``net.encoder`` and ``net.head`` (a ``SessionNet``) together, in place; returns
+    the mean loss of every epoch.
+
+    ``texts[i]`` the utterance texts of session ``i`` as the model reads them
+    (:func:`~rupture_nlp.model.session.utterance_texts`), ``vectors[i]`` (n_i, hidden) their
+    cached vectors (updated in place for the re-encoded utterances), ``features[i]`` and
+    ``gold[i]`` as in :func:`fit_head`.
+    """
+    from .modeling import collate
+
+    if not (len(texts) == len(vectors) == len(features) == len(gold)):
+        raise ValueError("texts, vectors, features and gold must hold the same sessions")
+    head = net.head
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    flat = [t for ts in texts for t in ts]
+    enc = tokenizer(flat, truncation=True, max_length=max_length)
+    keys = [k for k in enc.keys() if k != "attention_mask"]
+    bounds = np.cumsum([0] + [len(ts) for ts in texts])
+    Yall = np.concatenate([np.asarray(g) for g in gold]) if gold else np.zeros((0, 0))
+    pw = _weights(Yall, cfg.pos_weight_cap)
+    cpw = _weights(coarse_gold(Yall, head.label_category.numpy(), head.coarse.out_features), cfg.pos_weight_cap)
+    enc_params = [p for p in net.encoder.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(
+        [{"params": enc_params, "lr": cfg.encoder_lr}, {"params": list(head.parameters()), "lr": cfg.head_lr}],
+        weight_decay=0.01,
+    )
+    window = int(head.cfg.window)
+    lengths = [len(v) for v in vectors]
+    per_epoch = int(np.ceil(len(_train_windows(lengths, window, np.random.default_rng(0))) / cfg.windows_per_step))
+    total = max(1, cfg.epochs * per_epoch)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda k: min(1.0, (k + 1) / max(1, total // 10)) * max(0.0, (total - k) / total)
+    )
+    d = int(vectors[0].shape[1]) if len(vectors) else 0
+    history, step = [], 0
+    emit(progress, "train", 0, total, unit="steps", message="joint fine-tuning")
+    for _ in range(cfg.epochs):
+        net.train()
+        grad = _grad_mask(gold, cfg.grad_ratio, rng)
+        wins = _train_windows(lengths, window, rng)
+        order = rng.permutation(len(wins))
+        losses = []
+        for k in range(0, len(order), cfg.windows_per_step):
+            batch = [wins[j] for j in order[k : k + cfg.windows_per_step]]
+            V, X, Y, M = _window_tensors(batch, vectors, features, gold)
+            # (batch row, position, session, utterance) of the utterances re-encoded with gradients
+            where = [(b, j - s, i, j) for b, (i, s, e) in enumerate(batch) for j in range(s, e) if grad[i][j]]
+            if where:
+                rows = [int(bounds[i] + j) for _, _, i, j in where]
+                order_len = np.argsort([len(enc["input_ids"][r]) for r in rows], kind="stable")
+                fresh = []
+                for c in range(0, len(order_len), cfg.chunk):
+                    idx = order_len[c : c + cfg.chunk]
+                    feats = [{key: enc[key][rows[q]] for key in keys} for q in idx]
+                    fresh.append((idx, net.embed(**collate(feats, tokenizer))))
+                vec = torch.zeros((len(rows), d))
+                for idx, v in fresh:
+                    vec = vec.index_copy(0, torch.as_tensor(idx), v)
+                bi = torch.as_tensor([w[0] for w in where])
+                ti = torch.as_tensor([w[1] for w in where])
+                V = V.index_put((bi, ti), vec)
+            coarse, fine, c1 = head(V, X, M.sum(1))
+            loss = head.loss(coarse, fine, c1, Y, M, pw, cpw)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(enc_params + list(head.parameters()), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            losses.append(loss.item())
+            if where:
+                done = vec.detach().numpy()
+                for q, (_, _, i, j) in enumerate(where):
+                    vectors[i][j] = done[q]
+            step += 1
+            emit(progress, "train", step, total, unit="steps", message="joint fine-tuning")
+        history.append(float(np.mean(losses)) if losses else float("nan"))
+        log.info("joint epoch %d: loss %.4f", len(history), history[-1])
+    net.eval()
+    return history
+
+
+def tune_category_thresholds(
+    C: np.ndarray, Pc: np.ndarray, mode: str = "count", grid: Sequence[float] | None = None
+) -> np.ndarray:
     """One threshold per category (n_categories,) from gold ``C`` and scores ``Pc`` (n, n_categories).
 
     ``"count"``: the grid threshold whose predicted positives are closest to the gold positives
@@ -182,15 +342,23 @@ def tune_model_thresholds(clf: Any, Y: np.ndarray, P: np.ndarray) -> np.ndarray:
         scfg = SessionConfig.from_dict(clf.config.session)
         if scfg.two_stage:
             lc = category_index(clf.schema)
-            tc = tune_category_thresholds(coarse_gold(np.asarray(Y), lc, len(clf.schema.category_ids)),
-                                          coarse_matrix(np.asarray(P), clf.schema), scfg.threshold_mode)
+            tc = tune_category_thresholds(
+                coarse_gold(np.asarray(Y), lc, len(clf.schema.category_ids)),
+                coarse_matrix(np.asarray(P), clf.schema),
+                scfg.threshold_mode,
+            )
             return tc[lc]
     return tune_thresholds(Y, P)
 
 
-def session_arrays(net: Any, tokenizer: Any, sessions: Sequence[Session], schema: LabelSchema,
-                   max_length: int, progress: ProgressCallback | None = None
-                   ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+def session_arrays(
+    net: Any,
+    tokenizer: Any,
+    sessions: Sequence[Session],
+    schema: LabelSchema,
+    max_length: int,
+    progress: ProgressCallback | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """Per session: utterance vectors (n_i, hidden), dialogue features (n_i, N_FEATURES) and gold
     labels (n_i, n_labels) — what the dialogue head trains on."""
     texts = [t for s in sessions for t in utterance_texts(s)]
@@ -202,5 +370,9 @@ def session_arrays(net: Any, tokenizer: Any, sessions: Sequence[Session], schema
 
     V = embed_texts(net, tokenizer, texts, max_length, on_batch=tick)
     bounds = np.cumsum([0] + [len(s.utterances) for s in sessions])
-    vecs = [V[bounds[i]:bounds[i + 1]] for i in range(len(sessions))]
-    return vecs, [session_features(s) for s in sessions], [label_matrix([s], schema).astype(np.float32) for s in sessions]
+    vecs = [V[bounds[i] : bounds[i + 1]] for i in range(len(sessions))]
+    return (
+        vecs,
+        [session_features(s) for s in sessions],
+        [label_matrix([s], schema).astype(np.float32) for s in sessions],
+    )

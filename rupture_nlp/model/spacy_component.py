@@ -13,6 +13,7 @@ per predicted label (``span.label_`` is the label id), ready for displaCy's span
 The factory is registered on import of this module and through the ``spacy_factories`` entry
 point, so ``add_pipe`` finds it without an explicit import once rupture-nlp is installed.
 """
+
 from __future__ import annotations
 
 from itertools import islice
@@ -31,10 +32,10 @@ if not Doc.has_extension("rupture_model"):
 class RuptureMarkers:
     """Callable spaCy component wrapping a :class:`~rupture_nlp.model.RuptureClassifier`."""
 
-    def __init__(self, nlp: Language, name: str, model: str, batch_size: int, threads: int | None,
-                 spans_key: str):
+    def __init__(self, nlp: Language, name: str, model: str, batch_size: int, threads: int | None, spans_key: str):
         from .. import segment  # noqa: F401  registers the utterance span extensions
         from .classifier import RuptureClassifier
+
         if not model:
             raise RuptureError('rupture_markers needs config={"model": MODEL_DIR}')
         self.name = name
@@ -55,11 +56,13 @@ class RuptureMarkers:
 
     def _tag(self, docs: list[Doc]) -> None:
         from ..segment import doc_to_session
+
         sessions = []
         for d in docs:
             if "utterances" not in d.spans:
-                raise RuptureError("rupture_markers needs utterance spans: add it after the segmentation "
-                                   "pipeline (rupture_utterances)")
+                raise RuptureError(
+                    "rupture_markers needs utterance spans: add it after the segmentation pipeline (rupture_utterances)"
+                )
             sessions.append(doc_to_session(d))
         tagged = self.clf.predict(sessions, batch_size=self.batch_size)
         for d, s in zip(docs, tagged):
@@ -73,9 +76,11 @@ class RuptureMarkers:
             d._.rupture_model = self.clf.model_version
 
 
-@Language.factory("rupture_markers", default_config={"model": None, "batch_size": 64, "threads": None,
-                                                     "spans_key": "rupture_markers"})
-def make_rupture_markers(nlp: Language, name: str, model: str | None, batch_size: int, threads: int | None,
-                         spans_key: str) -> RuptureMarkers:
+@Language.factory(
+    "rupture_markers", default_config={"model": None, "batch_size": 64, "threads": None, "spans_key": "rupture_markers"}
+)
+def make_rupture_markers(
+    nlp: Language, name: str, model: str | None, batch_size: int, threads: int | None, spans_key: str
+) -> RuptureMarkers:
     """spaCy factory of :class:`RuptureMarkers` (config: model directory, batch size, threads, span key)."""
     return RuptureMarkers(nlp, name, model or "", batch_size, threads, spans_key)

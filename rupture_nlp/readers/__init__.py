@@ -19,6 +19,7 @@ another encoding) and recorded in ``meta["repairs"]``; overlapping cues and tran
 one speaker role only are recorded in ``meta["notices"]``. Each file's repairs and notices
 are logged as one warning line, ``"<path>: <what>; <what>"``, on this module's logger.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -30,8 +31,17 @@ from typing import Mapping
 from ..errors import RuptureError
 from .base import Piece, RawTranscript, Turn, TurnPiece
 from .encoding import HEAD_BYTES, check_not_binary, decode, decode_head, read_bytes, read_head
-from .registry import (InputFormat, aliases, check_format, detect_format, extensions, format_names, get_format,
-                       register_format, unregister_format)
+from .registry import (
+    InputFormat,
+    aliases,
+    check_format,
+    detect_format,
+    extensions,
+    format_names,
+    get_format,
+    register_format,
+    unregister_format,
+)
 from .speakers import KNOWN_SPEAKERS, SpeakerResolver, build_turns, parse_speakers
 
 # Every module of the package, so that each reader module registers its format.
@@ -41,9 +51,28 @@ del _module
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Piece", "RawTranscript", "Turn", "TurnPiece", "KNOWN_SPEAKERS", "SpeakerResolver", "parse_speakers",
-           "build_turns", "InputFormat", "register_format", "unregister_format", "get_format", "format_names",
-           "extensions", "aliases", "detect_format", "check_format", "read_transcript", "read_turns", "check_file"]
+__all__ = [
+    "Piece",
+    "RawTranscript",
+    "Turn",
+    "TurnPiece",
+    "KNOWN_SPEAKERS",
+    "SpeakerResolver",
+    "parse_speakers",
+    "build_turns",
+    "InputFormat",
+    "register_format",
+    "unregister_format",
+    "get_format",
+    "format_names",
+    "extensions",
+    "aliases",
+    "detect_format",
+    "check_format",
+    "read_transcript",
+    "read_turns",
+    "check_file",
+]
 
 
 def __getattr__(name: str):
@@ -71,9 +100,14 @@ def check_file(path: Path) -> bytes:
     return head
 
 
-def read_transcript(path: str | Path, *, format: str | None = None,
-                    speakers: str | Mapping[str, str] | None = None,
-                    head: bytes | None = None, strict: bool = False) -> RawTranscript:
+def read_transcript(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    speakers: str | Mapping[str, str] | None = None,
+    head: bytes | None = None,
+    strict: bool = False,
+) -> RawTranscript:
     """Read one transcript file into pieces.
 
     ``format`` (a format's name or alias) overrides detection; ``speakers`` is a
@@ -89,16 +123,20 @@ def read_transcript(path: str | Path, *, format: str | None = None,
     return raw
 
 
-def _read(path: Path, format: str | None, speakers: str | Mapping[str, str] | None, head: bytes | None,
-          strict: bool) -> RawTranscript:
+def _read(
+    path: Path, format: str | None, speakers: str | Mapping[str, str] | None, head: bytes | None, strict: bool
+) -> RawTranscript:
     head = head if head is not None else check_file(path)
     head_text = decode_head(head)
     if not head_text.strip():
         raise RuptureError("blank file (only whitespace)", path)
     fmt = get_format(detect_format(path, head_text) if format is None else format)
     if fmt.read is None:
-        raise RuptureError(f"{fmt.name} files hold whole sessions, not one transcript; "
-                           "read them with rupture_nlp.ingest.load_sessions", path)
+        raise RuptureError(
+            f"{fmt.name} files hold whole sessions, not one transcript; "
+            "read them with rupture_nlp.ingest.load_sessions",
+            path,
+        )
     resolver = SpeakerResolver.of(speakers)
     if fmt.check_head is not None:
         fmt.check_head(head_text, resolver, path, len(head) < HEAD_BYTES)
@@ -113,9 +151,14 @@ def _read(path: Path, format: str | None, speakers: str | Mapping[str, str] | No
     return raw
 
 
-def read_turns(path: str | Path, *, format: str | None = None,
-               speakers: str | Mapping[str, str] | None = None,
-               head: bytes | None = None, strict: bool = False) -> tuple[list[Turn], dict]:
+def read_turns(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    speakers: str | Mapping[str, str] | None = None,
+    head: bytes | None = None,
+    strict: bool = False,
+) -> tuple[list[Turn], dict]:
     """Read a transcript and return ``(turns, meta)`` with speaker roles resolved
     (``meta`` as :func:`read_transcript` gives it; a transcript in which only one role speaks
     is noted in ``meta["notices"]``)."""
@@ -123,8 +166,7 @@ def read_turns(path: str | Path, *, format: str | None = None,
     turns = build_turns(raw, SpeakerResolver.of(speakers), path)
     roles = {t.speaker for t in turns}
     if len(roles) == 1:
-        raw.meta.setdefault("notices", []).append({"kind": "one_speaker", "speaker": roles.pop(),
-                                                   "turns": len(turns)})
+        raw.meta.setdefault("notices", []).append({"kind": "one_speaker", "speaker": roles.pop(), "turns": len(turns)})
     warn(path, raw.meta)
     return turns, raw.meta
 
@@ -137,15 +179,18 @@ def describe(meta: dict) -> str:
     clamped = [r for r in items if r["kind"] == "timestamp_clamped"]
     if clamped:
         back = max(r["to"] - r["from"] for r in clamped)
-        parts.append(f"set {len(clamped)} timestamp(s) that went back in time (by up to {back:.3g} s) to the time "
-                     f"before ({_lines([r['line'] for r in clamped])})")
+        parts.append(
+            f"set {len(clamped)} timestamp(s) that went back in time (by up to {back:.3g} s) to the time "
+            f"before ({_lines([r['line'] for r in clamped])})"
+        )
     for r in items:
         kind = r["kind"]
         if kind == "control_chars_removed":
             parts.append(f"removed {r['count']} control character(s) such as NUL (first at line {r['line']})")
         elif kind == "mixed_encoding":
-            parts.append(f"decoded {r['count']} line(s) that are not UTF-8 as {r['encoding']} "
-                         f"({_lines(r['lines'], r['count'])})")
+            parts.append(
+                f"decoded {r['count']} line(s) that are not UTF-8 as {r['encoding']} ({_lines(r['lines'], r['count'])})"
+            )
         elif kind == "overlapping_cues":
             parts.append(f"{r['count']} cue(s) overlap the cue before (first at line {r['line']})")
         elif kind == "one_speaker":

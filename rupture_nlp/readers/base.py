@@ -10,6 +10,7 @@ What a reader repaired goes to ``meta["repairs"]``, what it only noticed to
 ``meta["notices"]`` (lists of dicts with a ``kind``, and ``line``/``lines``/``count`` where they
 apply); :func:`rupture_nlp.readers.read_turns` logs both as one warning line per file.
 """
+
 from __future__ import annotations
 
 import re
@@ -107,8 +108,7 @@ def parse_clock(value: str) -> float:
 # --- speaker prefixes -------------------------------------------------------------------------
 # "T:", "Therapist:", "DR. LEE:", "Speaker 1:", "SPEAKER_00:", "[SPEAKER_00]:" at a line start.
 _NAME = r"[^\W\d_][\w.'’&-]*(?:[ \t]+[\w.'’&-]+){0,3}"
-SPEAKER_PREFIX = re.compile(
-    rf"^(?:\[(?P<bname>{_NAME})\]|(?P<name>{_NAME}))[ \t]*:(?![\d/])[ \t]*(?P<text>.*)$", re.S)
+SPEAKER_PREFIX = re.compile(rf"^(?:\[(?P<bname>{_NAME})\]|(?P<name>{_NAME}))[ \t]*:(?![\d/])[ \t]*(?P<text>.*)$", re.S)
 
 
 def plausible_name(name: str) -> bool:
@@ -140,8 +140,9 @@ def split_speaker(line: str, is_known) -> tuple[str | None, str]:
 MAX_TIME_SLIP = 2.0
 
 
-def repair_time_slip(start: float, prev: float | None, meta: dict, *, strict: bool, path, line: int | None,
-                     message: str) -> float:
+def repair_time_slip(
+    start: float, prev: float | None, meta: dict, *, strict: bool, path, line: int | None, message: str
+) -> float:
     """A start time checked against the previous one: ``start`` when not earlier; ``prev`` when
     earlier by at most :data:`MAX_TIME_SLIP` seconds (clamped, recorded in
     ``meta["repairs"]``); else, or whenever ``strict``, RuptureError(``message``) at ``line``."""

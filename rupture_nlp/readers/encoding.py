@@ -9,6 +9,7 @@ Damage is repaired and recorded in ``meta["repairs"]``, or refused with the line
 lines are partly UTF-8 and partly a legacy code page (pasted together from two sources) is
 decoded line by line instead of becoming mojibake as a whole.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -26,20 +27,30 @@ HEAD_BYTES = 64 * 1024
 MAX_TRANSCRIPT_BYTES = 256 * 1024 * 1024
 
 _BOMS = (  # longest first: the UTF-32-LE BOM starts with the UTF-16-LE one
-    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
     (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _MAGIC = (
-    (b"%PDF", "a PDF document"), (b"PK\x03\x04", "a ZIP archive or Word/OpenDocument file"),
-    (b"\xd0\xcf\x11\xe0", "an old Microsoft Office document"), (b"{\\rtf", "an RTF document"),
-    (b"\x1f\x8b", "a gzip archive"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"), (b"RIFF", "a WAV/RIFF audio or video file"), (b"ID3", "an MP3 audio file"),
-    (b"OggS", "an Ogg audio file"), (b"fLaC", "a FLAC audio file"), (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive or Word/OpenDocument file"),
+    (b"\xd0\xcf\x11\xe0", "an old Microsoft Office document"),
+    (b"{\\rtf", "an RTF document"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"RIFF", "a WAV/RIFF audio or video file"),
+    (b"ID3", "an MP3 audio file"),
+    (b"OggS", "an Ogg audio file"),
+    (b"fLaC", "a FLAC audio file"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
     (b"SQLite format 3", "an SQLite database"),
 )
 _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\ufffd]")
-_CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0e, 0x20)])  # _CONTROL's ASCII characters
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), *range(0x0E, 0x20)])  # _CONTROL's ASCII characters
 _STRAY = re.compile("[\x00-\x08\x0e-\x1f]")  # control characters removed from text
 #: Line numbers listed in a repair record at most.
 MAX_LISTED_LINES = 20
@@ -82,8 +93,10 @@ def decode(data: bytes, path: str | Path, *, strict: bool = False, meta: dict | 
         try:
             text = data.decode(enc)
         except UnicodeDecodeError as e:
-            raise RuptureError(f"invalid {enc.upper()} text at byte {e.start} (the file starts with a "
-                               f"{enc.upper()} byte-order mark)", path) from None
+            raise RuptureError(
+                f"invalid {enc.upper()} text at byte {e.start} (the file starts with a {enc.upper()} byte-order mark)",
+                path,
+            ) from None
         enc = "utf-8" if enc == "utf-8-sig" else enc
         enc += " (BOM)"
     else:
@@ -112,14 +125,21 @@ def _decode_mixed(data: bytes, path: str | Path, strict: bool, meta: dict) -> tu
     if not utf8:
         return None
     if strict:
-        raise RuptureError(f"mixed text encodings: this line is not UTF-8 ({len(bad)} such line(s)) while {utf8} "
-                           "other line(s) are; save the file as UTF-8", path, bad[0] + 1)
-    enc = _legacy_codec(b"".join(lines[i] for i in bad),
-                        b"".join(line for line in lines if not line.isascii()).decode("utf-8", errors="ignore"))
+        raise RuptureError(
+            f"mixed text encodings: this line is not UTF-8 ({len(bad)} such line(s)) while {utf8} "
+            "other line(s) are; save the file as UTF-8",
+            path,
+            bad[0] + 1,
+        )
+    enc = _legacy_codec(
+        b"".join(lines[i] for i in bad),
+        b"".join(line for line in lines if not line.isascii()).decode("utf-8", errors="ignore"),
+    )
     for i in bad:
         lines[i] = lines[i].decode(enc, errors="replace").encode("utf-8")
-    meta.setdefault("repairs", []).append({"kind": "mixed_encoding", "encoding": enc, "count": len(bad),
-                                           "lines": [i + 1 for i in bad[:MAX_LISTED_LINES]]})
+    meta.setdefault("repairs", []).append(
+        {"kind": "mixed_encoding", "encoding": enc, "count": len(bad), "lines": [i + 1 for i in bad[:MAX_LISTED_LINES]]}
+    )
     return b"".join(lines).decode("utf-8"), f"utf-8 (some lines {enc})"
 
 
@@ -130,6 +150,7 @@ def _legacy_codec(data: bytes, utf8_text: str) -> str:
     file's UTF-8 lines use. A few short lines leave charset-normalizer unsure (CJK code pages
     read ``Très`` as readily as Windows-1252 does); the UTF-8 lines show what the text is
     written in."""
+
     def script(c: str) -> str:
         return unicodedata.name(c, "").partition(" ")[0] if c.isalpha() else ""
 
@@ -167,8 +188,9 @@ def _detect(data: bytes, path: str | Path) -> tuple[str, str]:
     matches = charset_normalizer.from_bytes(data)
     best = matches.best()
     if best is None:
-        raise RuptureError("cannot tell the text encoding (not UTF-8 and no other encoding fits); "
-                           "save the file as UTF-8", path)
+        raise RuptureError(
+            "cannot tell the text encoding (not UTF-8 and no other encoding fits); save the file as UTF-8", path
+        )
     tier = [m for m in matches if m.chaos <= best.chaos + 0.01]
     if any(m.encoding in _WESTERN or _WESTERN & set(m.could_be_from_charset) for m in tier):
         try:
@@ -210,9 +232,12 @@ def read_bytes(path: Path) -> bytes:
     try:
         size = path.stat().st_size
         if size > MAX_TRANSCRIPT_BYTES:
-            raise RuptureError(f"file too large for one session ({size / 2**20:.0f} MiB > "
-                               f"{MAX_TRANSCRIPT_BYTES // 2**20} MiB); split it, or convert it to "
-                               "canonical JSONL, which is streamed", path)
+            raise RuptureError(
+                f"file too large for one session ({size / 2**20:.0f} MiB > "
+                f"{MAX_TRANSCRIPT_BYTES // 2**20} MiB); split it, or convert it to "
+                "canonical JSONL, which is streamed",
+                path,
+            )
         return path.read_bytes()
     except OSError as e:
         raise RuptureError(f"cannot read: {e.strerror}", path) from None
@@ -227,5 +252,5 @@ def decode_head(head: bytes) -> str:
         return head.decode("utf-8")
     except UnicodeDecodeError as e:
         if e.start >= len(head) - 3:  # a character cut by the head's end
-            return head[:e.start].decode("utf-8", errors="replace")
+            return head[: e.start].decode("utf-8", errors="replace")
         return head.decode("cp1252", errors="replace")

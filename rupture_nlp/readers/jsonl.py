@@ -3,6 +3,7 @@
 Detected by a head that starts with a JSON object (``{"``) or by its extension (``.jsonl``,
 ``.ndjson``, ``.json``). Its sessions pass through unchanged (same utterances, ids, labels).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,6 +29,12 @@ def sessions(path: Path) -> Iterator[Session]:
         raise RuptureError("no sessions in this JSONL file (only blank lines)", path)
 
 
-FORMAT = register_format(InputFormat(
-    "jsonl", sessions=sessions, extensions=(".jsonl", ".ndjson", ".json"),
-    aliases=("ndjson", "json", "canonical"), sniff=looks_like_jsonl))
+FORMAT = register_format(
+    InputFormat(
+        "jsonl",
+        sessions=sessions,
+        extensions=(".jsonl", ".ndjson", ".json"),
+        aliases=("ndjson", "json", "canonical"),
+        sniff=looks_like_jsonl,
+    )
+)

@@ -14,6 +14,7 @@ Detection (:func:`detect_format`), from the first 64 KiB of a file: the formats 
 whose priority is below 0, highest first, whose sniffer takes the head (a CSV-like header
 row; plain text takes anything). Formats of equal priority are tried in registration order.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -120,8 +121,13 @@ def _index() -> _Index:
                 if other is not fmt:
                     raise ValueError(f"input formats {other.name!r} and {fmt.name!r} both claim {k!r}")
     sniffers = sorted((f for _, f in found if f.sniff is not None), key=lambda f: -f.priority)
-    return _Index(tuple(f for _, f in found), by_name, by_extension,
-                  tuple(f for f in sniffers if f.priority > 0), tuple(f for f in sniffers if f.priority < 0))
+    return _Index(
+        tuple(f for _, f in found),
+        by_name,
+        by_extension,
+        tuple(f for f in sniffers if f.priority > 0),
+        tuple(f for f in sniffers if f.priority < 0),
+    )
 
 
 def all_formats() -> tuple[InputFormat, ...]:

@@ -10,6 +10,7 @@ roles by who talks first: the first of them to talk is the therapist, the next o
 (a role a built-in name already holds is skipped). More names than free roles is an error.
 The names given so are kept in the session's ``meta["speakers_from_first"]``.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -20,8 +21,14 @@ from ..errors import RuptureError
 from .base import RawTranscript, Turn, TurnPiece, clean_text
 
 KNOWN_SPEAKERS: dict[str, str] = {
-    "t": "therapist", "therapist": "therapist", "counselor": "therapist", "counsellor": "therapist",
-    "c": "client", "p": "client", "client": "client", "patient": "client",
+    "t": "therapist",
+    "therapist": "therapist",
+    "counselor": "therapist",
+    "counsellor": "therapist",
+    "c": "client",
+    "p": "client",
+    "client": "client",
+    "patient": "client",
 }
 #: Words accepted on the right of ``NAME=ROLE``.
 ROLE_WORDS: dict[str, str] = {**KNOWN_SPEAKERS, "th": "therapist", "cl": "client", "pt": "client"}
@@ -49,8 +56,11 @@ def parse_speakers(spec: str | Mapping[str, str] | None) -> dict[str, str]:
     """
     if spec is None or from_first(spec):
         return {}
-    items = spec.items() if isinstance(spec, Mapping) else (
-        _split_entry(e) for e in str(spec).replace(";", ",").split(",") if e.strip())
+    items = (
+        spec.items()
+        if isinstance(spec, Mapping)
+        else (_split_entry(e) for e in str(spec).replace(";", ",").split(",") if e.strip())
+    )
     out: dict[str, str] = {}
     for name, role in items:
         role_key = name_key(str(role))
@@ -131,14 +141,17 @@ def build_turns(raw: RawTranscript, resolver: SpeakerResolver, path: str | Path)
     if unknown:
         # The names are quoted although they come from the transcript: the user has to type
         # them into --speakers, and speaker labels are not what people said.
-        names = sorted(unknown, key=lambda k: (first_line[k] or 0))
+        names = sorted(unknown, key=lambda k: first_line[k] or 0)
         too_many = "more speakers than free roles to give by who talks first; " if resolver.first else ""
         shown = ", ".join(f"{spelled[k]!r} ({unknown[k]}x, first at line {first_line[k]})" for k in names[:8])
         more = f" and {len(names) - 8} more" if len(names) > 8 else ""
         example = ",".join(f"{spelled[k]}={'therapist' if i == 0 else 'client'}" for i, k in enumerate(names[:2]))
         raise RuptureError(
-            f"{too_many}speaker name(s) not known: {shown}{more}; say who is who with --speakers \"{example}\" "
-            "(roles: therapist, client)", path, first_line[names[0]])
+            f'{too_many}speaker name(s) not known: {shown}{more}; say who is who with --speakers "{example}" '
+            "(roles: therapist, client)",
+            path,
+            first_line[names[0]],
+        )
     turns: list[Turn] = []
     keys: dict[str, str] = {}
     key_of: dict[tuple[str | None, str], tuple[str, str]] = {}  # (role, name) -> turn key
@@ -158,8 +171,11 @@ def build_turns(raw: RawTranscript, resolver: SpeakerResolver, path: str | Path)
             continue
         if p.speaker_name is None:
             if cur_key is None:
-                raise RuptureError("text before the first speaker label; start each turn with a label "
-                                   "such as 'T:' or 'Client:'", path, p.line)
+                raise RuptureError(
+                    "text before the first speaker label; start each turn with a label such as 'T:' or 'Client:'",
+                    path,
+                    p.line,
+                )
             key = cur_key
         else:
             key = key_of.get((p.role, p.speaker_name))
@@ -167,7 +183,8 @@ def build_turns(raw: RawTranscript, resolver: SpeakerResolver, path: str | Path)
                 role_word = p.role if p.role is not None else p.speaker_name
                 key = key_of[(p.role, p.speaker_name)] = (
                     resolver.role(role_word) or "",
-                    keys.get(p.speaker_name) or keys.setdefault(p.speaker_name, name_key(p.speaker_name)))
+                    keys.get(p.speaker_name) or keys.setdefault(p.speaker_name, name_key(p.speaker_name)),
+                )
         if key != cur_key:
             close()
             texts, pieces, length = [], [], 0

@@ -13,6 +13,7 @@ from such a file, checked against the srt version pinned in ``pyproject.toml`` b
 
 Format ``srt``: a file that starts with an index line and a timing line, or a ``.srt`` file.
 """
+
 from __future__ import annotations
 
 import re
@@ -31,8 +32,10 @@ _SRT_TIME = re.compile(r"^(\d{1,3}):(\d{1,2}):(\d{1,2})(?:[,.](\d{1,3}))?$")
 
 # The usual timing line ("00:01:02,500 --> 00:01:04,000 ..."), read as _srt_seconds reads its
 # two times (see scan_timings).
-_COMMON_TIMING = re.compile(r"\s*([0-9]{1,3}):([0-9]{2}):([0-9]{2}),([0-9]{3})\s*-->"
-                            r"\s*([0-9]{1,3}):([0-9]{2}):([0-9]{2}),([0-9]{3})(?:\s|$)")
+_COMMON_TIMING = re.compile(
+    r"\s*([0-9]{1,3}):([0-9]{2}):([0-9]{2}),([0-9]{3})\s*-->"
+    r"\s*([0-9]{1,3}):([0-9]{2}):([0-9]{2}),([0-9]{3})(?:\s|$)"
+)
 
 
 def _srt_seconds(value: str) -> float:
@@ -46,8 +49,10 @@ def _srt_seconds(value: str) -> float:
 
 
 # The timing line of a plain block, and a line srt.parse could take for a cue's index.
-_PLAIN_TIMING = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2}),([0-9]{3}) --> "
-                           r"([0-9]{2}):([0-9]{2}):([0-9]{2}),([0-9]{3})")
+_PLAIN_TIMING = re.compile(
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}),([0-9]{3}) --> "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}),([0-9]{3})"
+)
 _INDEX_LIKE = re.compile(r"-?[0-9]+\.?[0-9]*\s*")
 # Line breaks other than LF (as in vtt.py, and CR).
 _OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -83,8 +88,13 @@ def plain_cues(text: str, timings: list[Timing]) -> list[tuple[list[str], float,
         for line in cue:
             if "-->" in line or index_like(line):
                 return None
-        out.append((cue, (((int(h1) * 60 + int(m1)) * 60 + int(s1)) * 1000 + int(f1)) * 1000 / 10**6,
-                    (((int(h2) * 60 + int(m2)) * 60 + int(s2)) * 1000 + int(f2)) * 1000 / 10**6))
+        out.append(
+            (
+                cue,
+                (((int(h1) * 60 + int(m1)) * 60 + int(s1)) * 1000 + int(f1)) * 1000 / 10**6,
+                (((int(h2) * 60 + int(m2)) * 60 + int(s2)) * 1000 + int(f2)) * 1000 / 10**6,
+            )
+        )
     return out
 
 
@@ -108,7 +118,7 @@ def _refusal(text: str, path: str | Path) -> RuptureError:
     try:
         _parsed(text)
     except srt.SRTParseError as e:
-        rest = text[e.expected_start:]
+        rest = text[e.expected_start :]
         line = text.count("\n", 0, e.expected_start + len(rest) - len(rest.lstrip())) + 1
         return RuptureError("malformed SRT block (expected an index line, a timing line and text)", path, line)
     except (ValueError, OverflowError):
@@ -155,5 +165,12 @@ def read_srt(text: str, path: str | Path, resolver: SpeakerResolver, *, strict: 
 
 _SRT_START = re.compile(r"^\s*\d+\s*\r?\n\s*\d{1,3}:\d{2}:\d{2}[,.]\d{1,3}\s*-->")
 
-FORMAT = register_format(InputFormat("srt", read=read_srt, extensions=(".srt",), aliases=("subrip",),
-                                     sniff=lambda head: _SRT_START.match(head) is not None))
+FORMAT = register_format(
+    InputFormat(
+        "srt",
+        read=read_srt,
+        extensions=(".srt",),
+        aliases=("subrip",),
+        sniff=lambda head: _SRT_START.match(head) is not None,
+    )
+)

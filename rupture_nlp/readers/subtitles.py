@@ -4,6 +4,7 @@ Speakers come from ``<v Name>`` voice tags or a ``Name:`` / ``[SPEAKER_00]:`` pr
 the start of a cue line; a cue line without one continues the speaker before it. A cue whose
 lines name two speakers becomes two pieces sharing the cue's time span.
 """
+
 from __future__ import annotations
 
 import html
@@ -30,8 +31,16 @@ class Timing:
     end: float
 
 
-def scan_timings(lines: list[str], parse: Callable[[str], float], path: str | Path, what: str,
-                 common: re.Pattern | None = None, *, strict: bool = False, meta: dict | None = None) -> list[Timing]:
+def scan_timings(
+    lines: list[str],
+    parse: Callable[[str], float],
+    path: str | Path,
+    what: str,
+    common: re.Pattern | None = None,
+    *,
+    strict: bool = False,
+    meta: dict | None = None,
+) -> list[Timing]:
     """Every ``a --> b`` line, parsed and checked: well-formed, end not before start, and
     starts in order. RuptureError names the line. A start earlier than the cue before by at
     most :data:`~rupture_nlp.readers.base.MAX_TIME_SLIP` seconds is clamped to that cue's
@@ -60,14 +69,25 @@ def scan_timings(lines: list[str], parse: Callable[[str], float], path: str | Pa
             try:
                 start, end = parse(left.strip()), parse(right_time)
             except (ValueError, IndexError):
-                raise RuptureError(f"malformed {what} cue timing (expected 'hh:mm:ss{',' if what == 'SRT' else '.'}"
-                                   f"mmm --> hh:mm:ss{',' if what == 'SRT' else '.'}mmm')", path, no) from None
+                raise RuptureError(
+                    f"malformed {what} cue timing (expected 'hh:mm:ss{',' if what == 'SRT' else '.'}"
+                    f"mmm --> hh:mm:ss{',' if what == 'SRT' else '.'}mmm')",
+                    path,
+                    no,
+                ) from None
         if end < start:
             raise RuptureError("cue ends before it starts", path, no)
         if prev is not None:
             if start < prev.start:
-                start = repair_time_slip(start, prev.start, meta, strict=strict, path=path, line=no, message=(
-                    f"cue starts before the cue at line {prev.line} (cues out of time order)"))
+                start = repair_time_slip(
+                    start,
+                    prev.start,
+                    meta,
+                    strict=strict,
+                    path=path,
+                    line=no,
+                    message=(f"cue starts before the cue at line {prev.line} (cues out of time order)"),
+                )
                 end = max(end, start)
             elif start < prev.end:
                 overlaps += 1
@@ -98,7 +118,7 @@ def cue_pieces(raw_lines: list[str], timing: Timing | None, start: float, end: f
     for raw in raw_lines:
         voice = VOICE.match(raw) if "<v" in raw else None
         name = clean_text(voice.group(1)) if voice else None
-        text = clean_text(clean_cue_line(raw[voice.end():] if voice else raw))
+        text = clean_text(clean_cue_line(raw[voice.end() :] if voice else raw))
         if text[:1] in ("-", "–"):
             text = _DIALOGUE_DASH.sub("", text)
         if name is None:
@@ -124,9 +144,13 @@ def check_speakers(pieces: list[Piece], path: str | Path, what: str) -> None:
     if not pieces:
         raise RuptureError(f"no cues with text in this {what} file", path)
     if all(p.speaker_name is None for p in pieces):
-        raise RuptureError("no speaker in any cue: rupture needs <v Name> voice tags or 'Name:' prefixes in "
-                           "the cues (speech-recognition output without speaker labels cannot be split into "
-                           "therapist and client)", path)
+        raise RuptureError(
+            "no speaker in any cue: rupture needs <v Name> voice tags or 'Name:' prefixes in "
+            "the cues (speech-recognition output without speaker labels cannot be split into "
+            "therapist and client)",
+            path,
+        )
     if pieces[0].speaker_name is None:
-        raise RuptureError("first cue has no speaker (<v Name> voice tag or 'Name:' prefix expected)",
-                           path, pieces[0].line)
+        raise RuptureError(
+            "first cue has no speaker (<v Name> voice tag or 'Name:' prefix expected)", path, pieces[0].line
+        )

@@ -15,6 +15,7 @@ quote that swallowed the rows after it: refused, naming the line where the quote
 Formats ``csv`` and ``tsv``: by extension, or, when the extension names no format, by such a
 header row in the first line (tab-separated: ``tsv``).
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,15 +28,72 @@ from .base import Piece, RawTranscript, clean_text, parse_clock, repair_time_sli
 from .registry import GUESS, InputFormat, register_format
 from .speakers import KNOWN_SPEAKERS, SpeakerResolver, name_key
 
-TEXT_COLUMNS = ("text", "utterance", "utterancetext", "transcript", "transcription", "content", "sentence",
-                "dialogue", "dialog", "message", "speech", "words", "turntext", "statement")
-SPEAKER_COLUMNS = ("speaker", "speakername", "speakerlabel", "spk", "speakerid", "name", "participant",
-                   "talker", "person", "who", "interlocutor", "role", "speakerrole")
+TEXT_COLUMNS = (
+    "text",
+    "utterance",
+    "utterancetext",
+    "transcript",
+    "transcription",
+    "content",
+    "sentence",
+    "dialogue",
+    "dialog",
+    "message",
+    "speech",
+    "words",
+    "turntext",
+    "statement",
+)
+SPEAKER_COLUMNS = (
+    "speaker",
+    "speakername",
+    "speakerlabel",
+    "spk",
+    "speakerid",
+    "name",
+    "participant",
+    "talker",
+    "person",
+    "who",
+    "interlocutor",
+    "role",
+    "speakerrole",
+)
 ROLE_COLUMNS = ("role", "speakerrole", "speakertype")
-START_COLUMNS = ("start", "starttime", "startsec", "startsecs", "startseconds", "starts", "startms",
-                 "starttimems", "begin", "begintime", "beginms", "from", "onset", "tstart", "time", "timestamp")
-END_COLUMNS = ("end", "endtime", "endsec", "endsecs", "endseconds", "ends", "endms", "endtimems", "stop",
-               "stoptime", "stopms", "to", "offset", "tend")
+START_COLUMNS = (
+    "start",
+    "starttime",
+    "startsec",
+    "startsecs",
+    "startseconds",
+    "starts",
+    "startms",
+    "starttimems",
+    "begin",
+    "begintime",
+    "beginms",
+    "from",
+    "onset",
+    "tstart",
+    "time",
+    "timestamp",
+)
+END_COLUMNS = (
+    "end",
+    "endtime",
+    "endsec",
+    "endsecs",
+    "endseconds",
+    "ends",
+    "endms",
+    "endtimems",
+    "stop",
+    "stoptime",
+    "stopms",
+    "to",
+    "offset",
+    "tend",
+)
 
 
 def _norm(col: str) -> str:
@@ -72,11 +130,10 @@ def _found_columns(header: list[str]) -> str:
     file without a header row, which is transcript text, is never quoted."""
     names = [h.strip() for h in header]
     if any(_norm(n) in _KNOWN_COLUMNS for n in names) and all(
-            _COLUMN_NAME.fullmatch(n) and len(n.split()) <= 3 and name_key(n) not in KNOWN_SPEAKERS
-            for n in names if n):
+        _COLUMN_NAME.fullmatch(n) and len(n.split()) <= 3 and name_key(n) not in KNOWN_SPEAKERS for n in names if n
+    ):
         return "found " + ", ".join(repr(n) for n in names[:12]) + (" ..." if len(names) > 12 else "")
-    return (f"the first row has {len(names)} field(s) and none looks like a column name: "
-            "is the header row missing?")
+    return f"the first row has {len(names)} field(s) and none looks like a column name: is the header row missing?"
 
 
 def looks_like_table(head: str) -> bool:
@@ -120,15 +177,17 @@ def read_table(text: str, path: str | Path, delimiter: str | None = None, *, str
     text_col = _find(header, TEXT_COLUMNS)
     found = _found_columns(header)
     if text_col is None:
-        raise RuptureError(f"no text column in the header ({found}); name it 'text' "
-                           "(or utterance, transcript, content)", path, first_line_no)
+        raise RuptureError(
+            f"no text column in the header ({found}); name it 'text' (or utterance, transcript, content)",
+            path,
+            first_line_no,
+        )
     role_col = _find(header, ROLE_COLUMNS, {text_col})
     spk_col = _find(header, SPEAKER_COLUMNS, {text_col} | ({role_col} if role_col is not None else set()))
     if spk_col is None:
         spk_col, role_col = role_col, None
     if spk_col is None:
-        raise RuptureError(f"no speaker column in the header ({found}); name it 'speaker'",
-                           path, first_line_no)
+        raise RuptureError(f"no speaker column in the header ({found}); name it 'speaker'", path, first_line_no)
     start_col = _find(header, START_COLUMNS, {text_col, spk_col})
     end_col = _find(header, END_COLUMNS, {text_col, spk_col})
     scale = {c: (0.001 if _norm(header[c]).endswith("ms") else 1.0) for c in (start_col, end_col) if c is not None}
@@ -139,8 +198,9 @@ def read_table(text: str, path: str | Path, delimiter: str | None = None, *, str
         try:
             return parse_clock(row[col]) * scale[col]
         except ValueError:
-            raise RuptureError(f"{what} is not a time in seconds or hh:mm:ss (column {header[col].strip()!r})",
-                               path, line) from None
+            raise RuptureError(
+                f"{what} is not a time in seconds or hh:mm:ss (column {header[col].strip()!r})", path, line
+            ) from None
 
     meta: dict = {"source_format": "tsv" if delim == "\t" else "csv"}
     pieces: list[Piece] = []
@@ -170,8 +230,15 @@ def read_table(text: str, path: str | Path, delimiter: str | None = None, *, str
                 raise RuptureError("row ends before it starts (end < start)", path, line)
             if start is not None:
                 if prev_start is not None and start < prev_start:
-                    start = repair_time_slip(start, prev_start, meta, strict=strict, path=path, line=line,
-                                             message="rows are out of time order (start earlier than the row before)")
+                    start = repair_time_slip(
+                        start,
+                        prev_start,
+                        meta,
+                        strict=strict,
+                        path=path,
+                        line=line,
+                        message="rows are out of time order (start earlier than the row before)",
+                    )
                     end = end if end is None else max(end, start)
                 prev_start = start
             pieces.append(Piece(name or None, txt, start, end, line, role=role))
@@ -184,8 +251,15 @@ def read_table(text: str, path: str | Path, delimiter: str | None = None, *, str
     return RawTranscript(pieces, meta)
 
 
-def _check_unclosed_quotes(multiline: list[tuple[int, int, list[str]]], pieces: list[Piece], spk_col: int,
-                           delim: str, body: str, last_line: int, path: Path) -> None:
+def _check_unclosed_quotes(
+    multiline: list[tuple[int, int, list[str]]],
+    pieces: list[Piece],
+    spk_col: int,
+    delim: str,
+    body: str,
+    last_line: int,
+    path: Path,
+) -> None:
     """RuptureError for a row over several lines whose fields hold a line that starts like a
     row of its own (a speaker of this file, or a built-in one, in the speaker column), or that
     runs to the end of a file with an odd number of quote characters (the reader ended inside
@@ -203,14 +277,21 @@ def _check_unclosed_quotes(multiline: list[tuple[int, int, list[str]]], pieces: 
                     who = clean_text(cells[spk_col].strip('"'))
                     rows_inside += who in speakers or name_key(who) in KNOWN_SPEAKERS
         if rows_inside:
-            raise RuptureError(f"unclosed quote: the quoted field that starts on this line runs on to line {last} "
-                               f"and holds {rows_inside} line(s) that look like rows; close the quote (a quote "
-                               "inside a quoted field is written twice)", path, first)
+            raise RuptureError(
+                f"unclosed quote: the quoted field that starts on this line runs on to line {last} "
+                f"and holds {rows_inside} line(s) that look like rows; close the quote (a quote "
+                "inside a quoted field is written twice)",
+                path,
+                first,
+            )
     first, last, _row = multiline[-1]
     if last == last_line and body.count('"') % 2:
-        raise RuptureError(f"unclosed quote: the quoted field that starts on this line runs on to the end of the file "
-                           f"(line {last}); close the quote (a quote inside a quoted field is written twice)",
-                           path, first)
+        raise RuptureError(
+            f"unclosed quote: the quoted field that starts on this line runs on to the end of the file "
+            f"(line {last}); close the quote (a quote inside a quoted field is written twice)",
+            path,
+            first,
+        )
 
 
 def read_csv(text: str, path: str | Path, _resolver: SpeakerResolver, *, strict: bool = False) -> RawTranscript:
@@ -223,7 +304,21 @@ def read_tsv(text: str, path: str | Path, _resolver: SpeakerResolver, *, strict:
     return read_table(text, path, delimiter="\t", strict=strict)
 
 
-CSV = register_format(InputFormat("csv", read=read_csv, extensions=(".csv",), priority=GUESS,
-                                  sniff=lambda head: table_delimiter(head) not in (None, "\t")))
-TSV = register_format(InputFormat("tsv", read=read_tsv, extensions=(".tsv", ".tab"), priority=GUESS,
-                                  sniff=lambda head: table_delimiter(head) == "\t"))
+CSV = register_format(
+    InputFormat(
+        "csv",
+        read=read_csv,
+        extensions=(".csv",),
+        priority=GUESS,
+        sniff=lambda head: table_delimiter(head) not in (None, "\t"),
+    )
+)
+TSV = register_format(
+    InputFormat(
+        "tsv",
+        read=read_tsv,
+        extensions=(".tsv", ".tab"),
+        priority=GUESS,
+        sniff=lambda head: table_delimiter(head) == "\t",
+    )
+)

@@ -18,17 +18,16 @@ is taken from the next timestamp (see :mod:`rupture_nlp.segment`).
 Format ``txt``: what a file is when no other format takes it. A file without any speaker label
 in its first 64 KiB is refused before the rest of it is read (:func:`check_head`).
 """
+
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 from ..errors import RuptureError
-from .base import (CLOCK, Piece, RawTranscript, clean_text, parse_clock, plausible_name, repair_time_slip,
-                   split_speaker)
+from .base import CLOCK, Piece, RawTranscript, clean_text, parse_clock, plausible_name, repair_time_slip, split_speaker
 from .registry import FALLBACK, InputFormat, register_format
 from .speakers import SpeakerResolver
-
 
 
 def _range(tag: str = "") -> str:
@@ -38,9 +37,13 @@ def _range(tag: str = "") -> str:
 
 _TS_BRACKETED = re.compile(rf"^(?:\[\s*{_range()}\s*\]|\(\s*{_range('1')}\s*\))\s*")
 _TS_BARE = re.compile(rf"^{_range()}\s+")
-_NAME_TIME_COLON = re.compile(rf"^(?P<name>[^\W\d_][\w.'’&-]*(?:[ \t]+[\w.'’&-]+){{0,3}}?)[ \t]*"
-                              rf"[\[(](?P<t>{CLOCK})[\])][ \t]*:[ \t]*(?P<text>.*)$")
-_NAME_AND_TIME = re.compile(rf"^(?P<name>[^\W\d_][\w.'’&-]*(?:[ \t]+[\w.'’&-]+){{0,3}}?)[ \t]+[\[(]?(?P<t>{CLOCK})[\])]?$")
+_NAME_TIME_COLON = re.compile(
+    rf"^(?P<name>[^\W\d_][\w.'’&-]*(?:[ \t]+[\w.'’&-]+){{0,3}}?)[ \t]*"
+    rf"[\[(](?P<t>{CLOCK})[\])][ \t]*:[ \t]*(?P<text>.*)$"
+)
+_NAME_AND_TIME = re.compile(
+    rf"^(?P<name>[^\W\d_][\w.'’&-]*(?:[ \t]+[\w.'’&-]+){{0,3}}?)[ \t]+[\[(]?(?P<t>{CLOCK})[\])]?$"
+)
 _COMMENT = re.compile(r"^#(?:[ \t#]|$)")
 _HEADER_FIELD = re.compile(r"^#+[ \t]*([\w .-]{1,40}?)[ \t]*:[ \t]*(.*)$")
 
@@ -52,7 +55,7 @@ def _timestamp(line: str) -> tuple[str | None, str | None, str]:
         return None, None, line
     a = m.group("a1") or m.group("a")
     b = m.group("b1") or m.group("b")
-    return a, b, line[m.end():]
+    return a, b, line[m.end() :]
 
 
 def parse_line(line: str, resolver: SpeakerResolver) -> tuple[str | None, str | None, str | None, str, bool]:
@@ -64,7 +67,7 @@ def parse_line(line: str, resolver: SpeakerResolver) -> tuple[str | None, str | 
     if a is None:
         m = _TS_BARE.match(line)
         if m:
-            name, after = split_speaker(line[m.end():], resolver.is_known)
+            name, after = split_speaker(line[m.end() :], resolver.is_known)
             if name is not None:
                 return name, m.group("a"), m.group("b"), after, True
     m = _NAME_TIME_COLON.match(rest)  # "Speaker 1 (00:12):" as Rev writes it
@@ -137,20 +140,31 @@ def read_text(text: str, path: str | Path, resolver: SpeakerResolver, *, strict:
             if end is not None and end < start:
                 raise RuptureError("timestamp range ends before it starts", path, no)
             if prev_start is not None and start < prev_start:
-                start = repair_time_slip(start, prev_start, meta, strict=strict, path=path, line=no, message=(
-                    f"timestamp goes back in time (earlier than the one at line {prev_line})"))
+                start = repair_time_slip(
+                    start,
+                    prev_start,
+                    meta,
+                    strict=strict,
+                    path=path,
+                    line=no,
+                    message=(f"timestamp goes back in time (earlier than the one at line {prev_line})"),
+                )
                 end = end if end is None else max(end, start)
             prev_start, prev_line = start, no
         if is_turn or start is not None:
             if not pieces and not is_turn:
-                raise RuptureError("text before the first speaker label; start each turn with a label "
-                                   "such as 'T:' or 'Client:'", path, no)
+                raise RuptureError(
+                    "text before the first speaker label; start each turn with a label such as 'T:' or 'Client:'",
+                    path,
+                    no,
+                )
             flush()
             pieces.append(Piece(name, "", start, end, no))
             buf = [rest]
         elif not pieces:
-            raise RuptureError("text before the first speaker label; start each turn with a label "
-                               "such as 'T:' or 'Client:'", path, no)
+            raise RuptureError(
+                "text before the first speaker label; start each turn with a label such as 'T:' or 'Client:'", path, no
+            )
         else:
             buf.append(rest)
     flush()
@@ -163,9 +177,21 @@ def check_head(head: str, resolver: SpeakerResolver, path: Path, whole: bool) ->
     """RuptureError when no line of ``head`` (the whole file if ``whole``) starts a turn."""
     if not has_speaker_lines(head, resolver):
         where = "in the file" if whole else "in the first 64 KiB"
-        raise RuptureError(f"no speaker labels {where}: expected lines such as 'T: ...', "
-                           "'Therapist: ...' or 'NAME: ...' (is this a transcript?)", path)
+        raise RuptureError(
+            f"no speaker labels {where}: expected lines such as 'T: ...', "
+            "'Therapist: ...' or 'NAME: ...' (is this a transcript?)",
+            path,
+        )
 
 
-FORMAT = register_format(InputFormat("txt", read=read_text, extensions=(".txt", ".text"), aliases=("text",),
-                                     sniff=lambda head: True, priority=FALLBACK, check_head=check_head))
+FORMAT = register_format(
+    InputFormat(
+        "txt",
+        read=read_text,
+        extensions=(".txt", ".text"),
+        aliases=("text",),
+        sniff=lambda head: True,
+        priority=FALLBACK,
+        check_head=check_head,
+    )
+)

@@ -15,6 +15,7 @@ other file is read by webvtt-py.
 
 Format ``vtt``: a file whose first line starts with ``WEBVTT``, or a ``.vtt``/``.webvtt`` file.
 """
+
 from __future__ import annotations
 
 import io
@@ -33,8 +34,10 @@ _VTT_TIME = re.compile(r"^(?:(\d{1,10}):)?(\d{1,2}):(\d{1,2})\.(\d{1,3})$")  # a
 
 # The usual timing line ("00:01:02.500 --> 00:01:04.000 ...", hours optional), read as
 # _vtt_seconds reads its two times (see scan_timings).
-_COMMON_TIMING = re.compile(r"\s*(?:([0-9]{1,10}):)?([0-9]{2}):([0-9]{2})\.([0-9]{3})\s*-->"
-                            r"\s*(?:([0-9]{1,10}):)?([0-9]{2}):([0-9]{2})\.([0-9]{3})(?:\s|$)")
+_COMMON_TIMING = re.compile(
+    r"\s*(?:([0-9]{1,10}):)?([0-9]{2}):([0-9]{2})\.([0-9]{3})\s*-->"
+    r"\s*(?:([0-9]{1,10}):)?([0-9]{2}):([0-9]{2})\.([0-9]{3})(?:\s|$)"
+)
 
 
 def _vtt_seconds(value: str) -> float:
@@ -78,7 +81,7 @@ def plain_cue_lines(text: str, lines: list[str], timings: list[Timing]) -> list[
         j = i + 1
         while j < n and lines[j]:
             j += 1
-        out.append(lines[i + 1:j])
+        out.append(lines[i + 1 : j])
     if ("STYLE" in text or "REGION" in text) and any(line.startswith(("STYLE", "REGION")) for line in lines):
         return None
     return out
@@ -110,17 +113,22 @@ def read_vtt(text: str, path: str | Path, resolver: SpeakerResolver, *, strict: 
     return RawTranscript(pieces, meta)
 
 
-def _library_cues(text: str, timings: list[Timing], path: str | Path) -> list[tuple[list[str], Timing | None,
-                                                                                   float, float]]:
+def _library_cues(
+    text: str, timings: list[Timing], path: str | Path
+) -> list[tuple[list[str], Timing | None, float, float]]:
     """``(lines, timing, start, end)`` of every caption webvtt-py reads; the checked timing
     and its times when there is one per caption, else the caption's own times."""
     import webvtt  # here, not at the top: streaming canonical JSONL never pays for importing it
     from webvtt.errors import MalformedCaptionError, MalformedFileError
+
     try:
         captions = webvtt.from_buffer(io.StringIO(text)).captions
         aligned = len(captions) == len(timings)
-        times = [(t.start, t.end) for t in timings] if aligned else \
-            [(_vtt_seconds(c.start), _vtt_seconds(c.end)) for c in captions]
+        times = (
+            [(t.start, t.end) for t in timings]
+            if aligned
+            else [(_vtt_seconds(c.start), _vtt_seconds(c.end)) for c in captions]
+        )
     except (MalformedFileError, MalformedCaptionError, ValueError):
         raise RuptureError("malformed WebVTT file", path) from None
     out = []
@@ -133,5 +141,12 @@ def _library_cues(text: str, timings: list[Timing], path: str | Path) -> list[tu
     return out
 
 
-FORMAT = register_format(InputFormat("vtt", read=read_vtt, extensions=(".vtt", ".webvtt"), aliases=("webvtt",),
-                                     sniff=lambda head: head.startswith("WEBVTT")))
+FORMAT = register_format(
+    InputFormat(
+        "vtt",
+        read=read_vtt,
+        extensions=(".vtt", ".webvtt"),
+        aliases=("webvtt",),
+        sniff=lambda head: head.startswith("WEBVTT"),
+    )
+)

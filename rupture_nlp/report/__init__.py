@@ -4,6 +4,7 @@
 ``README.txt`` (column documentation), ``index.html`` and one page per session in ``sessions/``
 (named by the session id; ids that are not plain file names get a slug plus a hash of the id).
 """
+
 from __future__ import annotations
 
 import csv
@@ -67,9 +68,16 @@ def page_names(session_ids: Sequence[str]) -> dict[str, str]:
             names[sid] = _hashed_name(sid)
 
 
-def build_report(inputs: Iterable[str | Path] | Iterable[Session], out_dir: str | Path, *,
-                 schema: LabelSchema | None = None, segment_minutes: float = 5.0,
-                 segment_utterances: int = 50, repair_window: int = 5, html: bool = True) -> ReportResult:
+def build_report(
+    inputs: Iterable[str | Path] | Iterable[Session],
+    out_dir: str | Path,
+    *,
+    schema: LabelSchema | None = None,
+    segment_minutes: float = 5.0,
+    segment_utterances: int = 50,
+    repair_window: int = 5,
+    html: bool = True,
+) -> ReportResult:
     """Build the report for canonical sessions (paths to JSONL files, or Session objects).
 
     ``segment_minutes``: segment length when the session has times; ``segment_utterances``:
@@ -91,12 +99,18 @@ def build_report(inputs: Iterable[str | Path] | Iterable[Session], out_dir: str 
     seen: set[str] = set()
     for s in sessions:
         if s.session_id in seen:
-            raise RuptureError(f"session id {s.session_id!r} occurs more than once in the input; "
-                               "a report needs unique session ids (nothing written)")
+            raise RuptureError(
+                f"session id {s.session_id!r} occurs more than once in the input; "
+                "a report needs unique session ids (nothing written)"
+            )
         seen.add(s.session_id)
-    srows, segrows, eprows, eps = corpus_tables(sessions, schema, segment_minutes=segment_minutes,
-                                                segment_utterances=segment_utterances,
-                                                repair_window=repair_window)
+    srows, segrows, eprows, eps = corpus_tables(
+        sessions,
+        schema,
+        segment_minutes=segment_minutes,
+        segment_utterances=segment_utterances,
+        repair_window=repair_window,
+    )
     files = []
     for name, rows in (("sessions.csv", srows), ("segments.csv", segrows), ("episodes.csv", eprows)):
         _write_csv(out / name, rows)
@@ -104,8 +118,10 @@ def build_report(inputs: Iterable[str | Path] | Iterable[Session], out_dir: str 
     doc = ["Columns of the rupture-nlp report tables", ""]
     for name, cols in COLUMNS.items():
         doc += [name] + [f"  {k}: {v}" for k, v in cols.items()] + [""]
-    doc += [f"settings: segment_minutes={segment_minutes}, segment_utterances={segment_utterances}, "
-            f"repair_window={repair_window}, schema={schema.name}"]
+    doc += [
+        f"settings: segment_minutes={segment_minutes}, segment_utterances={segment_utterances}, "
+        f"repair_window={repair_window}, schema={schema.name}"
+    ]
     atomic_write_text(out / "README.txt", "\n".join(doc) + "\n")
     files.append(out / "README.txt")
     if html:
@@ -113,10 +129,19 @@ def build_report(inputs: Iterable[str | Path] | Iterable[Session], out_dir: str 
         links = {sid: f"sessions/{name}" for sid, name in names.items()}
         for s, srow in zip(sessions, srows):
             p = out / "sessions" / names[s.session_id]
-            atomic_write_text(p, session_page(
-                s, schema, srow, [r for r in segrows if r["session_id"] == s.session_id],
-                [r for r in eprows if r["session_id"] == s.session_id], eps[s.session_id],
-                segment_minutes, segment_utterances))
+            atomic_write_text(
+                p,
+                session_page(
+                    s,
+                    schema,
+                    srow,
+                    [r for r in segrows if r["session_id"] == s.session_id],
+                    [r for r in eprows if r["session_id"] == s.session_id],
+                    eps[s.session_id],
+                    segment_minutes,
+                    segment_utterances,
+                ),
+            )
             files.append(p)
         atomic_write_text(out / "index.html", index_page(srows, schema, links))
         files.append(out / "index.html")

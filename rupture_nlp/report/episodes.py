@@ -16,6 +16,7 @@ Episode rule (``window`` = N utterances):
    continued); otherwise ``resolved``. Such a marker starts the next episode, so episodes can
    overlap: the follow-up window of one holds the start of the next.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,10 @@ def marker_kinds(u: Utterance, schema: LabelSchema, repair_category: str = REPAI
     """(rupture marker labels, repair labels) of one utterance; labels outside the schema are ignored."""
     known = set(schema.label_ids)
     labs = [l for l in (u.labels or []) if l in known]
-    return ([l for l in labs if schema.category_of(l) != repair_category],
-            [l for l in labs if schema.category_of(l) == repair_category])
+    return (
+        [l for l in labs if schema.category_of(l) != repair_category],
+        [l for l in labs if schema.category_of(l) == repair_category],
+    )
 
 
 def has_times(session: Session) -> bool:
@@ -80,8 +83,9 @@ class Episode:
         return bool(self.repairs)
 
 
-def find_episodes(session: Session, schema: LabelSchema, window: int = 5,
-                  repair_category: str = REPAIR) -> list[Episode]:
+def find_episodes(
+    session: Session, schema: LabelSchema, window: int = 5, repair_category: str = REPAIR
+) -> list[Episode]:
     """Rupture episodes of a session in order of their first marker (see module docstring)."""
     if window < 1:
         raise ValueError("repair window must be at least 1 utterance")
@@ -122,6 +126,5 @@ def find_episodes(session: Session, schema: LabelSchema, window: int = 5,
             k += 1
         ep.outcome = "unresolved" if nxt_marker is not None else "resolved"
         episodes.append(ep)
-        i = nxt_marker if nxt_marker is not None else next(
-            (m for m in range(ep.repairs[-1] + 1, n) if is_marker[m]), n)
+        i = nxt_marker if nxt_marker is not None else next((m for m in range(ep.repairs[-1] + 1, n) if is_marker[m]), n)
     return episodes

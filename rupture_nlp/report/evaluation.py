@@ -5,6 +5,7 @@ A result is what :func:`rupture_nlp.scoring.evaluate_predictions` or
 :func:`rupture_nlp.workflow.evaluate_model_dir` returns (the latter: the transformer at the top
 level, when there is one, and ``baselines``); :func:`format_report` renders either.
 """
+
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -38,17 +39,30 @@ def summary_rows(result: dict[str, Any], short: bool = False) -> tuple[list[str]
     systems = _systems(result)
     cats = list(systems[0][1]["session_icc"]) if systems else []
     if short:
-        header = ["system", "fine µF1", "fine macro-F1", "coarse µF1", "coarse macro-F1"] + [f"ICC {c[:4]}." for c in cats]
+        header = ["system", "fine µF1", "fine macro-F1", "coarse µF1", "coarse macro-F1"] + [
+            f"ICC {c[:4]}." for c in cats
+        ]
     else:
-        header = ["system", "fine micro-F1", "fine macro-F1 [95% CI]", "coarse micro-F1",
-                  "coarse macro-F1 [95% CI]"] + [f"ICC {c}" for c in cats]
+        header = [
+            "system",
+            "fine micro-F1",
+            "fine macro-F1 [95% CI]",
+            "coarse micro-F1",
+            "coarse macro-F1 [95% CI]",
+        ] + [f"ICC {c}" for c in cats]
     rows = []
     for name, r in systems:
         icc = r["session_icc"]
-        rows.append([name, _fmt(r["fine"]["micro"]["f1"]), _fmt(r["fine"]["macro"]["f1"], r["fine"]["macro"].get("f1_ci")),
-                     _fmt(r["coarse"]["micro"]["f1"]),
-                     _fmt(r["coarse"]["macro"]["f1"], r["coarse"]["macro"].get("f1_ci"))]
-                    + [_fmt(icc[c]["icc"]) if icc.get(c) else "–" for c in cats])
+        rows.append(
+            [
+                name,
+                _fmt(r["fine"]["micro"]["f1"]),
+                _fmt(r["fine"]["macro"]["f1"], r["fine"]["macro"].get("f1_ci")),
+                _fmt(r["coarse"]["micro"]["f1"]),
+                _fmt(r["coarse"]["macro"]["f1"], r["coarse"]["macro"].get("f1_ci")),
+            ]
+            + [_fmt(icc[c]["icc"]) if icc.get(c) else "–" for c in cats]
+        )
     return header, rows
 
 
@@ -64,8 +78,10 @@ def per_label_rows(result: dict[str, Any], level: str = "fine") -> tuple[list[st
     rows = []
     for label, m in first[level]["per_label"].items():
         p = m["precision"] if (m["support"] or m["predicted"]) else None
-        rows.append([label, str(m["support"]), _fmt(p), _fmt(m["recall"])]
-                    + [_fmt(r[level]["per_label"][label]["f1"]) for _, r in systems])
+        rows.append(
+            [label, str(m["support"]), _fmt(p), _fmt(m["recall"])]
+            + [_fmt(r[level]["per_label"][label]["f1"]) for _, r in systems]
+        )
     return header, rows
 
 
@@ -77,8 +93,10 @@ def notes(result: dict[str, Any]) -> str:
         return ""
     r = systems[0][1]
     b = result.get("bootstrap") or r.get("bootstrap") or {}
-    out = [f"Macro-F1 averages the {r['fine']['macro']['over']} (fine) and the "
-           f"{r['coarse']['macro']['over'].replace('labels', 'categories')} (coarse)."]
+    out = [
+        f"Macro-F1 averages the {r['fine']['macro']['over']} (fine) and the "
+        f"{r['coarse']['macro']['over'].replace('labels', 'categories')} (coarse)."
+    ]
     if b.get("n"):
         out.append(f"95% CIs: percentile bootstrap over sessions ({b['n']} resamples, seed {b['seed']}).")
     out.append("ICC: ICC(2,1) between gold and predicted per-session counts of each category's markers.")
@@ -86,10 +104,15 @@ def notes(result: dict[str, Any]) -> str:
     for b, res in (result.get("baselines") or {}).items():
         ci = (res.get("vs_model") or {}).get("fine_macro_f1_diff_ci")
         if ci and r["fine"]["macro"]["f1"] is not None and res["fine"]["macro"]["f1"] is not None:
-            diffs.append(f"{b} {r['fine']['macro']['f1'] - res['fine']['macro']['f1']:+.3f} [{ci[0]:+.2f}, {ci[1]:+.2f}]")
+            diffs.append(
+                f"{b} {r['fine']['macro']['f1'] - res['fine']['macro']['f1']:+.3f} [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+            )
     if diffs:
-        out.append("Fine macro-F1 of the model minus each baseline (paired bootstrap, same resamples): "
-                   + "; ".join(diffs) + ".")
+        out.append(
+            "Fine macro-F1 of the model minus each baseline (paired bootstrap, same resamples): "
+            + "; ".join(diffs)
+            + "."
+        )
     reasons = {c: v["reason"] for c, v in r["session_icc"].items() if v.get("reason")}
     if reasons:
         out.append("ICC not computed for " + "; ".join(f"{c}: {why}" for c, why in reasons.items()) + ".")

@@ -1,4 +1,5 @@
 """Static HTML report: an index page and one page per session (timeline PNG embedded, no CDN)."""
+
 from __future__ import annotations
 
 import base64
@@ -65,15 +66,19 @@ def table_html(rows: Sequence[dict], columns: Sequence[str], links: dict[str, st
 
 
 def page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>{body}</body></html>\n")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>{body}</body></html>\n"
+    )
 
 
-def timeline_png(s: Session, schema: LabelSchema, episodes: list[Episode], segment_minutes: float,
-                 segment_utterances: int) -> bytes:
+def timeline_png(
+    s: Session, schema: LabelSchema, episodes: list[Episode], segment_minutes: float, segment_utterances: int
+) -> bytes:
     """A PNG timeline: markers by category along session time, repairs, episodes shaded by outcome."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
@@ -94,11 +99,20 @@ def timeline_png(s: Session, schema: LabelSchema, episodes: list[Episode], segme
         pad = 0.08 if timed else 0.4
         ax.axvspan(x0 - pad, x1 + pad, color=OUTCOME_COLORS[ep.outcome], alpha=0.18, lw=0)
     for row, c in enumerate(cats):
-        pts = [(xs[i], u) for i, u in enumerate(s.utterances)
-               if any(l in schema.label_ids and schema.category_of(l) == c for l in (u.labels or []))]
+        pts = [
+            (xs[i], u)
+            for i, u in enumerate(s.utterances)
+            if any(l in schema.label_ids and schema.category_of(l) == c for l in (u.labels or []))
+        ]
         if pts:
-            ax.scatter([p[0] for p in pts], [row] * len(pts), marker="|" if c != REPAIR else "^",
-                       s=220 if c != REPAIR else 60, color=_color(c), linewidths=2)
+            ax.scatter(
+                [p[0] for p in pts],
+                [row] * len(pts),
+                marker="|" if c != REPAIR else "^",
+                s=220 if c != REPAIR else 60,
+                color=_color(c),
+                linewidths=2,
+            )
     span = xs[-1] if xs else 1.0
     step = segment_minutes if timed else segment_utterances
     b = step
@@ -110,10 +124,17 @@ def timeline_png(s: Session, schema: LabelSchema, episodes: list[Episode], segme
     ax.set_xlim(-0.5 if not timed else 0, max(span, 1.0) * 1.01 + (0.5 if not timed else 0))
     ax.set_xlabel("session time (minutes)" if timed else "utterance")
     ax.invert_yaxis()
-    handles = [Patch(color=OUTCOME_COLORS[o], alpha=0.35, label=f"episode: {o.replace('_', ' ')}")
-               for o in OUTCOME_COLORS]
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.45 if len(cats) < 4 else -0.3),
-              ncol=3, frameon=False, fontsize=8)
+    handles = [
+        Patch(color=OUTCOME_COLORS[o], alpha=0.35, label=f"episode: {o.replace('_', ' ')}") for o in OUTCOME_COLORS
+    ]
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.45 if len(cats) < 4 else -0.3),
+        ncol=3,
+        frameon=False,
+        fontsize=8,
+    )
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     buf = io.BytesIO()
@@ -122,39 +143,76 @@ def timeline_png(s: Session, schema: LabelSchema, episodes: list[Episode], segme
     return buf.getvalue()
 
 
-def session_page(s: Session, schema: LabelSchema, srow: dict, segrows: list[dict], eprows: list[dict],
-                 episodes: list[Episode], segment_minutes: float, segment_utterances: int) -> str:
+def session_page(
+    s: Session,
+    schema: LabelSchema,
+    srow: dict,
+    segrows: list[dict],
+    eprows: list[dict],
+    episodes: list[Episode],
+    segment_minutes: float,
+    segment_utterances: int,
+) -> str:
     png = base64.b64encode(timeline_png(s, schema, episodes, segment_minutes, segment_utterances)).decode()
-    meta = "".join(f"<tr><th>{html.escape(str(k))}</th>{_cell(v)}</tr>" for k, v in s.meta.items()
-                   if not isinstance(v, (dict, list)))
+    meta = "".join(
+        f"<tr><th>{html.escape(str(k))}</th>{_cell(v)}</tr>"
+        for k, v in s.meta.items()
+        if not isinstance(v, (dict, list))
+    )
     cats = schema.category_ids
-    summary_cols = ["n_utterances", "duration_min"] + [f"n_{c}" for c in cats] + [f"rate10_{c}" for c in cats] + [
-        "n_episodes", "n_resolved", "n_unresolved", "n_no_repair", "share_resolved",
-        "therapist_repair_utterances", "first_rupture_s"]
+    summary_cols = (
+        ["n_utterances", "duration_min"]
+        + [f"n_{c}" for c in cats]
+        + [f"rate10_{c}" for c in cats]
+        + [
+            "n_episodes",
+            "n_resolved",
+            "n_unresolved",
+            "n_no_repair",
+            "share_resolved",
+            "therapist_repair_utterances",
+            "first_rupture_s",
+        ]
+    )
     lines = []
     for u in s.utterances:
         labs = [l for l in (u.labels or []) if l in schema.label_ids]
         classes = " ".join(sorted({schema.category_of(l) for l in labs}))
-        badges = "".join(f'<span class="lab" style="background:{_color(schema.category_of(l))}">'
-                         f"{html.escape(l)}</span>" for l in labs)
+        badges = "".join(
+            f'<span class="lab" style="background:{_color(schema.category_of(l))}">{html.escape(l)}</span>'
+            for l in labs
+        )
         top = sorted((u.scores or {}).items(), key=lambda kv: -kv[1])[:5]
         tip = "; ".join(f"{l} {p:.2f}" for l, p in top)
         lines.append(
-            f'<tr class="{classes}" id="{html.escape(u.id)}"' + (f' title="{html.escape(tip)}"' if tip else "")
+            f'<tr class="{classes}" id="{html.escape(u.id)}"'
+            + (f' title="{html.escape(tip)}"' if tip else "")
             + f'><td class="time">{_fmt_time(u.start)}</td><td class="who">{html.escape(u.speaker)}</td>'
-            f"<td>{html.escape(u.text)}</td><td>{badges}</td></tr>")
+            f"<td>{html.escape(u.text)}</td><td>{badges}</td></tr>"
+        )
     seg_cols = ["segment", "seg_start_s", "n_utterances"] + [f"n_{c}" for c in cats] + ["max_score"]
-    ep_cols = ["episode", "first_marker", "kind", "n_markers", "outcome", "repair_utterance", "repairs",
-               "utterances_to_repair", "seconds_to_repair"]
-    body = (f'<p><a href="../index.html">&larr; all sessions</a></p><h1>Session {html.escape(s.session_id)}</h1>'
-            f"<table>{meta}</table><h2>Summary</h2>{table_html([srow], summary_cols)}"
-            f'<h2>Timeline</h2><img alt="timeline of rupture markers and repairs" src="data:image/png;base64,{png}">'
-            f'<p class="note">Bars: rupture markers; triangles: repair strategies; shading: episodes by outcome; '
-            f"dotted lines: segment boundaries.</p>"
-            f"<h2>Episodes</h2>{table_html(eprows, ep_cols) if eprows else '<p>No rupture episodes.</p>'}"
-            f"<h2>Segments</h2>{table_html(segrows, seg_cols)}"
-            f'<h2>Transcript</h2><p class="note">Labelled utterances are highlighted; hover a line for its '
-            f'strongest scores.</p><table class="utt">{"".join(lines)}</table>')
+    ep_cols = [
+        "episode",
+        "first_marker",
+        "kind",
+        "n_markers",
+        "outcome",
+        "repair_utterance",
+        "repairs",
+        "utterances_to_repair",
+        "seconds_to_repair",
+    ]
+    body = (
+        f'<p><a href="../index.html">&larr; all sessions</a></p><h1>Session {html.escape(s.session_id)}</h1>'
+        f"<table>{meta}</table><h2>Summary</h2>{table_html([srow], summary_cols)}"
+        f'<h2>Timeline</h2><img alt="timeline of rupture markers and repairs" src="data:image/png;base64,{png}">'
+        f'<p class="note">Bars: rupture markers; triangles: repair strategies; shading: episodes by outcome; '
+        f"dotted lines: segment boundaries.</p>"
+        f"<h2>Episodes</h2>{table_html(eprows, ep_cols) if eprows else '<p>No rupture episodes.</p>'}"
+        f"<h2>Segments</h2>{table_html(segrows, seg_cols)}"
+        f'<h2>Transcript</h2><p class="note">Labelled utterances are highlighted; hover a line for its '
+        f'strongest scores.</p><table class="utt">{"".join(lines)}</table>'
+    )
     return page(f"rupture-nlp: session {s.session_id}", body)
 
 
@@ -165,16 +223,29 @@ def index_page(srows: list[dict], schema: LabelSchema, links: dict[str, str]) ->
     eps = sum(r["n_episodes"] for r in srows)
     res = sum(r["n_resolved"] for r in srows)
     minutes = sum(r["duration_min"] or 0 for r in srows)
-    summary = [{"sessions": n, "utterances": sum(r["n_utterances"] for r in srows),
-                "minutes": round(minutes, 1) if minutes else None,
-                **{f"n_{c}": tot[c] for c in cats},
-                **{f"rate10_{c}": round(10 * tot[c] / minutes, 3) if minutes else None for c in cats},
-                "episodes": eps, "share_resolved": round(res / eps, 3) if eps else None,
-                "sessions_with_rupture": sum(1 for r in srows if r["n_episodes"])}]
+    summary = [
+        {
+            "sessions": n,
+            "utterances": sum(r["n_utterances"] for r in srows),
+            "minutes": round(minutes, 1) if minutes else None,
+            **{f"n_{c}": tot[c] for c in cats},
+            **{f"rate10_{c}": round(10 * tot[c] / minutes, 3) if minutes else None for c in cats},
+            "episodes": eps,
+            "share_resolved": round(res / eps, 3) if eps else None,
+            "sessions_with_rupture": sum(1 for r in srows if r["n_episodes"]),
+        }
+    ]
     meta_cols = sorted({k for r in srows for k in r if k.startswith("meta_")})
-    cols = ["session_id"] + meta_cols + ["n_utterances", "duration_min"] + [f"n_{c}" for c in cats] + [
-        "n_episodes", "share_resolved", "first_rupture_s"]
-    body = (f"<h1>rupture-nlp report</h1><h2>Corpus summary</h2>{table_html(summary, list(summary[0]))}"
-            f"<h2>Sessions</h2>{table_html(srows, cols, links)}"
-            f'<p class="note">Tables: sessions.csv, segments.csv, episodes.csv (columns in README.txt).</p>')
+    cols = (
+        ["session_id"]
+        + meta_cols
+        + ["n_utterances", "duration_min"]
+        + [f"n_{c}" for c in cats]
+        + ["n_episodes", "share_resolved", "first_rupture_s"]
+    )
+    body = (
+        f"<h1>rupture-nlp report</h1><h2>Corpus summary</h2>{table_html(summary, list(summary[0]))}"
+        f"<h2>Sessions</h2>{table_html(srows, cols, links)}"
+        f'<p class="note">Tables: sessions.csv, segments.csv, episodes.csv (columns in README.txt).</p>'
+    )
     return page("rupture-nlp report", body)

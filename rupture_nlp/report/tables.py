@@ -3,6 +3,7 @@
 Columns are documented in ``COLUMNS`` (also written to the report's ``README.txt``). Times
 are seconds from the start of the recording; rates are per 10 minutes of session time.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -74,17 +75,24 @@ def episode_rows(s: Session, schema: LabelSchema, episodes: list[Episode]) -> li
         cats = [c for c in schema.category_ids if c in {schema.category_of(l) for l in labs}]
         rep = ep.repairs[0] if ep.repairs else None
         t0, tr = utts[ep.first].start, (utts[rep].start if rep is not None else None)
-        rows.append({
-            "session_id": s.session_id, "episode": n,
-            "first_marker": utts[ep.first].id, "last_marker": utts[ep.last].id,
-            "start_s": _r(t0), "end_s": _r(utts[ep.last].end),
-            "n_markers": len(ep.markers), "kind": "+".join(cats), "markers": ";".join(labs),
-            "outcome": ep.outcome,
-            "repair_utterance": utts[rep].id if rep is not None else None,
-            "repairs": ";".join(l for i in ep.repairs for l in marker_kinds(utts[i], schema)[1]),
-            "utterances_to_repair": (rep - ep.first) if rep is not None else None,
-            "seconds_to_repair": _r(tr - t0) if (t0 is not None and tr is not None) else None,
-        })
+        rows.append(
+            {
+                "session_id": s.session_id,
+                "episode": n,
+                "first_marker": utts[ep.first].id,
+                "last_marker": utts[ep.last].id,
+                "start_s": _r(t0),
+                "end_s": _r(utts[ep.last].end),
+                "n_markers": len(ep.markers),
+                "kind": "+".join(cats),
+                "markers": ";".join(labs),
+                "outcome": ep.outcome,
+                "repair_utterance": utts[rep].id if rep is not None else None,
+                "repairs": ";".join(l for i in ep.repairs for l in marker_kinds(utts[i], schema)[1]),
+                "utterances_to_repair": (rep - ep.first) if rep is not None else None,
+                "seconds_to_repair": _r(tr - t0) if (t0 is not None and tr is not None) else None,
+            }
+        )
     return rows
 
 
@@ -95,13 +103,19 @@ def segment_rows(s: Session, schema: LabelSchema, segment_minutes: float, segmen
     for u, k in zip(s.utterances, seg):
         r = rows.get(k)
         if r is None:
-            r = rows[k] = {"session_id": s.session_id, "segment": k,
-                           "seg_start_s": _r(k * segment_minutes * 60) if timed else None,
-                           "seg_end_s": _r((k + 1) * segment_minutes * 60) if timed else None,
-                           "first_utterance": u.id, "last_utterance": u.id, "n_utterances": 0,
-                           **{f"n_{c}": 0 for c in schema.category_ids},
-                           **{f"n_{l}": 0 for l in schema.label_ids},
-                           "max_score": None, **{f"max_score_{c}": None for c in schema.category_ids}}
+            r = rows[k] = {
+                "session_id": s.session_id,
+                "segment": k,
+                "seg_start_s": _r(k * segment_minutes * 60) if timed else None,
+                "seg_end_s": _r((k + 1) * segment_minutes * 60) if timed else None,
+                "first_utterance": u.id,
+                "last_utterance": u.id,
+                "n_utterances": 0,
+                **{f"n_{c}": 0 for c in schema.category_ids},
+                **{f"n_{l}": 0 for l in schema.label_ids},
+                "max_score": None,
+                **{f"max_score_{c}": None for c in schema.category_ids},
+            }
         r["last_utterance"] = u.id
         r["n_utterances"] += 1
         labs = [l for l in (u.labels or []) if l in schema.label_ids]
@@ -146,14 +160,21 @@ def session_row(s: Session, schema: LabelSchema, episodes: list[Episode]) -> dic
         row[f"n_{o}"] = outcomes.count(o)
     row["share_resolved"] = _r(outcomes.count("resolved") / len(episodes)) if episodes else None
     row["therapist_repair_utterances"] = sum(
-        1 for u in s.utterances if u.speaker == "therapist" and marker_kinds(u, schema)[1])
+        1 for u in s.utterances if u.speaker == "therapist" and marker_kinds(u, schema)[1]
+    )
     row["first_rupture_s"] = _r(first.start) if first is not None else None
     row["first_rupture_utterance"] = first.id if first is not None else None
     return row
 
 
-def corpus_tables(sessions: Iterable[Session], schema: LabelSchema, *, segment_minutes: float = 5.0,
-                  segment_utterances: int = 50, repair_window: int = 5):
+def corpus_tables(
+    sessions: Iterable[Session],
+    schema: LabelSchema,
+    *,
+    segment_minutes: float = 5.0,
+    segment_utterances: int = 50,
+    repair_window: int = 5,
+):
     """(session rows, segment rows, episode rows, episodes per session id) for the sessions."""
     if REPAIR not in schema.category_ids:
         raise ValueError(f"reports need a '{REPAIR}' category in the label schema")

@@ -47,20 +47,58 @@ The modules, one job each:
 ``components``   the spaCy components and :func:`make_pipeline`
 ``convert``      a Doc to the canonical record (:func:`doc_to_session`)
 """
+
 from __future__ import annotations
 
-from .components import (PIPELINE, EventMarker, TimeAssigner, UtteranceSegmenter, make_event_marker,
-                         make_pipeline, make_time_assigner, make_utterance_segmenter, plain_pipeline)
+from .components import (
+    PIPELINE,
+    EventMarker,
+    TimeAssigner,
+    UtteranceSegmenter,
+    make_event_marker,
+    make_pipeline,
+    make_time_assigner,
+    make_utterance_segmenter,
+    plain_pipeline,
+)
 from .convert import doc_to_session
 from .docs import MAX_SESSION_CHARS, make_doc, make_record_doc, session_to_doc
 from .extensions import DOC_ATTRS, SPAN_ATTRS, doc_text
-from .rules import (DEFAULT_ABBREVIATIONS, DEFAULT_BACKCHANNELS, DEFAULT_COMMA_BACKCHANNELS, DEFAULT_PAREN_EVENTS,
-                    SplitRules)
+from .rules import (
+    DEFAULT_ABBREVIATIONS,
+    DEFAULT_BACKCHANNELS,
+    DEFAULT_COMMA_BACKCHANNELS,
+    DEFAULT_PAREN_EVENTS,
+    SplitRules,
+)
 from .tables import CharIndex, event_offsets
 from .times import round_array, session_times
 
-__all__ = ["PIPELINE", "EventMarker", "TimeAssigner", "UtteranceSegmenter", "make_event_marker", "make_pipeline",
-           "make_time_assigner", "make_utterance_segmenter", "plain_pipeline", "doc_to_session",
-           "MAX_SESSION_CHARS", "make_doc", "make_record_doc", "session_to_doc", "DOC_ATTRS", "SPAN_ATTRS",
-           "doc_text", "DEFAULT_ABBREVIATIONS", "DEFAULT_BACKCHANNELS", "DEFAULT_COMMA_BACKCHANNELS",
-           "DEFAULT_PAREN_EVENTS", "SplitRules", "CharIndex", "event_offsets", "round_array", "session_times"]
+__all__ = [
+    "PIPELINE",
+    "EventMarker",
+    "TimeAssigner",
+    "UtteranceSegmenter",
+    "make_event_marker",
+    "make_pipeline",
+    "make_time_assigner",
+    "make_utterance_segmenter",
+    "plain_pipeline",
+    "doc_to_session",
+    "MAX_SESSION_CHARS",
+    "make_doc",
+    "make_record_doc",
+    "session_to_doc",
+    "DOC_ATTRS",
+    "SPAN_ATTRS",
+    "doc_text",
+    "DEFAULT_ABBREVIATIONS",
+    "DEFAULT_BACKCHANNELS",
+    "DEFAULT_COMMA_BACKCHANNELS",
+    "DEFAULT_PAREN_EVENTS",
+    "SplitRules",
+    "CharIndex",
+    "event_offsets",
+    "round_array",
+    "session_times",
+]

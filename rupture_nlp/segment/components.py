@@ -1,6 +1,7 @@
 """The spaCy components of the segmentation pipeline, registered by name on import:
 ``rupture_events`` (:class:`EventMarker`), ``rupture_utterances`` (:class:`UtteranceSegmenter`)
 and ``rupture_times`` (:class:`TimeAssigner`); :func:`make_pipeline` builds the pipeline."""
+
 from __future__ import annotations
 
 from bisect import bisect_right
@@ -12,18 +13,35 @@ from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 
 from .extensions import doc_text, set_values, span_values, store
-from .rules import (DEFAULT_ABBREVIATIONS, DEFAULT_BACKCHANNELS, DEFAULT_COMMA_BACKCHANNELS, DEFAULT_PAREN_EVENTS,
-                    SplitRules, event_name, event_regex, events_between)
-from .tables import (CharIndex, delimited, event_offsets, set_sentence_starts, span_group, token_ranges,
-                     turn_table, utterance_table)
+from .rules import (
+    DEFAULT_ABBREVIATIONS,
+    DEFAULT_BACKCHANNELS,
+    DEFAULT_COMMA_BACKCHANNELS,
+    DEFAULT_PAREN_EVENTS,
+    SplitRules,
+    event_name,
+    event_regex,
+    events_between,
+)
+from .tables import (
+    CharIndex,
+    delimited,
+    event_offsets,
+    set_sentence_starts,
+    span_group,
+    token_ranges,
+    turn_table,
+    utterance_table,
+)
 from .times import session_times
 
 PIPELINE = ("rupture_events", "rupture_utterances", "rupture_times")
 
 
 # --------------------------------------------------------------------------- events
-@Language.factory("rupture_events", default_config={
-    "pattern": r"\[[^\[\]\n]{1,80}\]", "paren_events": DEFAULT_PAREN_EVENTS})
+@Language.factory(
+    "rupture_events", default_config={"pattern": r"\[[^\[\]\n]{1,80}\]", "paren_events": DEFAULT_PAREN_EVENTS}
+)
 def make_event_marker(nlp: Language, name: str, pattern: str, paren_events: list[str]) -> "EventMarker":
     return EventMarker(pattern, paren_events)
 
@@ -45,8 +63,13 @@ class EventMarker:
             for m in self.regex.finditer(text):
                 label = event_name(m.group())
                 s, e = m.span()
-                if s < e and (not s or text[s - 1].isspace()) and (e == n or text[e].isspace()) \
-                        and not text[s].isspace() and not text[e - 1].isspace():
+                if (
+                    s < e
+                    and (not s or text[s - 1].isspace())
+                    and (e == n or text[e].isspace())
+                    and not text[s].isspace()
+                    and not text[e - 1].isspace()
+                ):
                     offsets.append((s, e, label))  # whitespace around: it starts and ends tokens
                 else:
                     span = doc.char_span(s, e, label=label, alignment_mode="expand")
@@ -64,21 +87,38 @@ class EventMarker:
 
 
 # --------------------------------------------------------------------------- utterances
-@Language.factory("rupture_utterances", default_config={
-    "backchannels": DEFAULT_BACKCHANNELS,
-    "comma_backchannels": DEFAULT_COMMA_BACKCHANNELS,
-    "abbreviations": DEFAULT_ABBREVIATIONS,
-    "ellipsis": "capital",
-    "dash": "capital",
-    "piece_boundaries": True,
-    "attach_events": True,
-})
-def make_utterance_segmenter(nlp: Language, name: str, backchannels: list[str], comma_backchannels: list[str],
-                             abbreviations: list[str], ellipsis: str, dash: str, piece_boundaries: bool,
-                             attach_events: bool) -> "UtteranceSegmenter":
-    return UtteranceSegmenter(backchannels=backchannels, comma_backchannels=comma_backchannels,
-                              abbreviations=abbreviations, ellipsis=ellipsis, dash=dash,
-                              piece_boundaries=piece_boundaries, attach_events=attach_events)
+@Language.factory(
+    "rupture_utterances",
+    default_config={
+        "backchannels": DEFAULT_BACKCHANNELS,
+        "comma_backchannels": DEFAULT_COMMA_BACKCHANNELS,
+        "abbreviations": DEFAULT_ABBREVIATIONS,
+        "ellipsis": "capital",
+        "dash": "capital",
+        "piece_boundaries": True,
+        "attach_events": True,
+    },
+)
+def make_utterance_segmenter(
+    nlp: Language,
+    name: str,
+    backchannels: list[str],
+    comma_backchannels: list[str],
+    abbreviations: list[str],
+    ellipsis: str,
+    dash: str,
+    piece_boundaries: bool,
+    attach_events: bool,
+) -> "UtteranceSegmenter":
+    return UtteranceSegmenter(
+        backchannels=backchannels,
+        comma_backchannels=comma_backchannels,
+        abbreviations=abbreviations,
+        ellipsis=ellipsis,
+        dash=dash,
+        piece_boundaries=piece_boundaries,
+        attach_events=attach_events,
+    )
 
 
 class UtteranceSegmenter(SplitRules):
@@ -118,11 +158,21 @@ class UtteranceSegmenter(SplitRules):
                 a, b = s - base, e - base
                 k += 1
                 p = bisect_right(piece_starts, a) - 1
-                set_values(values, s, e, {
-                    "utterance_id": f"{sid}-u{k:04d}", "turn": t_turn, "speaker": speaker,
-                    "speaker_name": speaker_name, "char_start": a, "char_end": b,
-                    "line": pieces[p][4] if p >= 0 and pieces[p][4] is not None else t_line,
-                    "events": [name for es, ee, name in events if es >= a and ee <= b] or None if events else None})
+                set_values(
+                    values,
+                    s,
+                    e,
+                    {
+                        "utterance_id": f"{sid}-u{k:04d}",
+                        "turn": t_turn,
+                        "speaker": speaker,
+                        "speaker_name": speaker_name,
+                        "char_start": a,
+                        "char_end": b,
+                        "line": pieces[p][4] if p >= 0 and pieces[p][4] is not None else t_line,
+                        "events": [name for es, ee, name in events if es >= a and ee <= b] or None if events else None,
+                    },
+                )
                 table.append((t_pos, s, e))
         if spans:
             doc.spans["utterances"] = span_group(doc, "utterances", "utterance", ranges)
@@ -205,9 +255,11 @@ def plain_pipeline(nlp: Language) -> bool:
     and other characters): then it may segment Docs of
     :func:`~rupture_nlp.segment.make_record_doc`."""
     names = tuple(nlp.pipe_names)
-    return names == PIPELINE and all(
-        type(nlp.get_pipe(n)) is c for n, c in zip(names, (EventMarker, UtteranceSegmenter, TimeAssigner))) \
+    return (
+        names == PIPELINE
+        and all(type(nlp.get_pipe(n)) is c for n, c in zip(names, (EventMarker, UtteranceSegmenter, TimeAssigner)))
         and _splits_at_whitespace(nlp.tokenizer)
+    )
 
 
 _TOKENIZERS_CHECKED: dict[int, tuple[Any, int, bool]] = {}

@@ -1,5 +1,6 @@
 """Session Docs: made from a reader's turns (:func:`make_doc`, :func:`make_record_doc`) or from
 an already segmented canonical session (:func:`session_to_doc`)."""
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -50,8 +51,10 @@ def _tokenize(nlp: Language, turns: Sequence[Turn], text: str) -> Doc:
     if len(text) <= nlp.max_length:
         return nlp.make_doc(text)
     if len(text) > MAX_SESSION_CHARS:
-        raise RuptureError(f"session too long to segment ({len(text):,} characters of text; the limit is "
-                           f"{MAX_SESSION_CHARS:,}): split the transcript into several files")
+        raise RuptureError(
+            f"session too long to segment ({len(text):,} characters of text; the limit is "
+            f"{MAX_SESSION_CHARS:,}): split the transcript into several files"
+        )
     runs, start, end = [], 0, 0
     for t in turns:
         end += len(t.text) + 1
@@ -100,8 +103,9 @@ def _make_doc(nlp: Language, turns: Sequence[Turn], session_id: str, meta: dict 
         offset += n + 1
         pieces = [[p.char_start, p.char_end, p.start, p.end, p.line] for p in t.pieces]
         if spans:
-            span_values(values, s, e).update(turn=i, speaker=t.speaker, speaker_name=t.speaker_name, line=t.line,
-                                             pieces=pieces)
+            span_values(values, s, e).update(
+                turn=i, speaker=t.speaker, speaker_name=t.speaker_name, line=t.line, pieces=pieces
+            )
         table.append((s, e, i, t.speaker, t.speaker_name, t.line, pieces))
     if spans:
         doc.spans["turns"] = span_group(doc, "turns", "turn", ranges)
@@ -123,9 +127,14 @@ def session_to_doc(nlp: Language, session: Session) -> Doc:
     for group in groups:
         text, spans = _layout(group)
         layouts.append(spans)
-        turns.append(Turn(speaker=group[0].speaker, speaker_name=group[0].speaker_name or group[0].speaker,
-                          text=text, pieces=[TurnPiece(a, b, u.start, u.end, None)
-                                             for (a, b), u in zip(spans, group)]))
+        turns.append(
+            Turn(
+                speaker=group[0].speaker,
+                speaker_name=group[0].speaker_name or group[0].speaker,
+                text=text,
+                pieces=[TurnPiece(a, b, u.start, u.end, None) for (a, b), u in zip(spans, group)],
+            )
+        )
     doc = make_doc(nlp, turns, session_id=session.session_id, meta=session.meta)
     doc._.extra = dict(session.extra)
     index = CharIndex(doc)
@@ -139,11 +148,22 @@ def session_to_doc(nlp: Language, session: Session) -> Doc:
         for u, (a, b) in zip(group, spans):
             span = index.span(base + a, base + b, "utterance")
             v = span_values(values, span.start_char, span.end_char)
-            if text[span.start_char:span.end_char] != u.text:
+            if text[span.start_char : span.end_char] != u.text:
                 v["shown_text"] = u.text  # what doc_to_session gives as the utterance's text
-            v.update(utterance_id=u.id, turn=u.turn, speaker=u.speaker, speaker_name=u.speaker_name, start=u.start,
-                     end=u.end, char_start=u.char_start, char_end=u.char_end, events=u.events, labels=u.labels,
-                     scores=u.scores, extra=dict(u.extra))
+            v.update(
+                utterance_id=u.id,
+                turn=u.turn,
+                speaker=u.speaker,
+                speaker_name=u.speaker_name,
+                start=u.start,
+                end=u.end,
+                char_start=u.char_start,
+                char_end=u.char_end,
+                events=u.events,
+                labels=u.labels,
+                scores=u.scores,
+                extra=dict(u.extra),
+            )
             out.append(span)
     doc.spans["utterances"] = out
     set_sentence_starts(doc, [span.start for span in out])

@@ -23,6 +23,7 @@ read its storage directly (``Doc.to_json(underscore=...)``, ``Span.as_doc``,
 ``"turns"``, ``"utterances"``, ``"events"``, ``"records_only"``
     the side tables of :mod:`rupture_nlp.segment.tables`.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -34,8 +35,22 @@ from .rules import is_backchannel_text
 #: The Doc attributes and their defaults.
 DOC_ATTRS: dict[str, Any] = {"session_id": None, "meta": None, "extra": None, "segmented": False, "timed": False}
 #: The Span attributes (None unless set).
-SPAN_ATTRS = ("utterance_id", "turn", "speaker", "speaker_name", "start", "end", "char_start", "char_end", "events",
-              "line", "pieces", "labels", "scores", "extra")
+SPAN_ATTRS = (
+    "utterance_id",
+    "turn",
+    "speaker",
+    "speaker_name",
+    "start",
+    "end",
+    "char_start",
+    "char_end",
+    "events",
+    "line",
+    "pieces",
+    "labels",
+    "scores",
+    "extra",
+)
 #: The key of this package's entry in ``doc.user_data``.
 STORE = "rupture"
 

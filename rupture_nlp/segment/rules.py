@@ -5,21 +5,82 @@ docstring); :func:`event_regex` and :func:`event_name` find and name non-verbal 
 :func:`is_backchannel_text` tells a backchannel-only text. The spaCy components that apply
 them to Docs are in :mod:`rupture_nlp.segment.components`.
 """
+
 from __future__ import annotations
 
 import re
 from bisect import bisect_left
 from typing import Iterable, Sequence
 
-DEFAULT_BACKCHANNELS = ["mm-hmm", "mm hmm", "mhm", "mm", "mmm", "hmm", "hm", "uh-huh", "uh huh", "yeah",
-                        "yep", "yes", "right", "okay", "ok", "sure", "i see", "oh", "ah", "alright"]
+DEFAULT_BACKCHANNELS = [
+    "mm-hmm",
+    "mm hmm",
+    "mhm",
+    "mm",
+    "mmm",
+    "hmm",
+    "hm",
+    "uh-huh",
+    "uh huh",
+    "yeah",
+    "yep",
+    "yes",
+    "right",
+    "okay",
+    "ok",
+    "sure",
+    "i see",
+    "oh",
+    "ah",
+    "alright",
+]
 #: Backchannels that are split off even when only a comma follows ("Mm-hmm, and then?").
 DEFAULT_COMMA_BACKCHANNELS = ["mm-hmm", "mm hmm", "mhm", "mm", "mmm", "hmm", "hm", "uh-huh", "uh huh"]
-DEFAULT_ABBREVIATIONS = ["dr", "mr", "mrs", "ms", "mx", "prof", "rev", "st", "mt", "fr", "sr", "jr", "vs", "cf",
-                         "e.g", "i.e", "approx", "dept", "ca"]
-DEFAULT_PAREN_EVENTS = ["laughs", "laughing", "laughter", "laugh", "chuckles", "sighs", "sigh", "pause",
-                        "long pause", "silence", "inaudible", "unintelligible", "unclear", "crosstalk", "crying",
-                        "cries", "sobbing", "coughs", "clears throat", "sniffs", "whispers", "overlapping"]
+DEFAULT_ABBREVIATIONS = [
+    "dr",
+    "mr",
+    "mrs",
+    "ms",
+    "mx",
+    "prof",
+    "rev",
+    "st",
+    "mt",
+    "fr",
+    "sr",
+    "jr",
+    "vs",
+    "cf",
+    "e.g",
+    "i.e",
+    "approx",
+    "dept",
+    "ca",
+]
+DEFAULT_PAREN_EVENTS = [
+    "laughs",
+    "laughing",
+    "laughter",
+    "laugh",
+    "chuckles",
+    "sighs",
+    "sigh",
+    "pause",
+    "long pause",
+    "silence",
+    "inaudible",
+    "unintelligible",
+    "unclear",
+    "crosstalk",
+    "crying",
+    "cries",
+    "sobbing",
+    "coughs",
+    "clears throat",
+    "sniffs",
+    "whispers",
+    "overlapping",
+]
 
 
 def event_regex(pattern: str, paren_events: Iterable[str]) -> re.Pattern:
@@ -36,8 +97,9 @@ def event_name(matched: str) -> str:
     return " ".join(matched[1:-1].split()).lower() or "event"
 
 
-def events_between(events: list[tuple[int, int, str]], starts: list[int], start: int,
-                   end: int) -> list[tuple[int, int, str]]:
+def events_between(
+    events: list[tuple[int, int, str]], starts: list[int], start: int, end: int
+) -> list[tuple[int, int, str]]:
     """The events inside ``[start, end)``, relative to ``start``."""
     i = bisect_left(starts, start)
     out = []
@@ -49,8 +111,7 @@ def events_between(events: list[tuple[int, int, str]], starts: list[int], start:
     return out
 
 
-_BC_ALT = "|".join(sorted((re.escape(b).replace(r"\ ", r"\s+") for b in DEFAULT_BACKCHANNELS), key=len,
-                          reverse=True))
+_BC_ALT = "|".join(sorted((re.escape(b).replace(r"\ ", r"\s+") for b in DEFAULT_BACKCHANNELS), key=len, reverse=True))
 _BACKCHANNEL_ONLY = re.compile(rf"(?:(?:{_BC_ALT})[\s,.!?…-]*)+", re.I)
 
 
@@ -65,9 +126,11 @@ _TERMINAL = re.compile(r"(?:\.{2,}|…|[.?!]+)[\"'”’»)\]]*(?=\s)")
 # (The alternatives of a run each begin with a literal character, so that re can scan for
 # them quickly: ``\.\.+|…|\.[.?!]*|\?[.?!]*|![.?!]*`` matches what ``\.{2,}|…|[.?!]+`` matches,
 # trying the same strings in the same order.)
-_TERM_NEXT = re.compile(r"(?P<run>(?:\.\.+|…|\.[.?!]*|\?[.?!]*|![.?!]*)[\"'”’»)\]]*)\s+"
-                        r"(?P<lead>(?:\[[^\[\]\n]{0,80}\]\s*|\([a-z ]{1,30}\)\s*|[\"'“‘«(¿¡—–-]+\s*)*)"
-                        r"(?P<word>[^\W_][\w'’-]*)?")
+_TERM_NEXT = re.compile(
+    r"(?P<run>(?:\.\.+|…|\.[.?!]*|\?[.?!]*|![.?!]*)[\"'”’»)\]]*)\s+"
+    r"(?P<lead>(?:\[[^\[\]\n]{0,80}\]\s*|\([a-z ]{1,30}\)\s*|[\"'“‘«(¿¡—–-]+\s*)*)"
+    r"(?P<word>[^\W_][\w'’-]*)?"
+)
 _WS = re.compile(r"\s*")
 # (``--+|—|–(?<=\s–)`` is ``-{2,}|—|(?<=\s)–`` with a literal first, as for _TERM_NEXT.)
 _DASH = re.compile(r"(?:--+|—|–(?<=\s–))(?=\s*\S)")
@@ -105,13 +168,21 @@ class SplitRules:
     fragments are kept as they are.
     """
 
-    def __init__(self, *, backchannels: Sequence[str] = DEFAULT_BACKCHANNELS,
-                 comma_backchannels: Sequence[str] = DEFAULT_COMMA_BACKCHANNELS,
-                 abbreviations: Sequence[str] = DEFAULT_ABBREVIATIONS, ellipsis: str = "capital",
-                 dash: str = "capital", piece_boundaries: bool = True, attach_events: bool = True):
+    def __init__(
+        self,
+        *,
+        backchannels: Sequence[str] = DEFAULT_BACKCHANNELS,
+        comma_backchannels: Sequence[str] = DEFAULT_COMMA_BACKCHANNELS,
+        abbreviations: Sequence[str] = DEFAULT_ABBREVIATIONS,
+        ellipsis: str = "capital",
+        dash: str = "capital",
+        piece_boundaries: bool = True,
+        attach_events: bool = True,
+    ):
         if not all(isinstance(x, str) and x.strip() for x in [*backchannels, *comma_backchannels, *abbreviations]):
-            raise ValueError("rupture_utterances: backchannels, comma_backchannels and abbreviations must be "
-                             "non-empty strings")
+            raise ValueError(
+                "rupture_utterances: backchannels, comma_backchannels and abbreviations must be non-empty strings"
+            )
         if ellipsis not in ("capital", "always", "never"):
             raise ValueError(f"rupture_utterances: ellipsis must be capital, always or never, not {ellipsis!r}")
         if dash not in ("capital", "never"):
@@ -125,16 +196,19 @@ class SplitRules:
         # any whitespace); None when some backchannel makes that test unsound (see
         # _split_backchannels)
         lowered = [b.lower() for b in bc]
-        self.bc_pairs = ({b[0] + b[1] for b in lowered}
-                         if all(b.isascii() and len(b) > 1 and (b[1] == " " or not b[1].isspace()) for b in lowered)
-                         else None)
+        self.bc_pairs = (
+            {b[0] + b[1] for b in lowered}
+            if all(b.isascii() and len(b) > 1 and (b[1] == " " or not b[1].isspace()) for b in lowered)
+            else None
+        )
         self.comma_words = {w for b in comma_backchannels for w in b.lower().split()}
         self.abbreviations = {a.lower().rstrip(".") for a in abbreviations}
         self.ellipsis, self.dash = ellipsis, dash
         self.piece_boundaries, self.attach_events = piece_boundaries, attach_events
 
-    def split(self, text: str, piece_starts: Sequence[int] = (),
-              events: Sequence[tuple[int, int, str]] = ()) -> list[tuple[int, int]]:
+    def split(
+        self, text: str, piece_starts: Sequence[int] = (), events: Sequence[tuple[int, int, str]] = ()
+    ) -> list[tuple[int, int]]:
         """Utterance ``(start, end)`` character offsets in ``text`` (a turn), in order.
 
         ``piece_starts``: offsets where the source's lines/rows/cues begin (0 may be left out);
@@ -161,17 +235,18 @@ class SplitRules:
                 if not (first.islower() and run[-1] in _CLOSERS):
                     cuts.append(j)
             elif not first.islower():
-                tok = text[text.rfind(" ", 0, dot) + 1:dot].lstrip(_OPENERS)
+                tok = text[text.rfind(" ", 0, dot) + 1 : dot].lstrip(_OPENERS)
                 if not (tok.lower() in self.abbreviations or (len(tok) == 1 and tok.isupper())):
                     cuts.append(j)
         if self.dash != "never" and ("-" in text or "—" in text or "–" in text):
             for m in _DASH.finditer(text):
-                if (events and any(s < m.start() < e for s, e, _ in events)) or \
-                        not any(c.isalnum() for c in text[max(0, m.start() - 3):m.start()]):
+                if (events and any(s < m.start() < e for s, e, _ in events)) or not any(
+                    c.isalnum() for c in text[max(0, m.start() - 3) : m.start()]
+                ):
                     continue
                 j = _WS.match(text, m.end()).end()
                 first, word = self._next_word(text, j, ev_start)
-                if first.isupper() and not (m.group() == "—" and "—" in text[j:_sentence_end(text, j)]):
+                if first.isupper() and not (m.group() == "—" and "—" in text[j : _sentence_end(text, j)]):
                     cuts.append(j)
         if self.piece_boundaries and len(piece_starts) > 1:
             for ps in piece_starts:
@@ -229,8 +304,12 @@ class SplitRules:
         first, word = self._next_word(text, ps, ev_start)
         if text.endswith(("...", "…"), 0, k):
             return not first.islower()
-        if last in ".?!" or (last in _CLOSERS and _TERMINAL.search(text[max(0, k - 4):k] + " ")) or last == "]" \
-                or text.endswith(("--", "—", "–"), 0, k):
+        if (
+            last in ".?!"
+            or (last in _CLOSERS and _TERMINAL.search(text[max(0, k - 4) : k] + " "))
+            or last == "]"
+            or text.endswith(("--", "—", "–"), 0, k)
+        ):
             return True
         if text.startswith(("--", "—", "["), ps) or ps in ev_start:
             return True
@@ -262,14 +341,19 @@ class SplitRules:
                 run = m.group().rstrip()
                 pure = all(w in self.comma_words for w in _BC_WORDS.findall(run.lower()))
                 if j < b and (run[-1] in ".!?" or pure):
-                    out.append((a, len(text[:m.end()].rstrip())))
+                    out.append((a, len(text[: m.end()].rstrip())))
                     out.append((j, b))
                     continue
             out.append((a, b))
         return out
 
-    def _attach_wordless(self, text: str, units: list[tuple[int, int]], events: Sequence[tuple[int, int, str]],
-                         piece_starts: Sequence[int]) -> list[tuple[int, int]]:
+    def _attach_wordless(
+        self,
+        text: str,
+        units: list[tuple[int, int]],
+        events: Sequence[tuple[int, int, str]],
+        piece_starts: Sequence[int],
+    ) -> list[tuple[int, int]]:
         starts = sorted(set(piece_starts) | {0})
 
         def piece_of(pos: int) -> int:
@@ -293,9 +377,9 @@ class SplitRules:
             same_prev = has_prev and piece_of(units[i - 1][1] - 1) == piece_of(a)
             same_next = has_next and piece_of(units[i + 1][0]) == piece_of(b - 1)
             if has_next and (same_next or not same_prev):
-                units[i:i + 2] = [(a, units[i + 1][1])]
+                units[i : i + 2] = [(a, units[i + 1][1])]
             else:
-                units[i - 1:i + 1] = [(units[i - 1][0], b)]
+                units[i - 1 : i + 1] = [(units[i - 1][0], b)]
                 i -= 1
         return units
 
@@ -317,4 +401,3 @@ def _units(text: str, cuts: list[int]) -> list[tuple[int, int]]:
             out.append((a2, a2 + len(stripped)))
         a = b
     return out
-

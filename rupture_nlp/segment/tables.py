@@ -15,6 +15,7 @@ when they do not match:
     on Docs of :func:`~rupture_nlp.segment.make_record_doc`, which have no span groups: the
     tables are all there is, and ``"events"`` holds what :func:`event_offsets` gives.
 """
+
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
@@ -131,8 +132,17 @@ def turn_table(doc: Doc) -> list[tuple]:
     for i, span in enumerate(spans):
         v = values_at(values, span.start_char, span.end_char)
         turn = v.get("turn")
-        table.append((span.start_char, span.end_char, i if turn is None else turn, v.get("speaker"),
-                      v.get("speaker_name"), v.get("line"), v.get("pieces") or []))
+        table.append(
+            (
+                span.start_char,
+                span.end_char,
+                i if turn is None else turn,
+                v.get("speaker"),
+                v.get("speaker_name"),
+                v.get("line"),
+                v.get("pieces") or [],
+            )
+        )
     st["turns"] = table
     return table
 
@@ -149,8 +159,10 @@ def utterance_table(doc: Doc, turns: list[tuple]) -> list[tuple[int, int, int]]:
         return table
     by_turn = {t[2]: k for k, t in enumerate(turns)}
     values = st["spans"]
-    table = [(by_turn.get(values_at(values, u.start_char, u.end_char).get("turn"), 0), u.start_char, u.end_char)
-             for u in group]
+    table = [
+        (by_turn.get(values_at(values, u.start_char, u.end_char).get("turn"), 0), u.start_char, u.end_char)
+        for u in group
+    ]
     st["utterances"] = table
     return table
 
@@ -166,8 +178,11 @@ def utterance_offsets(doc: Doc) -> list[tuple[int, int]]:
     if "utterances" not in doc.spans:
         return []
     group = doc.spans["utterances"]
-    if table is not None and len(table) == len(group) and (
-            not table or (group[0].start_char, group[-1].end_char) == (table[0][1], table[-1][2])):
+    if (
+        table is not None
+        and len(table) == len(group)
+        and (not table or (group[0].start_char, group[-1].end_char) == (table[0][1], table[-1][2]))
+    ):
         return [(s, e) for _t, s, e in table]
     return [(u.start_char, u.end_char) for u in group]
 

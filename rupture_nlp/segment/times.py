@@ -6,6 +6,7 @@ anchors of a :class:`~rupture_nlp.timeline.Timeline` over these word positions (
 module), which gives every turn and utterance its times; they are rounded as
 ``round(x, decimals)`` does and an end is never before its start.
 """
+
 from __future__ import annotations
 
 import numpy
@@ -15,8 +16,9 @@ from ..timeline import Timeline, python_max
 Times = list[tuple[float, float]]
 
 
-def session_times(text: str, turns: list[tuple], utts: list[tuple], words_per_second: float,
-                  decimals: int) -> tuple[Times, Times] | None:
+def session_times(
+    text: str, turns: list[tuple], utts: list[tuple], words_per_second: float, decimals: int
+) -> tuple[Times, Times] | None:
     """``(start, end)`` of every turn and utterance of the side tables (see
     :mod:`rupture_nlp.segment.tables`) of a Doc with text ``text``; None when the source
     gives no time at all."""
@@ -57,8 +59,12 @@ def session_times(text: str, turns: list[tuple], utts: list[tuple], words_per_se
     if not a_turn:
         return None
     a_turn = numpy.array(a_turn, dtype=numpy.int64)
-    pos = bases[a_turn] + nsp(numpy.array(a_off, dtype=numpy.int64)) - nsp(t_start[a_turn]) \
+    pos = (
+        bases[a_turn]
+        + nsp(numpy.array(a_off, dtype=numpy.int64))
+        - nsp(t_start[a_turn])
         + numpy.array(a_plus, dtype=numpy.int64)
+    )
     secs = numpy.array(a_secs, dtype=numpy.float64)
     is_start = numpy.array(a_start, dtype=bool)
     if (pos[1:] < pos[:-1]).any():
@@ -76,7 +82,7 @@ def session_times(text: str, turns: list[tuple], utts: list[tuple], words_per_se
     starts = round_array(tl.at_array(firsts, "start"), decimals)
     ends = python_max(starts, round_array(tl.at_array(afters, "end"), decimals))
     both = list(zip(starts.tolist(), ends.tolist()))
-    return both[:len(turns)], both[len(turns):]
+    return both[: len(turns)], both[len(turns) :]
 
 
 def round_array(values: numpy.ndarray, decimals: int) -> numpy.ndarray:
@@ -91,7 +97,7 @@ def round_array(values: numpy.ndarray, decimals: int) -> numpy.ndarray:
     x = numpy.asarray(values, dtype=numpy.float64)
     if not isinstance(decimals, int) or not 0 <= decimals <= 15:
         return numpy.array([round(v, decimals) for v in x.tolist()], dtype=numpy.float64)
-    scale = 10.0 ** decimals
+    scale = 10.0**decimals
     y = x * scale
     with numpy.errstate(invalid="ignore", over="ignore"):
         t = y + 0.5
