@@ -78,11 +78,11 @@ class _OutputFailed(RuptureError):
     """Writing the journal failed (disk full...): the whole run stops, the journal is kept."""
 
 
-def _load_model(model: Any, threads: int | None) -> Any:
+def _load_model(model: Any, threads: int | None, backend: str) -> Any:
     if isinstance(model, (str, Path)):
         from .model import RuptureClassifier
 
-        return RuptureClassifier.from_pretrained(model, threads=threads)
+        return RuptureClassifier.from_pretrained(model, threads=threads, backend=backend)
     return model
 
 
@@ -103,6 +103,7 @@ def tag_files(
     address: str | None = None,
     workers: int | None = None,
     batch_size: int = 1,
+    backend: str = "torch",
 ) -> TagReport:
     """Tag every session of every input file; see the module docstring for outputs and resuming.
 
@@ -125,7 +126,8 @@ def tag_files(
     all); ``"auto"``, ``"HOST:PORT"`` or ``"ray://HOST:PORT"`` joins a running cluster, whose
     nodes must see the model directory and the inputs at the same paths. ``batch_size``:
     prediction batches (of ``batch_utterances``) per Ray actor call. With ``engine="ray"``,
-    ``model`` must be a model directory.
+    ``model`` must be a model directory. ``backend``: how a model directory is run, ``"torch"`` or
+    ``"openvino"`` (:mod:`rupture_nlp.model.backends`; a loaded ``model`` keeps its own).
 
     Returns a :class:`TagReport`; bad files are in ``report.failed`` (any error while reading,
     segmenting or predicting one file is that file's failure; the others go on). Session ids
@@ -147,6 +149,10 @@ def tag_files(
         raise RuptureError("--address and --workers need --engine ray")
     if engine == "ray" and not isinstance(model, (str, Path)):
         raise RuptureError("the ray engine needs a model directory (its workers load the model themselves)")
+    from .model.backends import BACKENDS
+
+    if backend not in BACKENDS:
+        raise RuptureError(f"unknown backend {backend!r} (choose one of: {', '.join(BACKENDS)})")
     if workers is not None and workers < 1 or batch_size < 1 or batch_utterances < 1:
         raise RuptureError("workers, batch sizes and batch utterances must be at least 1")
     format = check_format(format)
@@ -176,11 +182,12 @@ def tag_files(
                 format=format,
                 speakers=speakers,
                 strict=strict,
+                backend=backend,
             ) as ray_engine:
                 model_version, label_ids = ray_engine.model_identity()
                 run = _TagRun(paths, model_version, label_ids, out, csv_path, jpath, t0, resume, progress)
                 return _tag_ray_locked(run, ray_engine)
-        model = _load_model(model, threads)
+        model = _load_model(model, threads, backend)
         run = _TagRun(paths, model.model_version, model.schema.label_ids, out, csv_path, jpath, t0, resume, progress)
         return _tag_locked(
             run,

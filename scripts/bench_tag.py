@@ -15,10 +15,11 @@ loop leaves out), in the same run, each in a fresh subprocess (so peak memory is
 * ``tag-onnx``: ``tag_files`` with the network exported to ONNX (opset 17, dynamic batch and
   sequence axes) and run by ONNX Runtime (needs ``pip install onnxruntime onnx``; skipped when
   they are missing). The export happens before the timed part;
-* ``tag-openvino``: the same network converted by OpenVINO (``openvino.convert_model`` from the
-  torch module, dynamic batch and sequence dims) and compiled for the CPU, float32, with as many
-  inference threads as torch has (needs ``pip install openvino``; skipped when it is missing);
-* ``tag-openvino-int8``: that model quantised statically to int8 by NNCF (``nncf.quantize``,
+* ``tag-openvino``: ``rupture tag --backend openvino`` (``rupture_nlp.model.backends``: the
+  network converted by ``openvino.convert_model``, dynamic batch and sequence dims, compiled for the
+  CPU in float32 with as many inference threads as torch has); the conversion happens before the
+  timed part;
+* ``tag-openvino-int8``: that converted model quantised statically to int8 by NNCF (``nncf.quantize``,
   OpenVINO backend, transformer model type, default preset), calibrated on ``--calib-size``
   utterances of ``--calib`` (the training corpus) in the model's own input form (needs
   ``pip install openvino nncf``; skipped when they are missing). Conversion and quantisation happen
@@ -51,6 +52,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from rupture_nlp.model.backends import ExportedNet, export_module
 
 
 def _subset(data: Path, limit: int | None, out: Path) -> int:
@@ -127,64 +130,15 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _export_module(clf):
-    """What the ONNX Runtime and OpenVINO variants export from ``clf.net``: ``(module, input names,
-    sample inputs, head)``: for a cross model its forward (collate()'s tensors in, logits out); for a
-    session model its utterance encoder (``embed``), the dialogue head staying in torch (it is a small
-    fraction of the time; ``head`` is then ``net.head``, else None)."""
-    import torch
-
-    net = clf.net.eval()
-    ids = torch.ones((2, 8), dtype=torch.long)
-    if clf.config.arch == "session":
-
-        class Embed(torch.nn.Module):
-            def __init__(self, n):
-                super().__init__()
-                self.n = n
-
-            def forward(self, input_ids, attention_mask, token_type_ids):
-                return self.n.embed(input_ids, attention_mask, token_type_ids)
-
-        names = ["input_ids", "attention_mask", "token_type_ids"]
-        return Embed(net), names, (ids, ids, ids * 0), net.head
-    names = ["input_ids", "attention_mask", "token_type_ids", "pause"]
-    return net, names, (ids, torch.ones_like(ids), torch.zeros_like(ids), torch.zeros((2, net.n_pause))), None
-
-
-class _ExportedNet:
-    """Stands in for ``clf._infer_net``: ``__call__``/``embed`` take collate()'s tensors, feed the
-    inputs the exported network has (``self.inputs``) to ``_run`` and return its output as a tensor."""
-
-    inputs: set[str]
-
-    def eval(self):
-        return self
-
-    def _run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
-        raise NotImplementedError
-
-    def __call__(self, **batch):
-        import torch
-
-        feed = {k: v.numpy() for k, v in batch.items() if k in self.inputs}
-        if "token_type_ids" in self.inputs and "token_type_ids" not in feed:
-            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
-        return torch.from_numpy(self._run(feed))
-
-    embed = __call__
-
-
-class OrtNet(_ExportedNet):
-    """``clf.net`` run by ONNX Runtime (what :func:`_export_module` exports)."""
+class OrtNet(ExportedNet):
+    """``clf.net`` run by ONNX Runtime (what :func:`rupture_nlp.model.backends.export_module` exports)."""
 
     def __init__(self, clf, path: Path, threads: int):
         import onnxruntime as ort
         import torch
 
-        module, names, sample, head = _export_module(clf)
-        if head is not None:
-            self.head = head
+        module, names, sample, _ = export_module(clf)
+        self.net = clf.net
         axes = {n: {0: "batch", 1: "seq"} for n in names if n != "pause"}
         axes.update({"pause": {0: "batch"}, "logits": {0: "batch"}})
         with torch.inference_mode():
@@ -210,7 +164,7 @@ class OrtNet(_ExportedNet):
 
 def _calibration_items(clf, path: Path, size: int) -> list[tuple[np.ndarray, ...]]:
     """``size`` utterances of ``path`` (evenly spread over it) in the model's own input form, each
-    tokenised alone (no padding) as the exported network's inputs, in :func:`_export_module`'s order."""
+    tokenised alone (no padding) as the exported network's inputs, in :func:`~rupture_nlp.model.backends.export_module`'s order."""
     from rupture_nlp.records import read_sessions
 
     sessions = list(read_sessions(path))
@@ -238,52 +192,18 @@ def _calibration_items(clf, path: Path, size: int) -> list[tuple[np.ndarray, ...
     return items
 
 
-class OvNet(_ExportedNet):
-    """``clf.net`` run by OpenVINO: what :func:`_export_module` exports, converted with
-    ``openvino.convert_model`` (dynamic batch and sequence dims) and compiled for the CPU with
-    ``threads`` inference threads, float32 (``INFERENCE_PRECISION_HINT`` f32: the CPU plugin would
-    otherwise run bf16 where the CPU has it). With ``calibration`` (:func:`_calibration_items`), the
-    converted model is first quantised statically to int8 by NNCF (``nncf.quantize``, transformer
-    model type, default preset)."""
+def nncf_int8(calibration: list):
+    """``OpenVINONet``'s ``transform`` for tag-openvino-int8: static int8 by NNCF (transformer
+    model type, default preset) calibrated on ``calibration`` (:func:`_calibration_items`)."""
 
-    def __init__(self, clf, threads: int, calibration: list | None = None):
-        import openvino as ov
-        import torch
+    def transform(model):
+        import nncf
 
-        module, names, sample, head = _export_module(clf)
-        if head is not None:
-            self.head = head
-        shapes = [
-            (ov.PartialShape([-1, s.shape[1]]), ov.Type.f32)
-            if n == "pause"
-            else (ov.PartialShape([-1, -1]), ov.Type.i64)
-            for n, s in zip(names, sample)
-        ]
-        with torch.no_grad():
-            model = ov.convert_model(module, example_input=sample, input=shapes)
-        for p, n in zip(model.inputs, names):
-            p.get_tensor().set_names({n})
-        if calibration is not None:
-            import nncf
-
-            model = nncf.quantize(
-                model,
-                nncf.Dataset(calibration),
-                model_type=nncf.ModelType.TRANSFORMER,
-                subset_size=len(calibration),
-            )
-        self.names = names
-        self.inputs = set(names)
-        self.compiled = ov.Core().compile_model(
-            model,
-            "CPU",
-            {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"},
+        return nncf.quantize(
+            model, nncf.Dataset(calibration), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calibration)
         )
-        self.request = self.compiled.create_infer_request()
 
-    def _run(self, feed):
-        self.request.infer([feed[n] for n in self.names])
-        return self.request.get_output_tensor(0).data.copy()
+    return transform
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -293,6 +213,7 @@ def worker(args: argparse.Namespace) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     from rupture_nlp.model import RuptureClassifier
+    from rupture_nlp.model.backends import OpenVINONet
     from rupture_nlp.records import read_sessions
 
     kind = args.worker
@@ -302,11 +223,12 @@ def worker(args: argparse.Namespace) -> dict:
     res: dict = {"kind": kind, "utterances": n, "threads": torch.get_num_threads()}
     if kind == "tag-onnx":
         clf._infer_net = OrtNet(clf, Path(args.tmp) / "net.onnx", torch.get_num_threads())
-    elif kind == "tag-openvino":
-        clf._infer_net = OvNet(clf, torch.get_num_threads())
+    elif kind == "tag-openvino":  # the product's backend (rupture tag --backend openvino)
+        clf = RuptureClassifier.from_pretrained(args.model, backend="openvino")
+        clf._inference_net()  # the conversion, before the timed part
     elif kind == "tag-openvino-int8":
         calib = _calibration_items(clf, Path(args.calib), args.calib_size)
-        clf._infer_net = OvNet(clf, torch.get_num_threads(), calib)
+        clf._infer_net = OpenVINONet(clf, torch.get_num_threads(), transform=nncf_int8(calib))
     if kind in ("tag", "tag-int8", "tag-onnx", "tag-openvino", "tag-openvino-int8"):
         from rupture_nlp.tagging import tag_files
 

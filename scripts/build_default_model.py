@@ -2,22 +2,26 @@
 """Rebuild the bundled default model ``models/rupture-3rs-minilm`` from the bundled corpus.
 
     python scripts/build_corpus.py            # corpora/{train,dev,test}.jsonl
-    python scripts/build_default_model.py     # this script (~40 min on 2 busy cores)
+    python scripts/build_default_model.py     # this script (time: see the card's speed section)
 
-What it does (the design was chosen on dev by ``scripts/model_experiments.py``; see the card):
+What it does (the design was chosen by session cross-validation, ``scripts/session_design_cv.py``;
+see the card's design table):
 
-1. full fine-tuning of all-MiniLM-L6-v2 (mean pooling, 3 context utterances, pause marker and
-   feature, 3 epochs, seed 13) on ``corpora/train.jsonl`` with early stopping on
-   ``corpora/dev.jsonl`` -> ``runs/rupture-3rs-minilm-full`` (git-ignored, 90 MB);
-2. the compact form that is committed: the weight updates of that fine-tuning as rank-64 LoRA
-   adapters (truncated SVD, float16; ``rupture_nlp.model.compact``) over the hash-checked base,
-   with per-label thresholds re-tuned on dev. Adapters *trained* directly with LoRA lost more
-   than 2 points of dev macro-F1 against full fine-tuning; the extracted ones stay within 2;
+1. the session recipe (``RECIPE`` below; ``rupture train --arch session``): one ASR-style
+   rendering of each training session added; all-MiniLM-L6-v2 fully fine-tuned on single
+   utterances (mean pooling, embeddings frozen, seed 13) with early stopping on
+   ``corpora/dev.jsonl``; the dialogue head trained on the vectors of every utterance; one
+   threshold per category tuned on dev for unbiased counts -> ``runs/rupture-3rs-minilm-full``
+   (git-ignored, 90 MB);
+2. the compact form that is committed: the encoder's weight updates as rank-64 int8 LoRA
+   factors (truncated SVD; ``rupture_nlp.model.compact``) over the hash-checked base, with the
+   thresholds re-tuned on dev;
 3. the baselines (every one registered in ``rupture_nlp.baselines``: TF-IDF, spaCy textcat)
    trained on the same split (``baselines/``);
-4. dev metrics with bootstrap CIs (``metrics.json``), test-split metrics of the model and both
-   baselines (``test_metrics.json``), and the model card (``README.md``) with the design
-   experiments (``experiments.json``, kept from the previous build unless ``--experiments``).
+4. dev metrics with bootstrap CIs (``metrics.json``); test-split metrics of the model and the
+   baselines on the clean and ASR test files, by utterance and on whole sessions
+   (``test*_metrics.json``); the model card (``README.md``) with the design experiments
+   (``experiments.json``, kept from the previous build unless ``--experiments``).
 
 ``--from-full DIR`` skips step 1 and uses an existing full fine-tuned model directory. The new
 model is built next to the old one and swapped in only when complete.
@@ -54,6 +58,14 @@ RECIPE = dict(
     marker_window=8,
     threshold_mode="count",
     head_epochs=12,
+)
+
+
+# inference backends measured by scripts/bench_tag.py against torch (the card's speed note)
+BACKENDS = (
+    ("tag-onnx", "ONNX Runtime (the encoder exported, same tagging path)"),
+    ("tag-openvino", "OpenVINO float32"),
+    ("tag-openvino-int8", "OpenVINO static int8 (NNCF, 300 calibration utterances of the training split)"),
 )
 
 
@@ -176,7 +188,7 @@ def card_notes(metrics: dict, extra: dict) -> dict:
         naive = by.get("naive", {}).get("utt_per_s")
         parts = [
             f"{k} {by[k]['utt_per_s']:.1f} utt/s" + (f" ({by[k]['utt_per_s'] / naive:.1f}x)" if naive else "")
-            for k in ("naive", "tag", "tag-unsorted", "tag-int8", "tag-onnx")
+            for k in ("naive", "tag", "tag-unsorted", "tag-int8", "tag-onnx", "tag-openvino", "tag-openvino-int8")
             if k in by
         ]
         line = (
@@ -189,15 +201,17 @@ def card_notes(metrics: dict, extra: dict) -> dict:
                 f"Dynamic int8 quantisation was faster but lost {d:.1f} points of fine macro-F1 on that "
                 "sample, more than the 1 point allowed, so the model runs in float32. "
             )
-        if "tag-onnx" in by and by["tag"].get("macro_f1") and by["tag-onnx"].get("macro_f1"):
-            d = (by["tag"]["macro_f1"]["fine"] - by["tag-onnx"]["macro_f1"]["fine"]) * 100
-            ratio = by["tag-onnx"]["utt_per_s"] / by["tag"]["utt_per_s"]
-            line += (
-                f"ONNX Runtime (the whole network exported, same tagging path) ran at {ratio:.2f}x the speed of "
-                f"torch with {-d:+.1f} points of fine macro-F1; "
-                + ("kept as an option" if ratio > 1.05 and d <= 1 else "not worth a dependency, so torch it is")
-                + "."
-            )
+        for kind, what in BACKENDS:
+            if kind in by and by["tag"].get("macro_f1") and by[kind].get("macro_f1"):
+                d = (by["tag"]["macro_f1"]["fine"] - by[kind]["macro_f1"]["fine"]) * 100
+                ratio = by[kind]["utt_per_s"] / by["tag"]["utt_per_s"]
+                line += (
+                    f"{what} ran at {ratio:.2f}x the speed of torch with {-d:+.1f} points of fine macro-F1 "
+                    f"(peak {by[kind]['peak_rss_mib']:.0f} MiB vs {by['tag']['peak_rss_mib']:.0f})"
+                    + (": faster within 1 point. " if ratio > 1.05 and d <= 1 else ": not worth a dependency. ")
+                )
+        if bench.get("backend_note"):
+            line += bench["backend_note"]
         notes.append(line)
     prev = extra.get("bench_previous")
     if bench and prev and not extra.get("bench_meets_target"):

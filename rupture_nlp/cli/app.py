@@ -320,6 +320,13 @@ class Policy(str, Enum):
     majority = "majority"
 
 
+class Backend(str, Enum):
+    """``rupture tag --backend``: how the network runs (``rupture_nlp.model.backends.BACKENDS``)."""
+
+    torch = "torch"
+    openvino = "openvino"
+
+
 class Engine(str, Enum):
     """``rupture tag --engine``: where the tagging runs (``rupture_nlp.engines.ENGINES``)."""
 

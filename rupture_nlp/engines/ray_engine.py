@@ -138,11 +138,11 @@ def _read_files(
 class _Predictor:
     """Ray Data UDF class: one per actor, the model loaded once; tags the ``batch`` rows."""
 
-    def __init__(self, cwd: str, model_dir: str, threads: int):
+    def __init__(self, cwd: str, model_dir: str, threads: int, backend: str = "torch"):
         from ..model import RuptureClassifier
 
         with _in_dir(cwd):
-            self.model = RuptureClassifier.from_pretrained(model_dir, threads=threads)
+            self.model = RuptureClassifier.from_pretrained(model_dir, threads=threads, backend=backend)
 
     def __call__(self, table: Any) -> Any:
         import pyarrow as pa
@@ -275,8 +275,10 @@ class RayEngine:
         format: str | None = None,
         speakers: Any = None,
         strict: bool = False,
+        backend: str = "torch",
     ):
         self.model_dir, self.address, self.workers = str(model_dir), address, workers
+        self.backend = backend
         self.threads = int(threads or 1)
         self.batch_size, self.batch_utterances = int(batch_size), int(batch_utterances)
         self.read_options = {"format": format, "speakers": speakers, "strict": strict}
@@ -374,7 +376,12 @@ class RayEngine:
             batch_format="pyarrow",
             compute=ray.data.ActorPoolStrategy(size=self.workers),
             num_cpus=self.threads,
-            fn_constructor_kwargs={"cwd": self.cwd, "model_dir": self.model_dir, "threads": self.threads},
+            fn_constructor_kwargs={
+                "cwd": self.cwd,
+                "model_dir": self.model_dir,
+                "threads": self.threads,
+                "backend": self.backend,
+            },
         )
 
     def results(self, jobs: Sequence[tuple[int, str, list[str]]]) -> Results:

@@ -39,6 +39,7 @@ from .hf import load_encoder, load_tokenizer, quiet_transformers, refuse_remote_
 from .inputs import InputConfig
 from .architectures import architecture_names, get_architecture
 from .modeling import POOLINGS
+from .backends import BACKENDS
 from .quantize import dequantize_adapters
 from .session import SessionConfig
 
@@ -224,6 +225,7 @@ class RuptureClassifier:
         self._files = dict(files or {})  # file name -> sha256 of the files loaded
         self._raw_config = dict(raw_config or {})  # config.json as read (unknown keys included)
         self._infer_net: torch.nn.Module | None = None
+        self.backend = "torch"  # inference backend (rupture_nlp.model.backends); set by from_pretrained
         self._allowed = _speaker_allowed(schema)
         self._version: str | None = None
         if len(self.thresholds) != len(schema.label_ids):
@@ -238,10 +240,15 @@ class RuptureClassifier:
         base: str | Path | None = None,
         quantize: str | None | bool = False,
         threads: int | None = None,
+        backend: str = "torch",
     ) -> "RuptureClassifier":
         """Load a model directory. ``base`` overrides where the LoRA base is found (its weights
         must match the recorded sha256); ``quantize`` None/"int8" overrides the saved setting
-        (False keeps it); ``threads`` sets torch's intra-op threads."""
+        (False keeps it); ``threads`` sets torch's intra-op threads; ``backend`` "torch" or
+        "openvino" (:mod:`rupture_nlp.model.backends`: the network converted at the first
+        prediction, float32, same scores)."""
+        if backend not in BACKENDS:
+            raise RuptureError(f"backend must be one of {', '.join(BACKENDS)}")
         d = Path(model_dir)
         if not d.is_dir():
             raise RuptureError("model directory not found", d)
@@ -308,7 +315,7 @@ class RuptureClassifier:
                 raise RuptureError(f"LoRA adapters do not fit the base model ({type(e).__name__})", d) from None
         net = arch.build(encoder, schema, cfg)
         net.head.load_state_dict(head)
-        return cls(
+        clf = cls(
             net,
             tokenizer,
             schema,
@@ -319,6 +326,10 @@ class RuptureClassifier:
             files=_file_digests(d, cfg, base_model),
             raw_config=raw_config,
         )
+        if backend != "torch" and cfg.quantize:
+            raise RuptureError(f"the {backend} backend runs float32: drop quantize ({cfg.quantize})", d)
+        clf.backend = backend
+        return clf
 
     # -- saving -----------------------------------------------------------------------------
     def save_pretrained(self, model_dir: str | Path, peft_encoder: Any = None) -> None:
@@ -405,7 +416,12 @@ class RuptureClassifier:
     # -- inference --------------------------------------------------------------------------
     def _inference_net(self) -> torch.nn.Module:
         if self._infer_net is None:
-            if self.config.quantize == "int8":
+            if self.backend == "openvino":
+                from .backends import OpenVINONet
+
+                with quiet_transformers():
+                    self._infer_net = OpenVINONet(self, torch.get_num_threads())
+            elif self.config.quantize == "int8":
                 from torch.ao.quantization import quantize_dynamic
 
                 with quiet_transformers():
