@@ -261,7 +261,7 @@ def tag(
         Backend.torch,
         "--backend",
         help="'torch' (default) or 'openvino': the network converted by OpenVINO at load "
-        "(about 2 s) and run in float32 — the same scores, faster on x86 CPUs (see the model card).",
+        "(about 2 s) and run in float32 — the same scores, little faster so far (see the model card).",
     ),
 ) -> None:
     """Tag every utterance of the inputs with labels and scores. Bad files are reported and

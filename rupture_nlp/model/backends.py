@@ -2,8 +2,8 @@
 
 ``torch`` (the default) runs the network as trained. ``openvino`` converts it once at load with
 ``openvino.convert_model`` (dynamic batch and sequence dimensions) and runs it compiled for the
-CPU in float32: the same scores up to float rounding (about 1e-6), faster on x86 CPUs (see the
-model card's speed note). What is converted: a cross model's whole network; a session model's
+CPU in float32: the same scores up to float rounding (about 1e-6), 1.02-1.15x the speed of torch
+in the runs so far (the model card's speed note). What is converted: a cross model's whole network; a session model's
 utterance encoder, its dialogue head (a small share of the time) staying in torch.
 
 :class:`ExportedNet` stands in for the torch network on the inference path: it is called with
