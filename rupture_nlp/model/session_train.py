@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -128,6 +128,26 @@ def _weights(Y: np.ndarray, cap: float) -> torch.Tensor:
     return torch.tensor(np.clip(np.sqrt((n - pos) / np.maximum(pos, 1.0)), 1.0, cap), dtype=torch.float32)
 
 
+def _loss_weights(head: DialogueHead, gold: Sequence[np.ndarray], cap: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positive-class weights of the fine labels (n_labels,) and of the categories (n_categories,)."""
+    Y = np.concatenate([np.asarray(g) for g in gold]) if gold else np.zeros((0, 0))
+    return _weights(Y, cap), _weights(coarse_gold(Y, head.label_category.numpy(), head.coarse.out_features), cap)
+
+
+def _steps_per_epoch(lengths: Sequence[int], window: int, per_step: int) -> int:
+    return max(1, int(np.ceil(len(_train_windows(lengths, window, np.random.default_rng(0))) / per_step)))
+
+
+def _epoch_batches(
+    lengths: Sequence[int], window: int, per_step: int, rng: np.random.Generator
+) -> Iterator[list[tuple[int, int, int]]]:
+    """One epoch: windows cut at a random offset (:func:`_train_windows`), shuffled, ``per_step`` at a time."""
+    wins = _train_windows(lengths, window, rng)
+    order = rng.permutation(len(wins))
+    for k in range(0, len(order), per_step):
+        yield [wins[j] for j in order[k : k + per_step]]
+
+
 def coarse_gold(Y: np.ndarray, label_category: np.ndarray, n_categories: int) -> np.ndarray:
     """(n, n_labels) 0/1 -> (n, n_categories) 0/1: any label of the category."""
     C = np.zeros((len(Y), n_categories), dtype=Y.dtype)
@@ -153,27 +173,19 @@ def fit_head(
         raise ValueError("vectors, features and gold must hold the same sessions")
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
-    Yall = np.concatenate([np.asarray(g) for g in gold]) if gold else np.zeros((0, 0))
-    lab_cat = head.label_category.numpy()
-    pw = _weights(Yall, cfg.pos_weight_cap)
-    cpw = _weights(coarse_gold(Yall, lab_cat, head.coarse.out_features), cfg.pos_weight_cap)
+    pw, cpw = _loss_weights(head, gold, cfg.pos_weight_cap)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     window = int(head.cfg.window)
     lengths = [len(v) for v in vectors]
-    n_steps = cfg.epochs * max(
-        1, int(np.ceil(len(_train_windows(lengths, window, np.random.default_rng(0))) / cfg.batch_windows))
-    )
+    n_steps = cfg.epochs * _steps_per_epoch(lengths, window, cfg.batch_windows)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=n_steps + cfg.epochs, pct_start=0.1, anneal_strategy="linear"
     )
     history = []
     for epoch in range(cfg.epochs):
         head.train()
-        wins = _train_windows(lengths, window, rng)
-        order = rng.permutation(len(wins))
         losses = []
-        for k in range(0, len(order), cfg.batch_windows):
-            batch = [wins[j] for j in order[k : k + cfg.batch_windows]]
+        for batch in _epoch_batches(lengths, window, cfg.batch_windows, rng):
             V, X, Y, M = _window_tensors(batch, vectors, features, gold)
             coarse, fine, c1 = head(V, X, M.sum(1))
             loss = head.loss(coarse, fine, c1, Y, M, pw, cpw)
@@ -234,9 +246,7 @@ def fit_joint(
     enc = tokenizer(flat, truncation=True, max_length=max_length)
     keys = [k for k in enc.keys() if k != "attention_mask"]
     bounds = np.cumsum([0] + [len(ts) for ts in texts])
-    Yall = np.concatenate([np.asarray(g) for g in gold]) if gold else np.zeros((0, 0))
-    pw = _weights(Yall, cfg.pos_weight_cap)
-    cpw = _weights(coarse_gold(Yall, head.label_category.numpy(), head.coarse.out_features), cfg.pos_weight_cap)
+    pw, cpw = _loss_weights(head, gold, cfg.pos_weight_cap)
     enc_params = [p for p in net.encoder.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(
         [{"params": enc_params, "lr": cfg.encoder_lr}, {"params": list(head.parameters()), "lr": cfg.head_lr}],
@@ -244,8 +254,7 @@ def fit_joint(
     )
     window = int(head.cfg.window)
     lengths = [len(v) for v in vectors]
-    per_epoch = int(np.ceil(len(_train_windows(lengths, window, np.random.default_rng(0))) / cfg.windows_per_step))
-    total = max(1, cfg.epochs * per_epoch)
+    total = max(1, cfg.epochs * _steps_per_epoch(lengths, window, cfg.windows_per_step))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda k: min(1.0, (k + 1) / max(1, total // 10)) * max(0.0, (total - k) / total)
     )
@@ -255,11 +264,8 @@ def fit_joint(
     for _ in range(cfg.epochs):
         net.train()
         grad = _grad_mask(gold, cfg.grad_ratio, rng)
-        wins = _train_windows(lengths, window, rng)
-        order = rng.permutation(len(wins))
         losses = []
-        for k in range(0, len(order), cfg.windows_per_step):
-            batch = [wins[j] for j in order[k : k + cfg.windows_per_step]]
+        for batch in _epoch_batches(lengths, window, cfg.windows_per_step, rng):
             V, X, Y, M = _window_tensors(batch, vectors, features, gold)
             # (batch row, position, session, utterance) of the utterances re-encoded with gradients
             where = [(b, j - s, i, j) for b, (i, s, e) in enumerate(batch) for j in range(s, e) if grad[i][j]]
