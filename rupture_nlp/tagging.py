@@ -126,8 +126,9 @@ def tag_files(
     all); ``"auto"``, ``"HOST:PORT"`` or ``"ray://HOST:PORT"`` joins a running cluster, whose
     nodes must see the model directory and the inputs at the same paths. ``batch_size``:
     prediction batches (of ``batch_utterances``) per Ray actor call. With ``engine="ray"``,
-    ``model`` must be a model directory. ``backend``: how a model directory is run, ``"torch"`` or
-    ``"openvino"`` (:mod:`rupture_nlp.model.backends`; a loaded ``model`` keeps its own).
+    ``model`` must be a model directory. ``backend``: how a model directory is run, ``"torch"``,
+    ``"openvino"`` or ``"openvino-int8"`` (:mod:`rupture_nlp.model.backends`; a loaded ``model``
+    keeps its own).
 
     Returns a :class:`TagReport`; bad files are in ``report.failed`` (any error while reading,
     segmenting or predicting one file is that file's failure; the others go on). Session ids

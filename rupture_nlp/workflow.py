@@ -456,11 +456,13 @@ def evaluate_model_dir(
     level: float = DEFAULT_LEVEL,
     baselines: Sequence[str] | None = None,
     on_step: Callable[[str], None] | None = None,
+    backend: str = "torch",
 ) -> dict[str, Any]:
     """Evaluate the transformer (if ``model_dir`` has one) and every saved baseline on ``data_path``.
 
     The transformer is present when ``model_dir/config.json`` exists and is loaded with
-    ``RuptureClassifier.from_pretrained``; baselines (``baselines``: some registered names, default
+    ``RuptureClassifier.from_pretrained`` (run by ``backend``, as ``rupture tag --backend``, so a
+    backend's labels can be scored); baselines (``baselines``: some registered names, default
     all) are loaded from ``model_dir/baselines/<name>/``. All systems are scored on the same
     sessions and the same bootstrap resamples; ``baselines[name]["vs_model"]`` holds the paired
     bootstrap interval of (model - baseline) macro-F1 when the transformer is there. The schema is
@@ -516,7 +518,7 @@ def evaluate_model_dir(
     dpath = Path(data_path)
     kw = dict(n_boot=n_boot, seed=seed, level=level, return_samples=True)
     result: dict[str, Any] = {
-        "model": {"dir": str(mdir), "present": has_model, "model_version": None},
+        "model": {"dir": str(mdir), "present": has_model, "model_version": None, "backend": backend},
         "data": {"path": str(dpath), "sha256": file_sha256(dpath), "sessions": len(sessions), "utterances": n_utt},
         "schema": active.name,
         "fine": None,
@@ -528,7 +530,7 @@ def evaluate_model_dir(
     model_res = None
     if has_model:
         step("loading the transformer")
-        clf = RuptureClassifier.from_pretrained(mdir)
+        clf = RuptureClassifier.from_pretrained(mdir, backend=backend)
         _check_same_schema(active, clf.schema, "the transformer", mdir)
         step(f"transformer: predicting {n_utt} utterances")
         t0 = time.perf_counter()

@@ -65,7 +65,10 @@ RECIPE = dict(
 BACKENDS = (
     ("tag-onnx", "ONNX Runtime (the encoder exported, same tagging path)"),
     ("tag-openvino", "OpenVINO float32"),
-    ("tag-openvino-int8", "OpenVINO static int8 (NNCF, 300 calibration utterances of the training split)"),
+    (
+        "tag-openvino-int8",
+        "OpenVINO static int8 (NNCF, 300 calibration utterances of the training split, clean and ASR-style)",
+    ),
 )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -13,6 +14,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# converted networks (rupture tag --backend openvino-int8) go to a cache of this run, not the user's
+os.environ["RUPTURE_CACHE"] = tempfile.mkdtemp(prefix="rupture-test-cache-")
 
 ROOT = Path(__file__).resolve().parents[1]
 

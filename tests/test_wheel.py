@@ -155,7 +155,11 @@ def test_installed_wheel_works_outside_the_checkout(tmp_path):
     }
     with zipfile.ZipFile(whl) as z:
         names = set(z.namelist())
-        assert "rupture_nlp/data/labelstudio.sh" in names and "rupture_nlp/data/schema_3rs.yaml" in names
+        assert {
+            "rupture_nlp/data/labelstudio.sh",
+            "rupture_nlp/data/schema_3rs.yaml",
+            "rupture_nlp/data/calibration.jsonl",
+        } <= names
         assert {n for n in names if "/data/models/" in n} == want.keys()
         assert all(z.read(n) == p.read_bytes() for n, p in want.items())
     assert whl.stat().st_size < 12_000_000

@@ -325,6 +325,7 @@ class Backend(str, Enum):
 
     torch = "torch"
     openvino = "openvino"
+    openvino_int8 = "openvino-int8"
 
 
 class Engine(str, Enum):

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from ..atomic import atomic_write_text
 from ..report.evaluation import notes, per_label_rows, summary_rows
-from .app import app, console, err_console
+from .app import Backend, app, console, err_console
 
 
 def _table(title: str, header: list[str], body: list[list[str]]) -> Table:
@@ -54,6 +54,9 @@ def evaluate(
     ),
     seed: int = typer.Option(13, "--seed", help="Seed of the bootstrap resampling."),
     per_label: bool = typer.Option(True, "--per-label/--summary-only", help="Print the per-label table."),
+    backend: Backend = typer.Option(
+        Backend.torch, "--backend", help="How the transformer runs, as for `rupture tag --backend` (default: torch)."
+    ),
 ) -> None:
     """Score the model and its baselines on annotated data: per-label P/R/F1, micro/macro F1 (fine and
     coarse) with session-bootstrap 95% CIs, and ICC(2,1) of per-session marker counts."""
@@ -70,6 +73,7 @@ def evaluate(
             n_boot=bootstrap,
             seed=seed,
             on_step=(lambda msg: st.update(msg)) if st is not None else None,
+            backend=Backend(backend).value,
         )
     for part in rich_report(result, per_label=per_label):
         console.print(part)
