@@ -198,6 +198,8 @@ def heads(work: Path) -> None:
     ap.add_argument("--test", type=int, default=0)
     ap.add_argument("--tag", default="")
     ap.add_argument("--only", default="")
+    ap.add_argument("--seed", type=int, default=13, help="seed of the head's training")
+    ap.add_argument("--ensemble", type=int, default=1, help="average the scores of this many heads (seeds seed, seed+1, ...)")
     a = ap.parse_args()
     P = a.prefix
     P0 = P.format(f=0)
@@ -211,14 +213,20 @@ def heads(work: Path) -> None:
 
     def fit(tr):
         cfg = SessionConfig(window=a.window, hidden=a.hidden, two_stage=bool(a.two_stage), marker_window=a.marker)
-        head = build_head(schema, 384, cfg)
-        fit_head(
-            head, [x[1] for x in tr], [x[2] for x in tr], [x[3] for x in tr], HeadTrainConfig(epochs=a.epochs, lr=a.lr)
-        )
-        return head
+        heads = []
+        for k in range(a.ensemble):
+            head = build_head(schema, 384, cfg)
+            hcfg = HeadTrainConfig(epochs=a.epochs, lr=a.lr, seed=a.seed + k)
+            fit_head(head, [x[1] for x in tr], [x[2] for x in tr], [x[3] for x in tr], hcfg)
+            heads.append(head)
+        return heads
 
-    def predict(head, te):
-        return np.concatenate(run_windows(head, [x[1] for x in te], [x[2] for x in te]))
+    def run(heads, vecs, feats):
+        outs = [run_windows(h, vecs, feats) for h in heads]
+        return [np.mean(ps, axis=0) for ps in zip(*outs)]
+
+    def predict(heads, te):
+        return np.concatenate(run(heads, [x[1] for x in te], [x[2] for x in te]))
 
     def thresholds(Y, Pr):
         if a.two_stage:
@@ -268,7 +276,7 @@ def heads(work: Path) -> None:
             ]
             te_idx = [i for i, x in enumerate(pool) if fold_of[x[0].session_id] == f]
             head = fit(tr)
-            Pr = run_windows(head, [pool[i][1] for i in te_idx], [pool[i][2] for i in te_idx])
+            Pr = run(head, [pool[i][1] for i in te_idx], [pool[i][2] for i in te_idx])
             for i, p in zip(te_idx, Pr):
                 oof[i] = p
         # per fold score with thresholds tuned on the other folds' OOF

@@ -215,14 +215,16 @@ def _save_cached(ov: Any, model: Any, path: Path) -> None:
     """Save ``model`` at ``path`` atomically: written in a temporary folder beside it, renamed into
     place over whatever was there (a damaged entry, or an equal one from a concurrent run). Float32
     weights stay float32. A cache that cannot be written only means converting again next time."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
         ov.save_model(model, tmp / "model.xml", compress_to_fp16=False)
         shutil.rmtree(path, ignore_errors=True)
         os.replace(tmp, path)
-    except (OSError, RuntimeError):  # full or read-only disk; another run renamed its copy in between
-        shutil.rmtree(tmp, ignore_errors=True)
+    except (OSError, RuntimeError):  # no cache folder, full or read-only disk; another run renamed its copy in between
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class OpenVINONet(ExportedNet):
@@ -249,10 +251,7 @@ class OpenVINONet(ExportedNet):
             if transform is not None:
                 model = transform(model)
             if cache is not None:
-                try:
-                    _save_cached(ov, model, cache)
-                except OSError:  # the cache folder cannot be made: run without it
-                    pass
+                _save_cached(ov, model, cache)
         self.compiled = ov.Core().compile_model(
             model,
             "CPU",

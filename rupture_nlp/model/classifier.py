@@ -422,8 +422,9 @@ class RuptureClassifier:
 
                 int8, cache = None, None
                 if self.backend == "openvino-int8":  # quantised once, then read from the cache
-                    int8 = nncf_int8(calibration_inputs(self))
-                    cache = cache_dir() / int8_cache_key(self) if cache_dir() else None
+                    int8 = lambda model: nncf_int8(calibration_inputs(self))(model)  # noqa: E731 - calibrate only on a cache miss
+                    root = cache_dir()
+                    cache = root / int8_cache_key(self) if root else None
                 with quiet_transformers():
                     self._infer_net = OpenVINONet(self, torch.get_num_threads(), transform=int8, cache=cache)
             elif self.config.quantize == "int8":
