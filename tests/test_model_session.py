@@ -16,7 +16,7 @@ from rupture_nlp.decision import coarse_matrix
 from rupture_nlp.errors import RuptureError
 from rupture_nlp.model import RuptureClassifier
 from rupture_nlp.model.session import N_FEATURES, SessionConfig, build_head, run_windows, session_features, windows
-from rupture_nlp.model.session_train import tune_category_thresholds
+from rupture_nlp.model.session_train import HeadTrainConfig, fit_head, tune_category_thresholds
 from rupture_nlp.records import Session, Utterance, read_sessions
 from rupture_nlp.schema import load_schema
 
@@ -123,6 +123,22 @@ def test_count_mode_thresholds_match_gold_counts():
     assert th_f1.shape == (2,)
     with pytest.raises(ValueError):
         tune_category_thresholds(C, Pc, "median")
+
+
+@pytest.mark.parametrize("seed", [13, 14, 15])
+def test_head_training_survives_epochs_with_more_windows_than_the_estimate(seed):
+    """Windows are cut at random offsets, so an epoch can have more of them than the fixed-draw
+    estimate of the schedule (this set-up crashed OneCycleLR for seeds 14 and 15): the schedule now
+    counts the real steps and every epoch trains."""
+    schema = load_schema(None)
+    rng = np.random.default_rng(2)
+    lengths = [int(n) for n in rng.integers(20, 120, size=12)]
+    head = _head(schema, window=8)
+    V = [rng.normal(size=(n, 8)).astype(np.float32) for n in lengths]
+    F = [np.zeros((n, N_FEATURES), np.float32) for n in lengths]
+    Y = [(rng.random((n, len(schema.label_ids))) < 0.05).astype(np.float32) for n in lengths]
+    history = fit_head(head, V, F, Y, HeadTrainConfig(epochs=4, batch_windows=1, seed=seed))
+    assert len(history) == 4 and all(np.isfinite(history))
 
 
 # --- a tiny real training ---------------------------------------------------------------------

@@ -135,6 +135,7 @@ def _loss_weights(head: DialogueHead, gold: Sequence[np.ndarray], cap: float) ->
 
 
 def _steps_per_epoch(lengths: Sequence[int], window: int, per_step: int) -> int:
+    """An estimate from one fixed draw of the offsets: the real count varies from epoch to epoch."""
     return max(1, int(np.ceil(len(_train_windows(lengths, window, np.random.default_rng(0))) / per_step)))
 
 
@@ -177,15 +178,20 @@ def fit_head(
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     window = int(head.cfg.window)
     lengths = [len(v) for v in vectors]
-    n_steps = cfg.epochs * _steps_per_epoch(lengths, window, cfg.batch_windows)
+    # every epoch's batches drawn up front (the same draws, in the same order, as drawing them epoch by
+    # epoch), so that the schedule knows how many steps there really are: the number of windows varies
+    # with their random offsets. The schedule's length stays the fixed-draw estimate plus one step per
+    # epoch wherever that is enough (so models built before this rebuild bit for bit), else the real count.
+    plan = [list(_epoch_batches(lengths, window, cfg.batch_windows, rng)) for _ in range(cfg.epochs)]
+    n_steps = max(cfg.epochs * (_steps_per_epoch(lengths, window, cfg.batch_windows) + 1), sum(map(len, plan)))
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, total_steps=n_steps + cfg.epochs, pct_start=0.1, anneal_strategy="linear"
+        opt, max_lr=cfg.lr, total_steps=n_steps, pct_start=0.1, anneal_strategy="linear"
     )
     history = []
-    for epoch in range(cfg.epochs):
+    for epoch, batches in enumerate(plan):
         head.train()
         losses = []
-        for batch in _epoch_batches(lengths, window, cfg.batch_windows, rng):
+        for batch in batches:
             V, X, Y, M = _window_tensors(batch, vectors, features, gold)
             coarse, fine, c1 = head(V, X, M.sum(1))
             loss = head.loss(coarse, fine, c1, Y, M, pw, cpw)
@@ -254,18 +260,23 @@ def fit_joint(
     )
     window = int(head.cfg.window)
     lengths = [len(v) for v in vectors]
-    total = max(1, cfg.epochs * _steps_per_epoch(lengths, window, cfg.windows_per_step))
+    # every epoch's gradient mask and batches drawn up front (same draws, same order), so that the
+    # schedule and the progress know the real number of steps
+    plan = [
+        (_grad_mask(gold, cfg.grad_ratio, rng), list(_epoch_batches(lengths, window, cfg.windows_per_step, rng)))
+        for _ in range(cfg.epochs)
+    ]
+    total = max(1, sum(len(batches) for _, batches in plan))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda k: min(1.0, (k + 1) / max(1, total // 10)) * max(0.0, (total - k) / total)
     )
     d = int(vectors[0].shape[1]) if len(vectors) else 0
     history, step = [], 0
     emit(progress, "train", 0, total, unit="steps", message="joint fine-tuning")
-    for _ in range(cfg.epochs):
+    for grad, batches in plan:
         net.train()
-        grad = _grad_mask(gold, cfg.grad_ratio, rng)
         losses = []
-        for batch in _epoch_batches(lengths, window, cfg.windows_per_step, rng):
+        for batch in batches:
             V, X, Y, M = _window_tensors(batch, vectors, features, gold)
             # (batch row, position, session, utterance) of the utterances re-encoded with gradients
             where = [(b, j - s, i, j) for b, (i, s, e) in enumerate(batch) for j in range(s, e) if grad[i][j]]
