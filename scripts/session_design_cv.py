@@ -199,7 +199,9 @@ def heads(work: Path) -> None:
     ap.add_argument("--tag", default="")
     ap.add_argument("--only", default="")
     ap.add_argument("--seed", type=int, default=13, help="seed of the head's training")
-    ap.add_argument("--ensemble", type=int, default=1, help="average the scores of this many heads (seeds seed, seed+1, ...)")
+    ap.add_argument(
+        "--ensemble", type=int, default=1, help="average the scores of this many heads (seeds seed, seed+1, ...)"
+    )
     a = ap.parse_args()
     P = a.prefix
     P0 = P.format(f=0)
