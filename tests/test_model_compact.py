@@ -76,12 +76,12 @@ def test_int8_adapters_are_a_quarter_of_float32_and_predict_the_same(tiny_model,
 def test_quantize_rows_error_is_bounded_per_row():
     import torch
 
-    from rupture_nlp.model.quantize import dequantize_adapters, quantize_rows
+    from rupture_nlp.model.quantize import dequantize, quantize_rows
 
     w = torch.tensor([[1.0, -0.5, 0.25], [100.0, 3.0, -40.0]])
     q, scale = quantize_rows(w)
     assert q.dtype == torch.int8 and q[0, 0] == 127 and q[1, 0] == 127 and q[0, 1] == -64
-    back = dequantize_adapters({"x": q, "x.scale": scale})["x"]
+    back = dequantize({"x": q, "x.scale": scale})["x"]
     assert torch.all((back - w).abs() <= w.abs().amax(1, keepdim=True) / 127 / 2 + 1e-2)
 
 

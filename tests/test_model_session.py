@@ -202,6 +202,30 @@ def test_session_model_compacts_to_adapters(tiny_model, tmp_path):
     assert not (tmp_path / "c" / "encoder").exists()
 
 
+def test_int8_compaction_stores_the_heads_matrices_int8_and_predicts_nearly_the_same(tiny_model, tmp_path):
+    """dtype int8 stores the dialogue head's weight matrices row-wise int8 too (the GRU's are most
+    of a compact model's size), its buffers exactly; loading dequantises them, reloading repeats."""
+    from safetensors.torch import load_file
+
+    from rupture_nlp.model.compact import lora_from_full
+
+    f32, _ = lora_from_full(tiny_model("session"), tmp_path / "f32", rank=384, dtype="float32")
+    i8, _ = lora_from_full(tiny_model("session"), tmp_path / "i8", rank=384, dtype="int8")
+    stored = load_file(str(tmp_path / "i8" / "head.safetensors"))
+    params = dict(f32.net.head.named_parameters())
+    for k, p in params.items():
+        assert stored[f"head.{k}"].dtype == (torch.int8 if p.ndim == 2 else torch.float32), k
+    buffers = {k: v for k, v in f32.net.head.state_dict().items() if k not in params}  # the saved ones
+    for k, b in buffers.items():
+        assert torch.equal(stored[f"head.{k}"], b), k
+    size = {k: (tmp_path / k / "head.safetensors").stat().st_size for k in ("f32", "i8")}
+    assert size["i8"] < 0.35 * size["f32"], size
+    dev = list(read_sessions(data_dir(tiny_model("session")) / "dev.jsonl"))
+    P32, P8 = f32.predict_proba(dev), i8.predict_proba(dev)
+    assert 0 < np.abs(P8 - P32).max() < 0.02
+    np.testing.assert_array_equal(RuptureClassifier.from_pretrained(tmp_path / "i8").predict_proba(dev), P8)
+
+
 def test_session_model_int8_stays_close(tiny_model):
     d = tiny_model("session")
     dev = list(read_sessions(data_dir(d) / "dev.jsonl"))

@@ -238,7 +238,8 @@ def test_training_data_with_unknown_labels_is_refused(tiny_model, tmp_path):
 @pytest.mark.parametrize("arch", [None, "cross"])
 def test_rupture_train_cli_default_recipe_end_to_end(tiny_model, tmp_path, arch):
     """`rupture train` with its defaults (session architecture, full fine-tuning, frozen
-    embeddings, one ASR rendering per training session) — and with ``--arch cross`` — writes a
+    embeddings, one ASR rendering per training session; the head's GRU sized by ``--hidden``) —
+    and with ``--arch cross`` — writes a
     complete model directory with both baselines and a card; the embeddings are exactly the base's."""
     from typer.testing import CliRunner
 
@@ -267,13 +268,16 @@ def test_rupture_train_cli_default_recipe_end_to_end(tiny_model, tmp_path, arch)
             "--head-epochs",
             "1",
         ]
-        + (["--arch", arch] if arch else []),
+        + (["--arch", arch] if arch else ["--hidden", "24"]),
     )
     assert r.exit_code == 0, r.output
     assert "dev macro-F1 fine" in r.output and "baseline tfidf" in r.output and "baseline textcat" in r.output
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["weights"] == "full" and (out / "encoder" / "model.safetensors").is_file()
     assert cfg["arch"] == (arch or "session")
+    if arch is None:  # --hidden sizes the dialogue head's GRU
+        assert cfg["session"]["hidden"] == 24
+        assert RuptureClassifier.from_pretrained(out).net.head.gru.hidden_size == 24
     tc = json.loads((out / "training_config.json").read_text())
     assert tc["freeze_embeddings"] is True and tc["encoder_lr"] == 1e-4
     assert tc["asr_copies"] == 1
@@ -333,7 +337,7 @@ def test_rupture_train_compact_writes_a_small_model_that_reproduces_its_dev_scor
     assert cfg["weights"] == "lora" and cfg["lora"]["dtype"] == "int8" and cfg["lora"]["r"] == 8
     assert (out / "baselines" / "tfidf" / "weights.safetensors").is_file()
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and "baselines" not in p.parts)
-    assert size < 3_000_000  # the session model's dialogue head is 1.6 MB of it
+    assert size < 3_000_000  # the session model's int8 dialogue head is 1.4 MB of it
     metrics = json.loads((out / "metrics.json").read_text())
     clf = RuptureClassifier.from_pretrained(out)
     assert clf.model_version == metrics["model_version"] and metrics["compact"]["rank"] == 8

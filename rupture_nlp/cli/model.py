@@ -73,6 +73,9 @@ def train(
         "(labelled utterances and a sample of the others re-encoded in their windows); 0: none.",
     ),
     window: int = typer.Option(64, "--window", min=4, help="--arch session: utterances per dialogue window."),
+    hidden: int = typer.Option(
+        256, "--hidden", min=1, help="--arch session: GRU units per direction in the dialogue head."
+    ),
     asr_copies: int = typer.Option(
         1,
         "--asr-copies",
@@ -152,7 +155,7 @@ def train(
             freeze_encoder=freeze_encoder,
             head=HeadTrainConfig(epochs=head_epochs, seed=seed),
             joint=JointTrainConfig(epochs=joint_epochs, seed=seed),
-            session=SessionConfig(window=window),
+            session=SessionConfig(window=window, hidden=hidden),
             asr_copies=asr_copies,
             batch_size=batch_size,
             unlabelled_ratio=None if all_unlabelled else unlabelled_ratio,

@@ -3,7 +3,7 @@
 A model directory holds::
 
     config.json                 rupture settings (format, base, pooling, inputs, labels, ...)
-    head.safetensors            the classification head (and nothing else)
+    head.safetensors            the classification head (and nothing else; a compact model's matrices int8)
     adapter_model.safetensors   LoRA adapters (peft format) over the hash-checked base   } one of
     adapter_config.json                                                                   } these
     encoder/                    a full fine-tuned encoder (config.json + model.safetensors)  } two
@@ -40,7 +40,7 @@ from .inputs import InputConfig
 from .architectures import architecture_names, get_architecture
 from .modeling import POOLINGS
 from .backends import BACKENDS
-from .quantize import dequantize_adapters
+from .quantize import dequantize
 from .session import SessionConfig
 
 FORMAT = "rupture-classifier"
@@ -186,7 +186,7 @@ def _merge_adapters(encoder: torch.nn.Module, d: Path, dtype: str | None) -> tor
 
     if dtype != "int8":
         return PeftModel.from_pretrained(encoder, str(d), is_trainable=False).merge_and_unload()
-    state = dequantize_adapters(_load_safetensors(d / "adapter_model.safetensors"))
+    state = dequantize(_load_safetensors(d / "adapter_model.safetensors"))
     model = get_peft_model(encoder, LoraConfig.from_pretrained(str(d)))
     result = set_peft_model_state_dict(model, state)
     if result.unexpected_keys or any("lora_" in k for k in result.missing_keys):
@@ -286,7 +286,12 @@ class RuptureClassifier:
             raise RuptureError("thresholds.json: every threshold must be a number", d / "thresholds.json") from None
         arch = get_architecture(cfg.arch)
         # cheap checks first: the head, the adapters, the base (heavy loading comes last)
-        head = {k.removeprefix("head."): v for k, v in _load_safetensors(d / "head.safetensors").items()}
+        # a compact model's head matrices are stored int8 (compact.lora_from_full)
+        try:
+            head_state = dequantize(_load_safetensors(d / "head.safetensors"))
+        except ValueError as e:
+            raise RuptureError(f"head.safetensors: {e}", d / "head.safetensors") from None
+        head = {k.removeprefix("head."): v for k, v in head_state.items()}
         adapter_files = None
         base_model = None
         if cfg.weights == "lora":

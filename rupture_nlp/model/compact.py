@@ -27,7 +27,7 @@ from .architectures import get_architecture
 from .base import resolve_recorded_base
 from .classifier import RuptureClassifier
 from .hf import load_encoder, quiet_transformers
-from .quantize import DTYPES, quantize_rows
+from .quantize import DTYPES, quantize_matrices, quantize_rows
 
 TARGETS = ("query", "key", "value", "dense")
 
@@ -39,8 +39,8 @@ def lora_from_full(
 
     ``dtype``: how the adapter factors are stored: ``float32``; ``float16`` (half the size);
     ``int8`` (a quarter: each factor matrix row by row with a float16 scale, see
-    :func:`quantize_rows`; biases and LayerNorms stay float16). They are merged into the
-    float32 base on load either way.
+    :func:`quantize_rows`; biases and LayerNorms stay float16; the head's weight matrices are
+    stored int8 the same way). They are merged into the float32 base on load either way.
 
     Returns the new classifier and statistics: per-matrix share of the update's Frobenius norm kept
     by rank ``rank`` (min / mean), and the relative size of the dropped embedding update.
@@ -122,6 +122,14 @@ def lora_from_full(
         tmp.replace(w)
         cfg.lora["dtype"] = dtype
         atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+    if dtype == "int8":  # the head's weight matrices too (its buffers and vectors stay as they are)
+        from safetensors.torch import load_file, save_file
+
+        h = out / "head.safetensors"
+        matrices = {f"head.{k}" for k, p in net.head.named_parameters() if p.ndim == 2}
+        tmp = out / ".head.safetensors.tmp"
+        save_file(quantize_matrices(load_file(str(h)), matrices), str(tmp), metadata={"format": "pt"})
+        tmp.replace(h)
     for name in ("training_config.json", "metrics.json", "README.md"):
         if (Path(full_dir) / name).is_file():
             shutil.copy(Path(full_dir) / name, out / name)

@@ -1,5 +1,6 @@
-"""Row-wise int8 storage of LoRA factors: written by ``compact.lora_from_full``, read by
-``RuptureClassifier.from_pretrained`` (which dequantises and merges them on load)."""
+"""Row-wise int8 storage of weight matrices: the LoRA factors and the dialogue head's matrices of a
+compact model, written by ``compact.lora_from_full``, read by ``RuptureClassifier.from_pretrained``
+(which dequantises them on load)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,22 @@ def quantize_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return q, scale
 
 
-def dequantize_adapters(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The float32 adapter state of an ``int8`` adapter file (see :func:`quantize_rows`):
-    every int8 tensor times its ``<name>.scale`` rows; every other tensor as float32."""
+def quantize_matrices(tensors: dict[str, torch.Tensor], names: set[str]) -> dict[str, torch.Tensor]:
+    """``tensors`` with those in ``names`` stored row-wise int8 (:func:`quantize_rows`, a
+    ``<name>.scale`` added for each); every other tensor unchanged."""
+    out = {}
+    for k, v in tensors.items():
+        if k in names:
+            out[k], out[k + ".scale"] = quantize_rows(v)
+        else:
+            out[k] = v
+    return out
+
+
+def dequantize(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The float32 state of a file with int8 tensors (see :func:`quantize_rows`): every int8
+    tensor times its ``<name>.scale`` rows; every other floating tensor as float32, the rest as
+    they are. A file without int8 tensors comes back as it was (in float32)."""
     out = {}
     for k, v in tensors.items():
         if k.endswith(".scale"):
@@ -32,5 +46,5 @@ def dequantize_adapters(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Ten
                 raise ValueError(f"int8 tensor {k} lacks a matching row scale")
             out[k] = v.float() * scale.float()[:, None]
         else:
-            out[k] = v.float()
+            out[k] = v.float() if v.is_floating_point() else v
     return out
