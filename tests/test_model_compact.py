@@ -83,6 +83,9 @@ def test_quantize_rows_error_is_bounded_per_row():
     assert q.dtype == torch.int8 and q[0, 0] == 127 and q[1, 0] == 127 and q[0, 1] == -64
     back = dequantize({"x": q, "x.scale": scale})["x"]
     assert torch.all((back - w).abs() <= w.abs().amax(1, keepdim=True) / 127 / 2 + 1e-2)
+    # a float tensor that merely ends in ".scale" is a tensor of its own, kept; integer buffers stay integers
+    plain = dequantize({"norm.scale": torch.ones(3, dtype=torch.float16), "ids": torch.arange(3)})
+    assert plain["norm.scale"].dtype == torch.float32 and plain["ids"].dtype == torch.int64
 
 
 @pytest.mark.slow

@@ -38,7 +38,8 @@ def dequantize(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     they are. A file without int8 tensors comes back as it was (in float32)."""
     out = {}
     for k, v in tensors.items():
-        if k.endswith(".scale"):
+        owner = tensors.get(k.removesuffix(".scale")) if k.endswith(".scale") else None
+        if owner is not None and owner.dtype == torch.int8:  # an int8 tensor's row scales
             continue
         if v.dtype == torch.int8:
             scale = tensors.get(k + ".scale")
