@@ -344,7 +344,7 @@ class RuptureClassifier:
         ``peft_encoder``: the LoRA-wrapped encoder during training (its adapters are saved);
         otherwise the adapters loaded with the model are written back unchanged.
         """
-        from safetensors.torch import save_file
+        from safetensors.torch import save as save_safetensors
 
         d = Path(model_dir)
         d.mkdir(parents=True, exist_ok=True)
@@ -353,9 +353,7 @@ class RuptureClassifier:
         self.schema.save(d / "schema.yaml")
         self.save_thresholds(d)
         head = {f"head.{k}": v.detach().contiguous().clone() for k, v in self.net.head.state_dict().items()}
-        tmp = d / ".head.safetensors.tmp"
-        save_file(head, str(tmp), metadata={"format": "pt"})
-        tmp.replace(d / "head.safetensors")
+        atomic_write_bytes(d / "head.safetensors", save_safetensors(head, metadata={"format": "pt"}))
         if self.config.weights == "lora":
             if peft_encoder is not None:
                 with quiet_transformers():

@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_write_bytes, atomic_write_text
 from ..errors import RuptureError
 from .architectures import get_architecture
 from .base import resolve_recorded_base
@@ -108,8 +110,6 @@ def lora_from_full(
     out.mkdir(parents=True, exist_ok=True)
     clf.save_pretrained(out, peft_encoder=peft_encoder)
     if dtype != "float32":
-        from safetensors.torch import load_file, save_file
-
         w = out / "adapter_model.safetensors"
         tensors = {}
         for k, v in load_file(str(w)).items():
@@ -117,19 +117,16 @@ def lora_from_full(
                 tensors[k], tensors[k + ".scale"] = quantize_rows(v)
             else:
                 tensors[k] = v.to(torch.float16) if v.is_floating_point() else v
-        tmp = out / ".adapter_model.safetensors.tmp"
-        save_file(tensors, str(tmp), metadata={"format": "pt"})  # one key: the header's bytes stay the same
-        tmp.replace(w)
+        # one metadata key: the header's bytes stay the same
+        atomic_write_bytes(w, save_safetensors(tensors, metadata={"format": "pt"}))
         cfg.lora["dtype"] = dtype
         atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
     if dtype == "int8":  # the head's weight matrices too (its buffers and vectors stay as they are)
-        from safetensors.torch import load_file, save_file
-
         h = out / "head.safetensors"
         matrices = {f"head.{k}" for k, p in net.head.named_parameters() if p.ndim == 2}
-        tmp = out / ".head.safetensors.tmp"
-        save_file(quantize_matrices(load_file(str(h)), matrices), str(tmp), metadata={"format": "pt"})
-        tmp.replace(h)
+        atomic_write_bytes(
+            h, save_safetensors(quantize_matrices(load_file(str(h)), matrices), metadata={"format": "pt"})
+        )
     for name in ("training_config.json", "metrics.json", "README.md"):
         if (Path(full_dir) / name).is_file():
             shutil.copy(Path(full_dir) / name, out / name)
