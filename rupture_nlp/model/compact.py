@@ -29,7 +29,7 @@ from .architectures import get_architecture
 from .base import resolve_recorded_base
 from .classifier import RuptureClassifier
 from .hf import load_encoder, quiet_transformers
-from .quantize import DTYPES, quantize_matrices, quantize_rows
+from .quantize import DTYPES, quantize_matrices
 
 TARGETS = ("query", "key", "value", "dense")
 
@@ -41,8 +41,9 @@ def lora_from_full(
 
     ``dtype``: how the adapter factors are stored: ``float32``; ``float16`` (half the size);
     ``int8`` (a quarter: each factor matrix row by row with a float16 scale, see
-    :func:`quantize_rows`; biases and LayerNorms stay float16; the head's weight matrices are
-    stored int8 the same way). They are merged into the float32 base on load either way.
+    :func:`~rupture_nlp.model.quantize.quantize_rows`; biases and LayerNorms stay float16; the
+    head's weight matrices are stored int8 the same way). They are merged into the float32 base
+    on load either way.
 
     Returns the new classifier and statistics: per-matrix share of the update's Frobenius norm kept
     by rank ``rank`` (min / mean), and the relative size of the dropped embedding update.
@@ -111,12 +112,11 @@ def lora_from_full(
     clf.save_pretrained(out, peft_encoder=peft_encoder)
     if dtype != "float32":
         w = out / "adapter_model.safetensors"
-        tensors = {}
-        for k, v in load_file(str(w)).items():
-            if dtype == "int8" and v.ndim == 2 and (".lora_A." in k or ".lora_B." in k):
-                tensors[k], tensors[k + ".scale"] = quantize_rows(v)
-            else:
-                tensors[k] = v.to(torch.float16) if v.is_floating_point() else v
+        tensors = load_file(str(w))
+        if dtype == "int8":  # the factors row-wise int8, from their float32 values
+            factors = {k for k, v in tensors.items() if v.ndim == 2 and (".lora_A." in k or ".lora_B." in k)}
+            tensors = quantize_matrices(tensors, factors)
+        tensors = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()}
         # one metadata key: the header's bytes stay the same
         atomic_write_bytes(w, save_safetensors(tensors, metadata={"format": "pt"}))
         cfg.lora["dtype"] = dtype
