@@ -347,7 +347,17 @@ def test_rupture_train_compact_writes_a_small_model_that_reproduces_its_dev_scor
     assert "Compact form" in (out / "README.md").read_text()
 
 
-def test_rupture_train_compact_needs_full_weights(tiny_model, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--weights", "lora", "--compact", "8"], "--compact needs --weights full"),
+        (["--freeze-encoder", "--joint-epochs", "1"], "rupture train: joint fine-tuning needs"),
+    ],
+)
+def test_rupture_train_refuses_settings_that_do_not_go_together(
+    tiny_model, tmp_path, monkeypatch, capsys, options, message
+):
+    """Before any work: a one-line error, non-zero exit, nothing written."""
     from ingest_helpers import run_cli
 
     d = data_dir(tiny_model("lora"))
@@ -361,11 +371,8 @@ def test_rupture_train_compact_needs_full_weights(tiny_model, tmp_path, monkeypa
         str(d / "dev.jsonl"),
         "--out",
         str(tmp_path / "x"),
-        "--weights",
-        "lora",
-        "--compact",
-        "8",
+        *options,
     )
-    assert code != 0 and "--compact needs --weights full" in err and "Traceback" not in err
+    assert code != 0 and message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
