@@ -8,7 +8,11 @@ seed 7; work files in --workdir, default runs/session-cv):
     python scripts/session_design_cv.py encoders --folds 5 --only 0 --epochs 2
                                         # per fold: fine-tune the encoder on the other folds, cache vectors
     python scripts/session_design_cv.py heads --tag frozen-default [--two_stage 0] [--marker 0] [--asr 0]
-        [--mode f1] [--prefix WORKDIR/fold{f}_ --only 0]            # the dialogue head, one row per call
+        [--mode f1] [--hidden 512] [--layers 2] [--dropout 0.35] [--ensemble 3]
+        [--prefix WORKDIR/fold{f}_ --only 0]                        # the dialogue head, one row per call
+
+The head's settings default to the product's (``SessionConfig``), so a call without them
+measures the default design.
 
 Each ``heads`` call appends one JSON row (mean +- sd over the folds run) to WORKDIR/results.jsonl.
 A research script, not a library: it reads corpora/{train,dev}.jsonl and corpora/asr/*.jsonl.
@@ -106,6 +110,7 @@ def encoders(work: Path) -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--only", default="0,1,2,3,4")
+    ap.add_argument("--unlabelled-ratio", type=float, default=1.5, help="unlabelled utterances per labelled one")
     e = ap.parse_args()
     folds, epochs, which = e.folds, e.epochs, [int(x) for x in e.only.split(",")]
     rng = np.random.default_rng(7)
@@ -133,7 +138,7 @@ def encoders(work: Path) -> None:
             batch_size=32,
             lr=1e-4,
             baselines=False,
-            unlabelled_ratio=1.5,
+            unlabelled_ratio=e.unlabelled_ratio,
             patience=5,
         )
         t = time.time()
@@ -184,13 +189,16 @@ def heads(work: Path) -> None:
         assert k == len(V)
         return out
 
+    d = SessionConfig()  # the product's defaults
     ap = argparse.ArgumentParser()
     ap.add_argument("--prefix", default=str(work / "frozen_"))
     ap.add_argument("--asr", type=int, default=1)
     ap.add_argument("--two_stage", type=int, default=1)
-    ap.add_argument("--marker", type=int, default=8)
-    ap.add_argument("--window", type=int, default=64)
-    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--marker", type=int, default=d.marker_window)
+    ap.add_argument("--window", type=int, default=d.window)
+    ap.add_argument("--hidden", type=int, default=d.hidden)
+    ap.add_argument("--layers", type=int, default=d.layers, help="GRU layers")
+    ap.add_argument("--dropout", type=float, default=d.dropout)
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--folds", type=int, default=5)
@@ -214,7 +222,14 @@ def heads(work: Path) -> None:
     asr_pool = asr_train + asr_dev
 
     def fit(tr):
-        cfg = SessionConfig(window=a.window, hidden=a.hidden, two_stage=bool(a.two_stage), marker_window=a.marker)
+        cfg = SessionConfig(
+            window=a.window,
+            hidden=a.hidden,
+            layers=a.layers,
+            dropout=a.dropout,
+            two_stage=bool(a.two_stage),
+            marker_window=a.marker,
+        )
         heads = []
         for k in range(a.ensemble):
             head = build_head(schema, 384, cfg)
