@@ -110,7 +110,9 @@ def encoders(work: Path) -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--only", default="0,1,2,3,4")
-    ap.add_argument("--unlabelled-ratio", type=float, default=1.5, help="unlabelled utterances per labelled one")
+    ap.add_argument(
+        "--unlabelled-ratio", type=float, default=TrainConfig.unlabelled_ratio, help="unlabelled per labelled utterance"
+    )
     e = ap.parse_args()
     folds, epochs, which = e.folds, e.epochs, [int(x) for x in e.only.split(",")]
     rng = np.random.default_rng(7)
